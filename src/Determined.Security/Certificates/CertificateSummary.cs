@@ -1,0 +1,77 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Determined.Security;
+
+/// <summary>
+/// What identifies a certificate to a person: subject, issuer, names, validity and fingerprints.
+/// Never the PEM body or any key material.
+/// </summary>
+public sealed class CertificateSummary
+{
+    private CertificateSummary(X509Certificate2 certificate)
+    {
+        Subject = certificate.Subject;
+        Issuer = certificate.Issuer;
+        NotBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
+        NotAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        Sha256Fingerprint = CertificatePin.Sha256Fingerprint(certificate);
+        SpkiPin = CertificatePin.SpkiPin(certificate);
+        (DnsNames, IPAddresses) = CertificateNames.Read(certificate);
+        IsCertificateAuthority = CertificateNames.IsCertificateAuthority(certificate);
+        IsSelfIssued = string.Equals(certificate.Subject, certificate.Issuer, StringComparison.Ordinal);
+    }
+
+    /// <summary>Gets the subject distinguished name.</summary>
+    public string Subject { get; }
+
+    /// <summary>Gets the issuer distinguished name.</summary>
+    public string Issuer { get; }
+
+    /// <summary>Gets the start of the validity period (UTC).</summary>
+    public DateTimeOffset NotBefore { get; }
+
+    /// <summary>Gets the end of the validity period (UTC).</summary>
+    public DateTimeOffset NotAfter { get; }
+
+    /// <summary>Gets the SHA-256 fingerprint of the DER encoding, lowercase hex pairs joined by <c>:</c>, as Determined prints it.</summary>
+    public string Sha256Fingerprint { get; }
+
+    /// <summary>Gets the SHA-256 pin of the subject public key info, as <c>sha256/&lt;base64&gt;</c>.</summary>
+    public string SpkiPin { get; }
+
+    /// <summary>Gets the DNS names of the subject alternative name extension.</summary>
+    public IReadOnlyList<string> DnsNames { get; }
+
+    /// <summary>Gets the IP addresses of the subject alternative name extension.</summary>
+    public IReadOnlyList<IPAddress> IPAddresses { get; }
+
+    /// <summary>Gets a value indicating whether the certificate is a CA certificate (basic constraints).</summary>
+    public bool IsCertificateAuthority { get; }
+
+    /// <summary>Gets a value indicating whether subject and issuer are the same (a root or a self-signed certificate).</summary>
+    public bool IsSelfIssued { get; }
+
+    /// <summary>Gets every name the certificate can be verified against: DNS names, then IP addresses.</summary>
+    public IEnumerable<string> Names => DnsNames.Concat(IPAddresses.Select(ip => ip.ToString()));
+
+    /// <summary>Summarizes a certificate.</summary>
+    /// <param name="certificate">The certificate.</param>
+    /// <returns>The summary.</returns>
+    public static CertificateSummary Create(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return new CertificateSummary(certificate);
+    }
+
+    /// <summary>Returns subject, names, SHA-256 fingerprint and expiry on one line.</summary>
+    /// <returns>A one-line description for logs and messages.</returns>
+    public override string ToString()
+    {
+        var names = Names.ToList();
+        return string.Create(
+            CultureInfo.InvariantCulture,
+            $"'{Subject}' (names: {(names.Count == 0 ? "none" : string.Join(", ", names))}; SHA-256 {Sha256Fingerprint}; valid {NotBefore:yyyy-MM-dd HH:mm:ss}Z to {NotAfter:yyyy-MM-dd HH:mm:ss}Z)");
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+
+namespace Determined.Security;
+
+/// <summary>Source-generated log messages. Event ids are stable: 1xxx trust, 2xxx trust on first use, 3xxx reloads.</summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1001, EventName = "TrustDecided", Level = LogLevel.Debug, Message = "Trust for {MasterUri}: {Source}, verifying name '{ExpectedName}': {Reason}")]
+    public static partial void TrustDecided(ILogger logger, Uri masterUri, TrustSource source, string expectedName, string reason);
+
+    [LoggerMessage(EventId = 1002, EventName = "DangerousSkipVerification", Level = LogLevel.Warning, Message = "{Message}")]
+    public static partial void SkipVerification(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 1003, EventName = "CertificateRejected", Level = LogLevel.Warning, Message = "Rejected the certificate of master '{Host}' ({Error}, SHA-256 {Fingerprint}): {Message}")]
+    public static partial void CertificateRejected(ILogger logger, string host, MasterCertificateError error, string? fingerprint, string message);
+
+    [LoggerMessage(EventId = 1004, EventName = "AcceptedBySystemRoots", Level = LogLevel.Debug, Message = "The certificate of master '{Host}' is not issued by the pinned certificates but by a CA the system trusts; accepted (PinnedAdded)")]
+    public static partial void AcceptedBySystemRoots(ILogger logger, string host);
+
+    [LoggerMessage(EventId = 1005, EventName = "ConnectionFailed", Level = LogLevel.Warning, Message = "TLS connection to {MasterUri} failed ({Error}): {Message}")]
+    public static partial void ConnectionFailed(ILogger logger, Uri masterUri, MasterCertificateError error, string message);
+}

@@ -1,0 +1,64 @@
+namespace Determined.Security;
+
+/// <summary>
+/// What went wrong when a master's TLS endpoint was checked. Each value has an entry in TROUBLESHOOTING.md.
+/// </summary>
+public enum MasterCertificateError
+{
+    /// <summary>The chain does not end at a trusted root (a private CA that is not pinned, or a self-signed certificate).</summary>
+    UntrustedRoot,
+
+    /// <summary>The chain could not be completed: the server did not send an intermediate certificate.</summary>
+    IncompleteChain,
+
+    /// <summary>The certificate's DNS and IP names do not include the name that was verified.</summary>
+    NameMismatch,
+
+    /// <summary>The certificate (or one in its chain) has expired.</summary>
+    Expired,
+
+    /// <summary>The certificate (or one in its chain) is not valid yet.</summary>
+    NotYetValid,
+
+    /// <summary>The certificate's extended key usage does not allow TLS server authentication.</summary>
+    WrongKeyUsage,
+
+    /// <summary>The server presented a CA certificate as its own certificate.</summary>
+    CaCertificateAsServer,
+
+    /// <summary>The server certificate's key is too small (RSA below 2048 bits, or an equally weak key).</summary>
+    WeakKey,
+
+    /// <summary>The server certificate is signed with a broken algorithm (MD5 or SHA-1).</summary>
+    WeakSignature,
+
+    /// <summary>A certificate in the chain has been revoked.</summary>
+    Revoked,
+
+    /// <summary>The chain failed validation for another reason; the chain status lists it.</summary>
+    InvalidChain,
+
+    /// <summary>The server sent no certificate.</summary>
+    NoCertificate,
+
+    /// <summary>An <c>https://</c> URL was used but the port speaks plain HTTP.</summary>
+    PlaintextServer,
+
+    /// <summary>An <c>http://</c> URL was used but the port speaks TLS.</summary>
+    TlsServerOnPlaintextUrl,
+
+    /// <summary>An <c>http://</c> URL was refused because encryption is required.</summary>
+    EncryptionRequired,
+
+    /// <summary>The TLS handshake failed before any certificate was checked (protocol version, cipher suites, client certificate).</summary>
+    HandshakeFailed,
+
+    /// <summary>None of the presented certificates matches the expected SHA-256 fingerprint or SPKI pin.</summary>
+    PinMismatch,
+
+    /// <summary>The master presented a certificate with a different key than the one stored for it (trust on first use).</summary>
+    CertificateChanged,
+
+    /// <summary>The certificate was shown for trust on first use and was not accepted.</summary>
+    NotTrusted,
+}
