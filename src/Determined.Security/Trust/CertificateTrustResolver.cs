@@ -286,7 +286,7 @@ public class CertificateTrustResolver
 
         if (!chainTrusted)
         {
-            AddChainProblems(problems, leaf, status, host);
+            AddChainProblems(problems, leaf, presented, status, host);
         }
 
         if (problems.Count == 0)
@@ -305,19 +305,27 @@ public class CertificateTrustResolver
         return Reject(exception);
     }
 
-    private static void AddChainProblems(List<(MasterCertificateError, string, string)> problems, X509Certificate2 leaf, X509ChainStatusFlags status, string host)
+    private static void AddChainProblems(List<(MasterCertificateError, string, string)> problems, X509Certificate2 leaf, List<X509Certificate2> presented, X509ChainStatusFlags status, string host)
     {
+        var presentedCount = presented.Count;
+        var topIssuer = presented[^1].Issuer;
         var fingerprint = CertificatePin.Sha256Fingerprint(leaf);
         var pinFix = $"pin the CA that issued it (or the master's own self-signed certificate) with {Messages.CertFileSetting}, or trust it for this master with 'det tls trust' after checking that its SHA-256 fingerprint is {fingerprint}";
         if (status.HasFlag(X509ChainStatusFlags.Revoked))
         {
             problems.Add((MasterCertificateError.Revoked, "a certificate in the chain has been revoked", "re-issue the master certificate; do not trust a revoked one"));
         }
-        else if (status.HasFlag(X509ChainStatusFlags.PartialChain))
+        else if (status.HasFlag(X509ChainStatusFlags.PartialChain) && presentedCount == 1 && !string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal))
         {
             problems.Add((MasterCertificateError.IncompleteChain,
-                $"the chain from the certificate to a trusted root could not be completed: the issuer '{leaf.Issuer}' was not sent by the server and is not pinned",
-                "on the master, security.tls.cert must hold the full chain (leaf first, then every intermediate, e.g. Let's Encrypt's fullchain.pem); or pin the intermediate with " + Messages.CertFileSetting));
+                $"the server sent its certificate without any intermediate, and its issuer '{leaf.Issuer}' is neither pinned nor trusted here",
+                "on the master, security.tls.cert must hold the full chain: the leaf first, then every intermediate (e.g. Let's Encrypt's fullchain.pem), and for a private CA the root too; if the issuing CA itself is not trusted, " + pinFix));
+        }
+        else if (status.HasFlag(X509ChainStatusFlags.PartialChain))
+        {
+            problems.Add((MasterCertificateError.UntrustedRoot,
+                $"the chain the server sent ends at '{topIssuer}', which is neither pinned nor trusted here",
+                pinFix));
         }
         else if (status.HasFlag(X509ChainStatusFlags.UntrustedRoot) || status == X509ChainStatusFlags.NoError)
         {

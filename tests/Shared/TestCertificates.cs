@@ -1,0 +1,135 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Determined.Testing;
+
+/// <summary>Builds certificates at test time, including the broken ones a PKI helper would never make.</summary>
+public static class TestCertificates
+{
+    public const string ServerAuth = "1.3.6.1.5.5.7.3.1";
+    public const string ClientAuth = "1.3.6.1.5.5.7.3.2";
+
+    public static X509Certificate2 CreateRoot(string name = "Test Root CA")
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
+    }
+
+    public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA")
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        using var cert = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(4), RandomSerial());
+        return cert.CopyWithPrivateKey(key);
+    }
+
+    public sealed record LeafSpec
+    {
+        public string[] Dns { get; init; } = ["localhost"];
+        public IPAddress[] Ips { get; init; } = [IPAddress.Loopback];
+        public string CommonName { get; init; } = "test-master";
+        public DateTimeOffset NotBefore { get; init; } = DateTimeOffset.UtcNow.AddHours(-1);
+        public DateTimeOffset NotAfter { get; init; } = DateTimeOffset.UtcNow.AddDays(30);
+        public string[] Usages { get; init; } = [ServerAuth];
+        public bool IsCa { get; init; }
+        public int RsaKeySize { get; init; } // 0 = EC P-256
+        public HashAlgorithmName Hash { get; init; } = HashAlgorithmName.SHA256;
+        public bool NoSan { get; init; }
+    }
+
+    /// <summary>Issues a leaf; with <paramref name="issuer"/> null it is self-signed.</summary>
+    public static X509Certificate2 CreateLeaf(X509Certificate2? issuer, LeafSpec? spec = null)
+    {
+        spec ??= new LeafSpec();
+        using AsymmetricAlgorithm key = spec.RsaKeySize > 0 ? RSA.Create(spec.RsaKeySize) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = key is RSA rsa
+            ? new CertificateRequest("CN=" + spec.CommonName, rsa, spec.Hash, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest("CN=" + spec.CommonName, (ECDsa)key, spec.Hash);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(spec.IsCa, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(
+            spec.IsCa ? X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature
+            : key is RSA ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature, true));
+        if (spec.Usages.Length > 0)
+        {
+            var oids = new OidCollection();
+            foreach (var u in spec.Usages)
+            {
+                oids.Add(new Oid(u));
+            }
+
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(oids, false));
+        }
+
+        if (!spec.NoSan)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            foreach (var d in spec.Dns)
+            {
+                san.AddDnsName(d);
+            }
+
+            foreach (var ip in spec.Ips)
+            {
+                san.AddIpAddress(ip);
+            }
+
+            request.CertificateExtensions.Add(san.Build());
+        }
+
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        if (issuer is null)
+        {
+            return request.CreateSelfSigned(spec.NotBefore, spec.NotAfter);
+        }
+
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        var notAfter = spec.NotAfter > issuer.NotAfter ? new DateTimeOffset(issuer.NotAfter) : spec.NotAfter;
+        var notBefore = spec.NotBefore < issuer.NotBefore ? new DateTimeOffset(issuer.NotBefore) : spec.NotBefore;
+        var generator = issuer.GetECDsaPrivateKey() is { } ecKey
+            ? X509SignatureGenerator.CreateForECDsa(ecKey)
+            : X509SignatureGenerator.CreateForRSA(issuer.GetRSAPrivateKey()!, RSASignaturePadding.Pkcs1);
+        using var cert = request.Create(issuer.SubjectName, generator, notBefore, notAfter, RandomSerial());
+        return key switch
+        {
+            RSA r => cert.CopyWithPrivateKey(r),
+            ECDsa e => cert.CopyWithPrivateKey(e),
+            _ => throw new InvalidOperationException(),
+        };
+    }
+
+    /// <summary>A leaf signed by <paramref name="issuer"/> with SHA-1 (the issuer must be an RSA CA).</summary>
+    public static X509Certificate2 CreateRsaRoot(string name = "Test RSA Root CA")
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
+    }
+
+    public static string Pem(params X509Certificate2[] certificates) =>
+        string.Join("\n", certificates.Select(c => c.ExportCertificatePem())) + "\n";
+
+    public static string KeyPem(X509Certificate2 certificate)
+    {
+        using AsymmetricAlgorithm key = (AsymmetricAlgorithm?)certificate.GetECDsaPrivateKey() ?? certificate.GetRSAPrivateKey()!;
+        return key.ExportPkcs8PrivateKeyPem() + "\n";
+    }
+
+    private static byte[] RandomSerial()
+    {
+        var serial = RandomNumberGenerator.GetBytes(12);
+        serial[0] &= 0x7F;
+        return serial;
+    }
+}
