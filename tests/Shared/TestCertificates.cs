@@ -20,16 +20,18 @@ public static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
     }
 
-    public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA")
+    public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA", bool rsa = false)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        using AsymmetricAlgorithm key = rsa ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = key is RSA r
+            ? new CertificateRequest("CN=" + name, r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest("CN=" + name, (ECDsa)key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
-        using var cert = request.Create(issuer, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(4), RandomSerial());
-        return cert.CopyWithPrivateKey(key);
+        using var cert = request.Create(issuer.SubjectName, Generator(issuer), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(4), RandomSerial());
+        return key is RSA rk ? cert.CopyWithPrivateKey(rk) : cert.CopyWithPrivateKey((ECDsa)key);
     }
 
     public sealed record LeafSpec
@@ -94,10 +96,7 @@ public static class TestCertificates
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
         var notAfter = spec.NotAfter > issuer.NotAfter ? new DateTimeOffset(issuer.NotAfter) : spec.NotAfter;
         var notBefore = spec.NotBefore < issuer.NotBefore ? new DateTimeOffset(issuer.NotBefore) : spec.NotBefore;
-        var generator = issuer.GetECDsaPrivateKey() is { } ecKey
-            ? X509SignatureGenerator.CreateForECDsa(ecKey)
-            : X509SignatureGenerator.CreateForRSA(issuer.GetRSAPrivateKey()!, RSASignaturePadding.Pkcs1);
-        using var cert = request.Create(issuer.SubjectName, generator, notBefore, notAfter, RandomSerial());
+        using var cert = request.Create(issuer.SubjectName, Generator(issuer), notBefore, notAfter, RandomSerial());
         return key switch
         {
             RSA r => cert.CopyWithPrivateKey(r),
@@ -117,6 +116,46 @@ public static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
     }
 
+    /// <summary>.NET refuses to sign with SHA-1, so the openssl CLI issues this one (ecdsa-with-SHA1, SAN IP:127.0.0.1, serverAuth).</summary>
+    public static X509Certificate2 CreateSha1SignedLeafWithOpenSsl(X509Certificate2 issuer)
+    {
+        var dir = Directory.CreateTempSubdirectory("det-sha1-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "ca.pem"), Pem(issuer));
+            File.WriteAllText(Path.Combine(dir, "ca.key"), KeyPem(issuer));
+            File.WriteAllText(Path.Combine(dir, "ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n");
+            Run(dir, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key");
+            Run(dir, "req", "-new", "-key", "leaf.key", "-subj", "/CN=sha1-leaf", "-out", "leaf.csr");
+            Run(dir, "x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-sha1", "-days", "2", "-extfile", "ext", "-out", "leaf.pem");
+            using var loaded = X509Certificate2.CreateFromPemFile(Path.Combine(dir, "leaf.pem"), Path.Combine(dir, "leaf.key"));
+            return X509CertificateLoader.LoadPkcs12(loaded.Export(X509ContentType.Pkcs12), null);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    public static string Run(string directory, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("openssl") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        if (!p.WaitForExit(30_000) || p.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"openssl {string.Join(' ', args)} failed: {stderr}");
+        }
+
+        return stdout.Result;
+    }
+
     public static string Pem(params X509Certificate2[] certificates) =>
         string.Join("\n", certificates.Select(c => c.ExportCertificatePem())) + "\n";
 
@@ -125,6 +164,11 @@ public static class TestCertificates
         using AsymmetricAlgorithm key = (AsymmetricAlgorithm?)certificate.GetECDsaPrivateKey() ?? certificate.GetRSAPrivateKey()!;
         return key.ExportPkcs8PrivateKeyPem() + "\n";
     }
+
+    private static X509SignatureGenerator Generator(X509Certificate2 issuer) =>
+        issuer.GetECDsaPrivateKey() is { } ecKey
+            ? X509SignatureGenerator.CreateForECDsa(ecKey)
+            : X509SignatureGenerator.CreateForRSA(issuer.GetRSAPrivateKey()!, RSASignaturePadding.Pkcs1);
 
     private static byte[] RandomSerial()
     {
