@@ -29,7 +29,7 @@ public sealed class TlsTestServer : IAsyncDisposable
     public int Port => Uri.Port;
 
     /// <summary>Names the server saw: SNI and Host header of the last request, and the client certificate subject.</summary>
-    public string? LastSni { get; private set; } = "<no handshake>";
+    public string? LastSni { get; set; } = "<no handshake>";
 
     public string? LastHost { get; private set; }
 

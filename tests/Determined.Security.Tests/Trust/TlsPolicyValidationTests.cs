@@ -1,0 +1,145 @@
+using Determined.Testing;
+using Microsoft.Extensions.Options;
+
+namespace Determined.Security.Tests.Trust;
+
+public sealed class TlsPolicyValidationTests : IDisposable
+{
+    private readonly Pki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    [Fact]
+    public void Create_PinnedFileWithSkipVerification_NamesBothSettingsBothEnvVarsAndFix()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile, DangerousSkipVerification = true }));
+
+        var message = Assert.Single(ex.Failures);
+        Assert.Contains("MasterCertificateFile", message, StringComparison.Ordinal);
+        Assert.Contains("DangerousSkipVerification", message, StringComparison.Ordinal);
+        Assert.Contains("DET_MASTER_CERT_FILE", message, StringComparison.Ordinal);
+        Assert.Contains("DET_SECURITY_TLS_SKIP_VERIFY", message, StringComparison.Ordinal);
+        Assert.Contains("cannot specify a master cert file with verification off", message, StringComparison.Ordinal);
+        Assert.Contains("Fix:", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_NoVerifyWithName_IsAllowed()
+    {
+        var policy = TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "NOVERIFY", MasterCertificateName = "master" });
+
+        Assert.True(policy.DangerousSkipVerification);
+        Assert.Equal("master", policy.MasterCertificateName);
+    }
+
+    [Fact]
+    public void Create_MissingFile_NamesPathAndSetting()
+    {
+        var path = Path.Combine(_pki.Directory, "nope.crt");
+
+        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path }));
+
+        var message = Assert.Single(ex.Failures);
+        Assert.Contains(path, message, StringComparison.Ordinal);
+        Assert.Contains("does not exist", message, StringComparison.Ordinal);
+        Assert.Contains("DET_MASTER_CERT_FILE", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_FileWithoutCertificates_SaysSoWithPath()
+    {
+        var path = _pki.Write("empty.pem", "hello\n");
+
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+
+        Assert.Contains(path, message, StringComparison.Ordinal);
+        Assert.Contains("certificate file contains no certificates", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_DerFile_SuggestsConversionCommand()
+    {
+        var path = Path.Combine(_pki.Directory, "root.der");
+        File.WriteAllBytes(path, _pki.Root.RawData);
+
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+
+        Assert.Contains("openssl x509 -inform der", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_TrustFileWithPrivateKey_IsRejectedWithoutPrintingTheKey()
+    {
+        var keyPem = TestCertificates.KeyPem(_pki.Leaf);
+        var path = _pki.Write("with-key.pem", TestCertificates.Pem(_pki.Root) + keyPem);
+
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+
+        Assert.Contains("contains a private key", message, StringComparison.Ordinal);
+        Assert.Contains(path, message, StringComparison.Ordinal);
+        Assert.DoesNotContain(keyPem.Split('\n')[1], message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_SeveralProblems_ReportsEveryOne()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions
+        {
+            MasterCertificateFile = Path.Combine(_pki.Directory, "missing.pem"),
+            MasterCertificatePem = TestCertificates.Pem(_pki.Root),
+            DangerousSkipVerification = true,
+            ClientKeyFile = "/tmp/key.pem",
+        }));
+
+        Assert.True(ex.Failures.Count() >= 4, string.Join("\n", ex.Failures));
+    }
+
+    [Fact]
+    public void Create_PinnedOnlyWithNothingPinned_IsRejected()
+    {
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { TrustMode = MasterTrustMode.PinnedOnly })).Failures);
+
+        Assert.Contains("PinnedOnly", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Create_InlinePemAndDirectory_LoadAllCertificates()
+    {
+        var dir = Path.Combine(_pki.Directory, "cas");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "a.pem"), TestCertificates.Pem(_pki.Root));
+        File.WriteAllText(Path.Combine(dir, "b.crt"), TestCertificates.Pem(_pki.Intermediate));
+        File.WriteAllText(Path.Combine(dir, "ignored.txt"), "not a cert");
+
+        Assert.Equal(2, TlsPolicy.Create(new TlsOptions { MasterCertificateFile = dir }).PinnedCertificates.Count);
+        Assert.Equal(2, TlsPolicy.Create(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(_pki.Root, _pki.Intermediate) }).PinnedCertificates.Count);
+    }
+
+    [Fact]
+    public void Validator_ReportsTheSameFailuresAsCreate()
+    {
+        var options = new TlsOptions { MasterCertificateFile = Path.Combine(_pki.Directory, "missing.pem") };
+
+        var result = new TlsOptionsValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Equal(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(options)).Failures, result.Failures);
+    }
+
+    [Fact]
+    public void Resolve_EachMode_GivesSourceNameAndReason()
+    {
+        var root = _pki.RootFile;
+        var https = new Uri("https://10.1.2.3:8443");
+
+        Assert.Equal(TrustSource.System, new CertificateTrustResolver(TlsPolicy.Default).Resolve(https).Source);
+        Assert.Equal(TrustSource.None, new CertificateTrustResolver(TlsPolicy.Default).Resolve(new Uri("http://h:8080")).Source);
+        var added = new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, MasterCertificateName = "master" })).Resolve(https);
+        Assert.Equal(TrustSource.PinnedAdded, added.Source);
+        Assert.Equal("master", added.ExpectedName);
+        Assert.Contains(root, added.Reason, StringComparison.Ordinal);
+        Assert.Contains("DET_MASTER_CERT_NAME", added.Reason, StringComparison.Ordinal);
+        Assert.Equal(TrustSource.PinnedOnly, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, TrustMode = MasterTrustMode.PinnedOnly })).Resolve(https).Source);
+        Assert.Equal(TrustSource.DangerousSkipVerification, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify" })).Resolve(https).Source);
+    }
+}
