@@ -46,6 +46,7 @@ public static class TestCertificates
         public int RsaKeySize { get; init; } // 0 = EC P-256
         public HashAlgorithmName Hash { get; init; } = HashAlgorithmName.SHA256;
         public bool NoSan { get; init; }
+        public X509Extension[] Extensions { get; init; } = [];
     }
 
     /// <summary>Issues a leaf; with <paramref name="issuer"/> null it is self-signed.</summary>
@@ -88,6 +89,11 @@ public static class TestCertificates
         }
 
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        foreach (var extension in spec.Extensions)
+        {
+            request.CertificateExtensions.Add(extension);
+        }
+
         if (issuer is null)
         {
             return request.CreateSelfSigned(spec.NotBefore, spec.NotAfter);

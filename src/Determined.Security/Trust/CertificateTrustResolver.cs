@@ -336,6 +336,12 @@ public class CertificateTrustResolver
                     : $"the chain ends at a root that is not trusted here (issuer '{leaf.Issuer}')",
                 pinFix));
         }
+        else if ((status & (X509ChainStatusFlags.RevocationStatusUnknown | X509ChainStatusFlags.OfflineRevocation)) != 0)
+        {
+            problems.Add((MasterCertificateError.InvalidChain,
+                $"the revocation status of the chain could not be checked ({status})",
+                "publish a reachable CRL for the CA, or turn revocation checking off: TlsOptions.CheckCertificateRevocation (config Determined:Tls:CheckCertificateRevocation) = false, the default for private CAs"));
+        }
         else
         {
             problems.Add((MasterCertificateError.InvalidChain, $"the chain is invalid ({status})", pinFix));
@@ -418,7 +424,8 @@ public class CertificateTrustResolver
         {
             TrustMode = X509ChainTrustMode.CustomRootTrust,
             RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
+            // Intermediates are never fetched (a master must send its chain); CRLs only when revocation is checked.
+            DisableCertificateDownloads = !Policy.CheckCertificateRevocation,
         };
         policy.CustomTrustStore.AddRange(roots);
         policy.ApplicationPolicy.Add(s_serverAuth);
