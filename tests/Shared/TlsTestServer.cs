@@ -31,6 +31,12 @@ public sealed class TlsTestServer : IAsyncDisposable
     /// <summary>Names the server saw: SNI and Host header of the last request, and the client certificate subject.</summary>
     public string? LastSni { get; set; } = "<no handshake>";
 
+    /// <summary>Replaces the served certificate for the next handshakes (rotation without restart).</summary>
+    public SslStreamCertificateContext? CertificateContext { get; private set; }
+
+    public void SetCertificate(X509Certificate2 certificate, params X509Certificate2[] chain) =>
+        CertificateContext = SslStreamCertificateContext.Create(certificate, new X509Certificate2Collection(chain), offline: true);
+
     public string? LastHost { get; private set; }
 
     public string? LastClientCertificateSubject { get; private set; }
@@ -53,6 +59,7 @@ public sealed class TlsTestServer : IAsyncDisposable
     public static async Task<TlsTestServer> StartAsync(Options options)
     {
         TlsTestServer? server = null;
+        SslStreamCertificateContext? certContext = null;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen =>
@@ -60,7 +67,7 @@ public sealed class TlsTestServer : IAsyncDisposable
             listen.Protocols = options.Certificate is null ? HttpProtocols.Http1 : options.HttpProtocols;
             if (options.Certificate is not null)
             {
-                var certContext = SslStreamCertificateContext.Create(options.Certificate, new X509Certificate2Collection(options.Chain), offline: true);
+                certContext = SslStreamCertificateContext.Create(options.Certificate, new X509Certificate2Collection(options.Chain), offline: true);
                 listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
                     OnConnection = hello =>
@@ -68,7 +75,7 @@ public sealed class TlsTestServer : IAsyncDisposable
                         server!.LastSni = hello.ClientHelloInfo.ServerName;
                         var ssl = new SslServerAuthenticationOptions
                         {
-                            ServerCertificateContext = certContext,
+                            ServerCertificateContext = server!.CertificateContext ?? certContext,
                             ClientCertificateRequired = options.ClientCertificates != ClientCertificateMode.NoCertificate,
                             RemoteCertificateValidationCallback = options.ClientCertificateValidation ?? ((_, _, _, _) => true),
                             EnabledSslProtocols = options.Protocols,

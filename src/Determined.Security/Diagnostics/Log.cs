@@ -19,4 +19,22 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 1005, EventName = "ConnectionFailed", Level = LogLevel.Warning, Message = "TLS connection to {MasterUri} failed ({Error}): {Message}")]
     public static partial void ConnectionFailed(ILogger logger, Uri masterUri, MasterCertificateError error, string message);
+
+    [LoggerMessage(EventId = 2001, EventName = "StoreQuarantined", Level = LogLevel.Warning, Message = "{Message}")]
+    public static partial void StoreQuarantined(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 2002, EventName = "LegacyCertificateMigrated", Level = LogLevel.Information, Message = "Migrated the legacy certificate '{LegacyPath}' into '{StorePath}' for {MasterUrl}")]
+    public static partial void LegacyCertificateMigrated(ILogger logger, string legacyPath, string masterUrl, string storePath);
+
+    [LoggerMessage(EventId = 2003, EventName = "CertificateTrusted", Level = LogLevel.Information, Message = "Trusted the certificate of {MasterUrl} (SHA-256 {Fingerprint}, {How}) and stored its chain in '{StorePath}'")]
+    public static partial void CertificateTrusted(ILogger logger, string masterUrl, string fingerprint, string how, string storePath);
+
+    [LoggerMessage(EventId = 2004, EventName = "CertificateRenewedSameKey", Level = LogLevel.Information, Message = "The master {MasterUrl} presents a renewed certificate with the same key ({SpkiPin}); old SHA-256 {OldFingerprint}, new {NewFingerprint}; the store was updated")]
+    public static partial void CertificateRenewedSameKey(ILogger logger, string masterUrl, string spkiPin, string oldFingerprint, string newFingerprint);
+
+    [LoggerMessage(EventId = 2005, EventName = "CertificateChanged", Level = LogLevel.Error, Message = "{Message}")]
+    public static partial void CertificateChanged(ILogger logger, string message);
+
+    [LoggerMessage(EventId = 2006, EventName = "CertificateReplacedByExpectedPin", Level = LogLevel.Warning, Message = "The stored certificate of {MasterUrl} (SHA-256 {OldFingerprint}) was replaced by {NewFingerprint}, which matches the expected fingerprint given explicitly")]
+    public static partial void CertificateReplacedByExpectedPin(ILogger logger, string masterUrl, string oldFingerprint, string newFingerprint);
 }

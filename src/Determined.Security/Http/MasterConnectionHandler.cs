@@ -71,7 +71,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
         var authority = uri.GetLeftPart(UriPartial.Authority);
         if (https && ex.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
-            if (await PortProbe.SpeaksPlainHttpAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            if (await MasterProbe.SpeaksPlainHttpAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
             {
                 return Failure(uri, MasterCertificateError.PlaintextServer,
                     $"'{authority}' is an https:// URL but the server on port {uri.Port} answers in plain HTTP",
@@ -84,7 +84,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
         }
 
         if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown
-            && await PortProbe.SpeaksTlsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            && await MasterProbe.SpeaksTlsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
         {
             return Failure(uri, MasterCertificateError.TlsServerOnPlaintextUrl,
                 $"'{authority}' is an http:// URL but the server on port {uri.Port} speaks TLS",

@@ -1,17 +1,85 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Determined.Security;
 
-/// <summary>Cheap checks of what a port speaks, used to explain failed connections (never on the success path).</summary>
-internal static class PortProbe
+/// <summary>
+/// Connects to a master with certificate validation off to see what it presents: the chain, the negotiated protocol
+/// and cipher suite, or that the port speaks plain HTTP. Used for trust on first use and diagnostics; nothing is sent
+/// over the connection.
+/// </summary>
+public static class MasterProbe
 {
-    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Probes a master.</summary>
+    /// <param name="masterUri">The master URL; its host and port are dialled.</param>
+    /// <param name="certificateName">The TLS server name to send instead of the URL host (the name override), if any.</param>
+    /// <param name="cancellationToken">Cancels the probe.</param>
+    /// <returns>What the port presented.</returns>
+    public static async Task<MasterProbeResult> ProbeAsync(Uri masterUri, string? certificateName = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(masterUri);
+        var targetHost = string.IsNullOrWhiteSpace(certificateName) ? masterUri.IdnHost : certificateName.Trim();
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(s_timeout);
+        var presented = new List<X509Certificate2>();
+        using var client = new TcpClient();
+        try
+        {
+            await client.ConnectAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {ex.Message}");
+        }
+
+        var ssl = new SslStream(client.GetStream(), leaveInnerStreamOpen: false);
+        await using var sslScope = ssl.ConfigureAwait(false);
+        try
+        {
+#pragma warning disable CA5359 // Capture-only connection for trust on first use and diagnostics; no data is exchanged.
+            await ssl.AuthenticateAsClientAsync(
+                new SslClientAuthenticationOptions
+                {
+                    TargetHost = targetHost,
+                    EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                    RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
+                    {
+                        if (certificate is not null)
+                        {
+                            presented.Add(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+                        }
+
+                        foreach (var extra in chain?.ChainPolicy.ExtraStore ?? [])
+                        {
+                            if (certificate is null || !extra.RawDataMemory.Span.SequenceEqual(certificate.GetRawCertData()))
+                            {
+                                presented.Add(X509CertificateLoader.LoadCertificate(extra.RawData));
+                            }
+                        }
+
+                        // Capture only: this connection carries no data and is closed right away.
+                        return true;
+                    },
+                },
+                cts.Token).ConfigureAwait(false);
+#pragma warning restore CA5359
+            return new MasterProbeResult(masterUri, targetHost, presented, ssl.SslProtocol, ssl.NegotiatedCipherSuite, speaksPlainHttp: false, error: null);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            var plain = await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cancellationToken).ConfigureAwait(false);
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, plain, $"TLS handshake failed: {ex.Message}");
+        }
+    }
 
     /// <summary>True when the port answers a plain HTTP request with an HTTP status line.</summary>
-    public static async Task<bool> SpeaksPlainHttpAsync(string host, int port, CancellationToken cancellationToken)
+    internal static async Task<bool> SpeaksPlainHttpAsync(string host, int port, CancellationToken cancellationToken)
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(s_timeout);
@@ -43,36 +111,10 @@ internal static class PortProbe
         }
     }
 
-    /// <summary>True when the port completes (or answers) a TLS handshake.</summary>
-    public static async Task<bool> SpeaksTlsAsync(string host, int port, CancellationToken cancellationToken)
+    /// <summary>True when the port completes a TLS handshake.</summary>
+    internal static async Task<bool> SpeaksTlsAsync(string host, int port, CancellationToken cancellationToken)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(s_timeout);
-        try
-        {
-            using var client = new TcpClient();
-            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
-            using var ssl = new SslStream(client.GetStream());
-            await ssl.AuthenticateAsClientAsync(
-                new SslClientAuthenticationOptions
-                {
-                    TargetHost = host,
-#pragma warning disable CA5359 // Only asks whether the port speaks TLS; nothing is sent over this connection.
-                    RemoteCertificateValidationCallback = static (_, _, _, _) => true,
-#pragma warning restore CA5359
-                },
-                cts.Token).ConfigureAwait(false);
-            return true;
-        }
-        catch (AuthenticationException)
-        {
-            // A TLS alert (e.g. a client certificate is required) still proves the port speaks TLS,
-            // but a frame error means it does not; only a completed handshake is taken as proof.
-            return false;
-        }
-        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
-        {
-            return false;
-        }
+        var result = await ProbeAsync(new UriBuilder(Uri.UriSchemeHttps, host, port).Uri, null, cancellationToken).ConfigureAwait(false);
+        return result.SpeaksTls;
     }
 }

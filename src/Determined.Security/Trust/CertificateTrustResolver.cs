@@ -202,9 +202,10 @@ public class CertificateTrustResolver
         var presented = Presented(leaf, chain);
         var status = chain is null ? X509ChainStatusFlags.NoError : AllStatus(chain);
         var chainTrusted = !errors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors);
-        if (!chainTrusted)
+        if (!chainTrusted && (status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot)) == 0)
         {
-            chainTrusted = IsPinnedExactly(leaf) && (status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot)) == 0;
+            // OpenSSL's partial-chain rule (and Go's): a pinned certificate is a trust anchor even when it is not a root.
+            chainTrusted = ReachesPinned(leaf, chain);
         }
 
         if (!chainTrusted && Policy.TrustMode == MasterTrustMode.PinnedAdded && _pinnedChainPolicy is not null)
@@ -364,11 +365,42 @@ public class CertificateTrustResolver
     private static bool HasSubjectAlternativeNames(X509Certificate2 certificate) =>
         certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().Any();
 
-    private bool IsPinnedExactly(X509Certificate2 leaf)
+    private bool ReachesPinned(X509Certificate2 leaf, X509Chain? chain)
+    {
+        if (IsPinned(leaf))
+        {
+            return true;
+        }
+
+        if (chain is null)
+        {
+            return false;
+        }
+
+        // The chain elements were signature-checked by the builder; stop at the first pinned one.
+        foreach (var element in chain.ChainElements)
+        {
+            var bad = element.ChainElementStatus.Aggregate(X509ChainStatusFlags.NoError, (f, s) => f | s.Status)
+                & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot);
+            if (bad != 0)
+            {
+                return false;
+            }
+
+            if (IsPinned(element.Certificate))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private bool IsPinned(X509Certificate2 certificate)
     {
         foreach (var pinned in Policy.PinnedCollection)
         {
-            if (pinned.RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span))
+            if (pinned.RawDataMemory.Span.SequenceEqual(certificate.RawDataMemory.Span))
             {
                 return true;
             }

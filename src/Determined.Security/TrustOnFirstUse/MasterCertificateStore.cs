@@ -1,0 +1,149 @@
+using System.Text.Json.Nodes;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Determined.Security;
+
+/// <summary>
+/// The trust-on-first-use store, <c>certs.json</c>, compatible with Determined's Python CLI: one JSON object mapping
+/// canonical master URLs to PEM chains (leaf first), written with sorted keys and 4-space indent, every access under
+/// <c>certs.json.lock</c>, every write through <c>certs.json.temp</c> and a rename. Thread- and process-safe.
+/// </summary>
+/// <remarks>
+/// Unlike upstream, a corrupt store is not deleted: it is moved to <c>certs.json.corrupt-&lt;UTC time&gt;</c>, a warning
+/// says where it went and how to recover, and the store continues empty.
+/// </remarks>
+public sealed class MasterCertificateStore
+{
+    /// <summary>The store's file name.</summary>
+    public const string FileName = "certs.json";
+
+    /// <summary>The legacy single-certificate file migrated into the store.</summary>
+    public const string LegacyFileName = "master.crt";
+
+    private readonly StoreFile _file;
+    private readonly ILogger _logger;
+
+    /// <summary>Initializes a store in a directory.</summary>
+    /// <param name="directory">The directory that holds <c>certs.json</c> (created with mode 0700 on first write).</param>
+    /// <param name="logger">Where corruption and migration are reported; <see langword="null"/> for none.</param>
+    /// <param name="timeProvider">The clock used to name quarantined files.</param>
+    public MasterCertificateStore(string directory, ILogger<MasterCertificateStore>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        Directory = Path.GetFullPath(directory);
+        _file = new StoreFile(Path.Combine(Directory, FileName), timeProvider ?? TimeProvider.System, Validate);
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Gets the directory of the store.</summary>
+    public string Directory { get; }
+
+    /// <summary>Gets the path of <c>certs.json</c>.</summary>
+    public string FilePath => _file.Path;
+
+    /// <summary>Opens the store in Determined's configuration directory (<see cref="DeterminedConfigDirectory"/>).</summary>
+    /// <param name="logger">Where corruption and migration are reported.</param>
+    /// <returns>The store.</returns>
+    public static MasterCertificateStore OpenDefault(ILogger<MasterCertificateStore>? logger = null) => new(DeterminedConfigDirectory.GetPath(), logger);
+
+    /// <summary>Returns the stored PEM chain for a master, or <see langword="null"/>.</summary>
+    /// <param name="masterUrl">The master address in any accepted form (it is canonicalized).</param>
+    /// <returns>The PEM chain, leaf first.</returns>
+    public string? Get(string masterUrl)
+    {
+        var key = MasterAddress.Canonicalize(masterUrl);
+        var store = _file.ReadLocked(OnCorrupt);
+        return ValueOf(store, key);
+    }
+
+    /// <summary>Stores (or replaces) the PEM chain for a master.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="pemChain">The PEM certificates, leaf first; must hold at least one certificate and no private key.</param>
+    public void Set(string masterUrl, string pemChain)
+    {
+        ArgumentNullException.ThrowIfNull(pemChain);
+        var key = MasterAddress.Canonicalize(masterUrl);
+        var errors = new List<string>();
+        _ = PemFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));
+        }
+
+        _file.Update(store =>
+        {
+            store[key] = pemChain;
+            return (0, true);
+        }, OnCorrupt);
+    }
+
+    /// <summary>Removes a master's entry.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <returns><see langword="true"/> when an entry was removed.</returns>
+    public bool Remove(string masterUrl)
+    {
+        var key = MasterAddress.Canonicalize(masterUrl);
+        return _file.Update(store => store.Remove(key) ? (true, true) : (false, false), OnCorrupt);
+    }
+
+    /// <summary>Lists every stored master and its PEM chain.</summary>
+    /// <returns>Canonical URL → PEM chain, sorted by URL.</returns>
+    public IReadOnlyDictionary<string, string> List()
+    {
+        var store = _file.ReadLocked(OnCorrupt);
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, _) in store)
+        {
+            if (ValueOf(store, key) is { } pem)
+            {
+                result[key] = pem;
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Moves a legacy <c>master.crt</c> from the store's directory into the store for <paramref name="masterUrl"/>
+    /// and deletes it, as Determined's CLI does.
+    /// </summary>
+    /// <param name="masterUrl">The master the legacy certificate belongs to (the current master).</param>
+    /// <returns><see langword="true"/> when a legacy file was migrated.</returns>
+    public bool MigrateLegacyCertificate(string masterUrl)
+    {
+        var legacy = Path.Combine(Directory, LegacyFileName);
+        if (!File.Exists(legacy))
+        {
+            return false;
+        }
+
+        var key = MasterAddress.Canonicalize(masterUrl);
+        Set(key, File.ReadAllText(legacy));
+        File.Delete(legacy);
+        Log.LegacyCertificateMigrated(_logger, legacy, key, FilePath);
+        return true;
+    }
+
+    private static string? ValueOf(JsonObject store, string key) =>
+        store.TryGetPropertyValue(key, out var node) && node is JsonValue value && value.TryGetValue<string>(out var pem) ? pem : null;
+
+    private static string? Validate(JsonObject store)
+    {
+        foreach (var (key, value) in store)
+        {
+            if (value is not JsonValue v || !v.TryGetValue<string>(out _))
+            {
+                return $"the value for '{key}' is not a PEM string";
+            }
+        }
+
+        return null;
+    }
+
+    private void OnCorrupt(string movedTo, string problem) =>
+        Log.StoreQuarantined(_logger, CorruptMessage(_file.Path, problem, movedTo));
+
+    private static string CorruptMessage(string path, string problem, string movedTo) =>
+        $"The certificate store '{path}' was corrupt ({problem}); it was moved to '{movedTo}' and an empty store is used. Fix: the masters it trusted will ask to be trusted again; to recover entries, copy them from '{movedTo}' with 'det tls trust' or fix the JSON and move it back.";
+}

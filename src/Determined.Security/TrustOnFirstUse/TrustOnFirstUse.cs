@@ -1,0 +1,253 @@
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Determined.Security;
+
+/// <summary>
+/// Trust on first use, as Determined's CLI does it and better: the first time a master presents a certificate that
+/// does not validate, its chain is shown (or checked against an expected fingerprint) and stored in
+/// <c>certs.json</c>; later connections trust the stored chain. A renewed certificate from the same CA, or with the
+/// same key, keeps working; a different key is refused loudly, never silently re-prompted.
+/// </summary>
+public sealed class TrustOnFirstUse
+{
+    private readonly ILogger _logger;
+
+    /// <summary>Initializes a new instance.</summary>
+    /// <param name="store">Where trusted chains are kept.</param>
+    /// <param name="logger">Where trust events are logged.</param>
+    public TrustOnFirstUse(MasterCertificateStore store, ILogger<TrustOnFirstUse>? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        Store = store;
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The environment variable (this SDK's own) holding the expected fingerprint for non-interactive trust.</summary>
+    public static string ExpectedFingerprintVariable => SecurityEnvironment.TrustFingerprintVariable;
+
+    /// <summary>Gets the store of trusted chains.</summary>
+    public MasterCertificateStore Store { get; }
+
+    /// <summary>
+    /// Gets or sets the expected certificate (leaf SHA-256 fingerprint or SPKI pin) for non-interactive trust: a chain
+    /// containing it is trusted and stored without a prompt; any other chain is refused with both values shown.
+    /// </summary>
+    public CertificatePin? ExpectedPin { get; set; }
+
+    /// <summary>
+    /// Gets or sets the decision callback shown an untrusted certificate (e.g. a console prompt with
+    /// <see cref="CertificateTrustRequest.PromptText"/>). Without it, and without <see cref="ExpectedPin"/>, an untrusted
+    /// certificate fails with its fingerprint and the command that trusts it.
+    /// </summary>
+    public Func<CertificateTrustRequest, CancellationToken, ValueTask<bool>>? Prompt { get; set; }
+
+    /// <summary>Reads <see cref="ExpectedFingerprintVariable"/> from the environment.</summary>
+    /// <param name="getEnvironmentVariable">Reads a variable; <see langword="null"/> for the process environment.</param>
+    /// <returns>The pin, or <see langword="null"/> when the variable is unset.</returns>
+    /// <exception cref="FormatException">The variable is set but is not a fingerprint or pin.</exception>
+    public static CertificatePin? ExpectedPinFromEnvironment(Func<string, string?>? getEnvironmentVariable = null)
+    {
+        var env = getEnvironmentVariable is null ? SecurityEnvironment.Process : new SecurityEnvironment(getEnvironmentVariable);
+        var value = env.Get(SecurityEnvironment.TrustFingerprintVariable);
+        if (value is null)
+        {
+            return null;
+        }
+
+        return CertificatePin.TryParse(value, out var pin)
+            ? pin
+            : throw new FormatException($"{SecurityEnvironment.TrustFingerprintVariable}: " + Messages.BadPin(value));
+    }
+
+    /// <summary>
+    /// Returns options that trust the stored chain for a master when nothing is pinned explicitly (upstream's
+    /// precedence: an explicit file or <c>noverify</c> wins over the store). Migrates a legacy <c>master.crt</c> first.
+    /// </summary>
+    /// <param name="masterUri">The master URL.</param>
+    /// <param name="options">The options to start from; not changed.</param>
+    /// <returns>A copy with <see cref="TlsOptions.MasterCertificatePem"/> set from the store, or the same values.</returns>
+    public TlsOptions ApplyStoredTrust(Uri masterUri, TlsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(masterUri);
+        ArgumentNullException.ThrowIfNull(options);
+        var copy = options.Clone();
+        if (HasExplicitTrust(options))
+        {
+            return copy;
+        }
+
+        var url = MasterAddress.Canonicalize(masterUri);
+        Store.MigrateLegacyCertificate(url);
+        copy.MasterCertificatePem = Store.Get(url);
+        return copy;
+    }
+
+    /// <summary>
+    /// Runs an operation against a master with the stored trust; when it fails because the master's certificate is
+    /// not trusted, applies trust on first use (expected pin, prompt, rotation rules), stores the chain and retries once.
+    /// </summary>
+    /// <typeparam name="T">The operation's result.</typeparam>
+    /// <param name="masterUri">The master URL.</param>
+    /// <param name="options">The TLS options (explicitly pinned files disable trust on first use, as upstream).</param>
+    /// <param name="operation">The call to make with a policy, e.g. <c>GET /info</c>.</param>
+    /// <param name="cancellationToken">Cancels the operation and any prompt.</param>
+    /// <returns>The operation's result.</returns>
+    public async Task<T> ExecuteAsync<T>(Uri masterUri, TlsOptions options, Func<TlsPolicy, CancellationToken, Task<T>> operation, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(masterUri);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(operation);
+        var effective = ApplyStoredTrust(masterUri, options);
+        try
+        {
+            return await operation(TlsPolicy.Create(effective), cancellationToken).ConfigureAwait(false);
+        }
+        catch (MasterCertificateException ex) when (ex.Error is MasterCertificateError.UntrustedRoot or MasterCertificateError.IncompleteChain && !HasExplicitTrust(options))
+        {
+            await TrustPresentedChainAsync(masterUri, options.MasterCertificateName, effective.MasterCertificatePem, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await operation(TlsPolicy.Create(ApplyStoredTrust(masterUri, options)), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Trusts what a master presents now, applying the same rules as a first contact: the expected pin when set, else
+    /// the prompt; a stored entry with another key is replaced only when <see cref="ExpectedPin"/> matches the new one.
+    /// </summary>
+    /// <param name="masterUri">The master URL.</param>
+    /// <param name="certificateName">The TLS server name to send (the name override), if any.</param>
+    /// <param name="cancellationToken">Cancels the probe and any prompt.</param>
+    /// <returns>The trusted leaf.</returns>
+    public async Task<CertificateSummary> TrustAsync(Uri masterUri, string? certificateName = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(masterUri);
+        var url = MasterAddress.Canonicalize(masterUri);
+        return await TrustPresentedChainAsync(masterUri, certificateName, Store.Get(url), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<CertificateSummary> TrustPresentedChainAsync(Uri masterUri, string? certificateName, string? storedPem, CancellationToken cancellationToken)
+    {
+        var url = MasterAddress.Canonicalize(masterUri);
+        var probe = await MasterProbe.ProbeAsync(masterUri, certificateName, cancellationToken).ConfigureAwait(false);
+        if (probe.PresentedChain.Count == 0)
+        {
+            throw new MasterCertificateException(
+                probe.SpeaksPlainHttp ? MasterCertificateError.PlaintextServer : MasterCertificateError.HandshakeFailed,
+                masterUri.IdnHost,
+                Messages.Failure(MasterCertificateError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"),
+                "check the URL and port of the master");
+        }
+
+        var chain = probe.PresentedChain;
+        var leaf = chain[0];
+        var summary = CertificateSummary.Create(leaf);
+        var stored = storedPem is null ? null : FirstCertificate(storedPem);
+        if (stored is not null)
+        {
+            if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
+            {
+                Store.Set(url, probe.ExportChainPem());
+                var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
+                Log.CertificateRenewedSameKey(_logger, url, summary.SpkiPin, oldFingerprint, summary.Sha256Fingerprint);
+                return summary;
+            }
+
+            if (ExpectedPin is not null && MatchesChain(ExpectedPin, chain))
+            {
+                Store.Set(url, probe.ExportChainPem());
+                var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
+                Log.CertificateReplacedByExpectedPin(_logger, url, oldFingerprint, summary.Sha256Fingerprint);
+                return summary;
+            }
+
+            var changed = CertificateChanged(url, masterUri.IdnHost, stored, leaf, chain);
+            Log.CertificateChanged(_logger, changed.Message);
+            throw changed;
+        }
+
+        if (ExpectedPin is not null)
+        {
+            if (!MatchesChain(ExpectedPin, chain))
+            {
+                var fix = $"check the master's certificate out of band; if the presented one is right, use its fingerprint: {summary.Sha256Fingerprint}";
+                throw new MasterCertificateException(
+                    MasterCertificateError.PinMismatch,
+                    masterUri.IdnHost,
+                    Messages.Failure(MasterCertificateError.PinMismatch, masterUri.IdnHost, leaf, $"the expected certificate {ExpectedPin} is not in the presented chain (leaf SHA-256 {summary.Sha256Fingerprint}, SPKI {summary.SpkiPin})", fix),
+                    fix,
+                    chain);
+            }
+
+            Store.Set(url, probe.ExportChainPem());
+            Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "matched the expected fingerprint", Store.FilePath);
+            return summary;
+        }
+
+        var request = new CertificateTrustRequest(url, chain.Select(CertificateSummary.Create).ToArray());
+        if (Prompt is null)
+        {
+            var fix = $"check the fingerprint out of band, then trust it with 'det tls trust -m {url} --fingerprint {summary.Sha256Fingerprint}', or set {SecurityEnvironment.TrustFingerprintVariable}={summary.Sha256Fingerprint}, or pin its CA with {Messages.CertFileSetting}";
+            throw new MasterCertificateException(
+                MasterCertificateError.NotTrusted,
+                masterUri.IdnHost,
+                Messages.Failure(MasterCertificateError.NotTrusted, masterUri.IdnHost, leaf, $"the master's certificate is not trusted and no one can be asked (no terminal, no expected fingerprint); its SHA-256 fingerprint is {summary.Sha256Fingerprint}", fix),
+                fix,
+                chain);
+        }
+
+        if (!await Prompt(request, cancellationToken).ConfigureAwait(false))
+        {
+            var fix = $"to connect, trust the certificate after checking its fingerprint ({summary.Sha256Fingerprint}), or pin its CA with {Messages.CertFileSetting}";
+            throw new MasterCertificateException(
+                MasterCertificateError.NotTrusted,
+                masterUri.IdnHost,
+                $"{CertificateTrustRequest.RejectedMessage}: the certificate of {url} (SHA-256 {summary.Sha256Fingerprint}) was not trusted. Fix: {fix}",
+                fix,
+                chain);
+        }
+
+        Store.Set(url, probe.ExportChainPem());
+        Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "accepted at the prompt", Store.FilePath);
+        return summary;
+    }
+
+    private static MasterCertificateException CertificateChanged(string url, string host, X509Certificate2 stored, X509Certificate2 presented, IReadOnlyList<X509Certificate2> chain)
+    {
+        var old = CertificateSummary.Create(stored);
+        var now = CertificateSummary.Create(presented);
+        var fix = $"check the new certificate out of band (on the master: openssl x509 -noout -fingerprint -sha256 -in <its cert file>); if it is right, accept it with 'det tls trust -m {url} --fingerprint {now.Sha256Fingerprint}' (or {SecurityEnvironment.TrustFingerprintVariable}={now.Sha256Fingerprint}), or remove the old entry with 'det tls forget {url}'";
+        var detail =
+            $"THE MASTER'S CERTIFICATE HAS CHANGED. The master now presents a certificate with a different key than the one trusted for it; the certificate may have been replaced, or someone may be intercepting this connection. " +
+            $"Trusted: SHA-256 {old.Sha256Fingerprint}, '{old.Subject}', valid {Messages.Date(old.NotBefore)} to {Messages.Date(old.NotAfter)}. " +
+            $"Presented: SHA-256 {now.Sha256Fingerprint}, '{now.Subject}', valid {Messages.Date(now.NotBefore)} to {Messages.Date(now.NotAfter)}";
+        return new MasterCertificateException(MasterCertificateError.CertificateChanged, host, Messages.Failure(MasterCertificateError.CertificateChanged, host, null, detail, fix), fix, chain);
+    }
+
+    private static bool MatchesChain(CertificatePin pin, IReadOnlyList<X509Certificate2> chain) =>
+        chain.Any(pin.Matches);
+
+    private static X509Certificate2? FirstCertificate(string pem)
+    {
+        foreach (var (label, der) in PemFiles.EnumeratePem(pem))
+        {
+            if (label == "CERTIFICATE")
+            {
+                try
+                {
+                    return X509CertificateLoader.LoadCertificate(der);
+                }
+                catch (System.Security.Cryptography.CryptographicException)
+                {
+                    return null;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static bool HasExplicitTrust(TlsOptions options) =>
+        !string.IsNullOrWhiteSpace(options.MasterCertificateFile) || !string.IsNullOrWhiteSpace(options.MasterCertificatePem) || options.DangerousSkipVerification;
+}

@@ -1,0 +1,198 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Determined.Security;
+
+namespace Determined;
+
+/// <summary>
+/// A JSON store shared with Determined's Python CLI: every read and write happens under <c>&lt;file&gt;.lock</c>
+/// (an OS lock, <c>flock</c> on Unix, which also excludes a Python <c>filelock</c> holder); writes go to
+/// <c>&lt;file&gt;.temp</c> and are renamed over the file, so a crash never leaves a half-written store.
+/// A corrupt file is moved aside (never deleted) and the store continues empty.
+/// </summary>
+internal sealed class StoreFile
+{
+    private static readonly TimeSpan s_lockTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly Func<JsonObject, string?>? _validate;
+
+    /// <param name="path">The store file.</param>
+    /// <param name="time">Names quarantined files.</param>
+    /// <param name="validate">Returns why a parsed object is not a valid store, or null.</param>
+    public StoreFile(string path, TimeProvider time, Func<JsonObject, string?>? validate = null)
+    {
+        _validate = validate;
+        Path = System.IO.Path.GetFullPath(path);
+        Time = time;
+    }
+
+    public string Path { get; }
+
+    public string LockPath => Path + ".lock";
+
+    public string TempPath => Path + ".temp";
+
+    public TimeProvider Time { get; }
+
+    /// <summary>Set when the last read found a corrupt file: where it was moved.</summary>
+    public string? LastQuarantinedPath { get; private set; }
+
+    /// <summary>Takes the lock, reads the object (empty when missing or corrupt), lets <paramref name="update"/> change it, and writes it back when asked.</summary>
+    public T Update<T>(Func<JsonObject, (T Result, bool Write)> update, Action<string, string>? onCorrupt = null)
+    {
+        EnsureDirectory();
+        using var held = AcquireLock();
+        var store = Read(onCorrupt);
+        var (result, write) = update(store);
+        if (write)
+        {
+            Write(store);
+        }
+
+        return result;
+    }
+
+    public JsonObject ReadLocked(Action<string, string>? onCorrupt = null)
+    {
+        if (!File.Exists(Path))
+        {
+            return [];
+        }
+
+        using var held = AcquireLock();
+        return Read(onCorrupt);
+    }
+
+    private JsonObject Read(Action<string, string>? onCorrupt)
+    {
+        LastQuarantinedPath = null;
+        string text;
+        try
+        {
+            if (!File.Exists(Path))
+            {
+                return [];
+            }
+
+            text = File.ReadAllText(Path, Encoding.UTF8);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DeterminedException($"The store '{Path}' cannot be read ({ex.Message}). Fix: check its permissions; it must be readable by user '{Environment.UserName}'.", ex);
+        }
+
+        string? problem = null;
+        try
+        {
+            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false });
+            if (node is JsonObject obj)
+            {
+                problem = _validate?.Invoke(obj);
+                if (problem is null)
+                {
+                    return obj;
+                }
+            }
+            else
+            {
+                problem = "it is not a JSON object";
+            }
+        }
+        catch (JsonException ex)
+        {
+            problem = $"it is not valid JSON ({ex.Message})";
+        }
+
+        Quarantine(problem, onCorrupt);
+        return [];
+    }
+
+    /// <summary>Moves a corrupt file aside, never deleting data, and reports where it went.</summary>
+    public void Quarantine(string problem, Action<string, string>? onCorrupt)
+    {
+        var stamp = Time.GetUtcNow().ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+        var target = $"{Path}.corrupt-{stamp}";
+        for (var i = 1; File.Exists(target); i++)
+        {
+            target = $"{Path}.corrupt-{stamp}-{i}";
+        }
+
+        File.Move(Path, target);
+        LastQuarantinedPath = target;
+        onCorrupt?.Invoke(target, problem);
+    }
+
+    private void Write(JsonObject store)
+    {
+        try
+        {
+            AtomicFile.WriteAllText(Path, PythonJson.Serialize(store), privateFile: true, temporaryPath: TempPath);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DeterminedException(
+                $"The store '{Path}' could not be written ({ex.Message}); the previous contents are unchanged. Fix: free disk space or make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}' (or point DET_DEBUG_CONFIG_PATH at a writable directory).",
+                ex);
+        }
+    }
+
+    private void EnsureDirectory()
+    {
+        var directory = System.IO.Path.GetDirectoryName(Path)!;
+        if (Directory.Exists(directory))
+        {
+            return;
+        }
+
+        try
+        {
+            if (OperatingSystem.IsWindows())
+            {
+                Directory.CreateDirectory(directory);
+            }
+            else
+            {
+                Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new DeterminedException($"The configuration directory '{directory}' cannot be created ({ex.Message}). Fix: create it, or set DET_DEBUG_CONFIG_PATH to a writable directory.", ex);
+        }
+    }
+
+    /// <summary>Holds an exclusive OS lock on the lock file; FileShare.None is flock(LOCK_EX) on Unix.</summary>
+    private FileStream AcquireLock()
+    {
+        var deadline = Time.GetTimestamp();
+        var delay = 5;
+        while (true)
+        {
+            try
+            {
+                var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+                if (!OperatingSystem.IsWindows())
+                {
+                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+                }
+
+                return new FileStream(LockPath, options);
+            }
+            catch (IOException) when (Time.GetElapsedTime(deadline) < s_lockTimeout)
+            {
+                Thread.Sleep(delay);
+                delay = Math.Min(delay * 2, 100);
+            }
+            catch (IOException ex)
+            {
+                throw new DeterminedException($"Timed out after {s_lockTimeout.TotalSeconds:0} s waiting for the lock '{LockPath}' held by another process ({ex.Message}). Fix: wait for the other 'det' or SDK process to finish; if none is running, the holder is stuck: end it.", ex);
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                throw new DeterminedException($"The lock file '{LockPath}' cannot be opened ({ex.Message}). Fix: make the directory writable for user '{Environment.UserName}'.", ex);
+            }
+        }
+    }
+}
