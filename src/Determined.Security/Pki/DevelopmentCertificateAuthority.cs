@@ -1,3 +1,4 @@
+using Determined;
 using System.Net;
 using System.Numerics;
 using System.Security.Cryptography;

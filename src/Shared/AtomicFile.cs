@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Determined.Security;
+namespace Determined;
 
 /// <summary>Writes files so that a reader never sees a half-written one: a temporary file in the same directory, flushed, then renamed over.</summary>
 internal static class AtomicFile

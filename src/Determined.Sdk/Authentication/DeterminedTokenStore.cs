@@ -1,0 +1,211 @@
+using System.Text.Json.Nodes;
+using Determined.Security;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Determined.Sdk;
+
+/// <summary>
+/// The CLI's token store, <c>auth.json</c>, compatible with Determined's Python CLI (version 2:
+/// <c>{"version":2,"masters":{"&lt;url&gt;":{"active_user":"u","tokens":{"u":"TOKEN"}}}}</c>). Version 0 and 1 files are
+/// read and rewritten as version 2, as upstream. Same lock, temp-file and quarantine rules as <c>certs.json</c>;
+/// the file is mode 0600. Tokens are never logged.
+/// </summary>
+public sealed class DeterminedTokenStore
+{
+    /// <summary>The store's file name.</summary>
+    public const string FileName = "auth.json";
+
+    private readonly StoreFile _file;
+    private readonly ILogger _logger;
+
+    /// <summary>Initializes a store in a directory.</summary>
+    /// <param name="directory">The directory of <c>auth.json</c> (Determined's configuration directory).</param>
+    /// <param name="logger">Where a quarantined file is reported.</param>
+    /// <param name="timeProvider">Names quarantined files.</param>
+    public DeterminedTokenStore(string directory, ILogger<DeterminedTokenStore>? logger = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        _file = new StoreFile(Path.Combine(Path.GetFullPath(directory), FileName), timeProvider ?? TimeProvider.System, Validate);
+        _logger = (ILogger?)logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>Gets the path of <c>auth.json</c>.</summary>
+    public string FilePath => _file.Path;
+
+    /// <summary>Opens the store in Determined's configuration directory.</summary>
+    /// <returns>The store.</returns>
+    public static DeterminedTokenStore OpenDefault() => new(DeterminedConfigDirectory.GetPath());
+
+    /// <summary>Returns the active user for a master, or <see langword="null"/>.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <returns>The user name.</returns>
+    public string? GetActiveUser(string masterUrl)
+    {
+        var url = MasterAddress.Canonicalize(masterUrl);
+        return Master(Read(url), url)?["active_user"] is JsonValue v && v.TryGetValue<string>(out var user) ? user : null;
+    }
+
+    /// <summary>Returns the stored token of a user on a master, or <see langword="null"/>.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <returns>The token.</returns>
+    public string? GetToken(string masterUrl, string user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var url = MasterAddress.Canonicalize(masterUrl);
+        return Master(Read(url), url)?["tokens"]?[user] is JsonValue v && v.TryGetValue<string>(out var token) ? token : null;
+    }
+
+    /// <summary>Returns the users with a stored token on a master.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <returns>The user names, sorted.</returns>
+    public IReadOnlyList<string> GetUsers(string masterUrl)
+    {
+        var url = MasterAddress.Canonicalize(masterUrl);
+        return Master(Read(url), url)?["tokens"] is JsonObject tokens ? tokens.Select(p => p.Key).Order(StringComparer.Ordinal).ToArray() : [];
+    }
+
+    /// <summary>Stores a user's token on a master (after a login) and, by default, makes the user active.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <param name="token">The token.</param>
+    /// <param name="makeActive">Whether the user becomes the active user.</param>
+    public void SetToken(string masterUrl, string user, string token, bool makeActive = true)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(user);
+        ArgumentException.ThrowIfNullOrEmpty(token);
+        var url = MasterAddress.Canonicalize(masterUrl);
+        _file.Update(store =>
+        {
+            var master = EnsureMaster(Upgrade(store, url), url);
+            var tokens = master["tokens"] as JsonObject ?? [];
+            master["tokens"] = tokens;
+            tokens[user] = token;
+            if (makeActive)
+            {
+                master["active_user"] = user;
+            }
+
+            return (0, true);
+        }, OnCorrupt);
+    }
+
+    /// <summary>Removes a user's token (after a logout); the user stops being active.</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <returns><see langword="true"/> when a token was removed.</returns>
+    public bool RemoveToken(string masterUrl, string user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var url = MasterAddress.Canonicalize(masterUrl);
+        return _file.Update(store =>
+        {
+            var upgraded = Upgrade(store, url);
+            var master = Master(upgraded, url);
+            var removed = master?["tokens"] is JsonObject tokens && tokens.Remove(user);
+            if (master?["active_user"] is JsonValue v && v.TryGetValue<string>(out var active) && active == user)
+            {
+                master.Remove("active_user");
+                removed = true;
+            }
+
+            return (removed, removed);
+        }, OnCorrupt);
+    }
+
+    private JsonObject Read(string url) => Upgrade(_file.ReadLocked(OnCorrupt), url);
+
+    /// <summary>Upstream's shims: v0 (one master, no version) and v1 (non-canonical keys) become v2, in place.</summary>
+    private static JsonObject Upgrade(JsonObject store, string url)
+    {
+        var version = store["version"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : 0;
+        if (version == 0)
+        {
+            var v0 = new JsonObject();
+            foreach (var key in new[] { "active_user", "tokens" })
+            {
+                if (store[key] is { } value)
+                {
+                    v0[key] = value.DeepClone();
+                }
+            }
+
+            store.Clear();
+            store["version"] = 2;
+            store["masters"] = v0.Count == 0 ? new JsonObject() : new JsonObject { [url] = v0 };
+            return store;
+        }
+
+        if (version == 1 && store["masters"] is JsonObject masters)
+        {
+            var canonical = new JsonObject();
+            foreach (var (key, value) in masters.ToList())
+            {
+                var target = MasterAddress.TryParse(key, out var parsed, out _) ? MasterAddress.Canonicalize(parsed) : key;
+                if (!canonical.ContainsKey(target) && value is not null)
+                {
+                    canonical[target] = value.DeepClone();
+                }
+            }
+
+            store["masters"] = canonical;
+            store["version"] = 2;
+        }
+
+        return store;
+    }
+
+    private static JsonObject? Master(JsonObject store, string url) => store["masters"]?[url] as JsonObject;
+
+    private static JsonObject EnsureMaster(JsonObject store, string url)
+    {
+        var masters = store["masters"] as JsonObject ?? [];
+        store["masters"] = masters;
+        store["version"] = 2;
+        if (masters[url] is not JsonObject master)
+        {
+            master = [];
+            masters[url] = master;
+        }
+
+        return master;
+    }
+
+    private static string? Validate(JsonObject store)
+    {
+        if (store["version"] is { } version && (version is not JsonValue value || !value.TryGetValue<int>(out var n) || n is < 0 or > 2))
+        {
+            return $"the version {version.ToJsonString()} is not 0, 1 or 2";
+        }
+
+        var masters = store["version"] is null ? new JsonObject { ["-"] = store.DeepClone() } : store["masters"] as JsonObject;
+        if (store["version"] is not null && store["masters"] is not null and not JsonObject)
+        {
+            return "'masters' is not an object";
+        }
+
+        foreach (var (key, master) in masters ?? [])
+        {
+            if (master is not JsonObject m)
+            {
+                return $"the entry for '{key}' is not an object";
+            }
+
+            if (m["tokens"] is { } tokens && (tokens is not JsonObject t || t.Any(p => p.Value is not JsonValue tv || !tv.TryGetValue<string>(out _))))
+            {
+                return $"the tokens of '{key}' are not a map of strings";
+            }
+
+            if (m["active_user"] is { } active && (active is not JsonValue av || !av.TryGetValue<string>(out _)))
+            {
+                return $"the active user of '{key}' is not a string";
+            }
+        }
+
+        return null;
+    }
+
+    private void OnCorrupt(string movedTo, string problem) =>
+        Log.TokenStoreQuarantined(_logger, _file.Path, problem, movedTo);
+}
