@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using Determined.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Determined.Sdk.Tests.Authentication;
+
+public sealed class DeterminedTokenStoreTests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    private string AuthFile => Path.Combine(_pki.ConfigDir, "auth.json");
+
+    public void Dispose() => _pki.Dispose();
+
+    [Fact]
+    public void SetToken_WritesVersion2AsPythonWould_AndReadsBack()
+    {
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+
+        store.SetToken("master:8080", "determined", "T1");
+        store.SetToken("https://other", "alice", "T2", makeActive: false);
+
+        Assert.Equal(
+            "{\n    \"masters\": {\n        \"http://master:8080\": {\n            \"active_user\": \"determined\",\n            \"tokens\": {\n                \"determined\": \"T1\"\n            }\n        },\n        \"https://other:443\": {\n            \"tokens\": {\n                \"alice\": \"T2\"\n            }\n        }\n    },\n    \"version\": 2\n}",
+            File.ReadAllText(AuthFile));
+        Assert.Equal("determined", store.GetActiveUser("http://master:8080/"));
+        Assert.Equal("T1", store.GetToken("master", "determined"));
+        Assert.Null(store.GetActiveUser("https://other"));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(AuthFile));
+    }
+
+    [Fact]
+    public void Version0File_IsShimmedUnderTheCurrentMaster()
+    {
+        Directory.CreateDirectory(_pki.ConfigDir);
+        File.WriteAllText(AuthFile, "{\"active_user\": \"bob\", \"tokens\": {\"bob\": \"T0\"}}");
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+
+        Assert.Equal("bob", store.GetActiveUser("https://m:8443"));
+        Assert.Equal("T0", store.GetToken("https://m:8443", "bob"));
+
+        store.SetToken("https://m:8443", "carol", "T3");
+        var saved = JsonNode.Parse(File.ReadAllText(AuthFile))!;
+        Assert.Equal(2, (int)saved["version"]!);
+        Assert.Equal("T0", (string?)saved["masters"]!["https://m:8443"]!["tokens"]!["bob"]);
+    }
+
+    [Fact]
+    public void Version1File_KeysAreCanonicalized()
+    {
+        Directory.CreateDirectory(_pki.ConfigDir);
+        File.WriteAllText(AuthFile, "{\"version\": 1, \"masters\": {\"m:8080\": {\"active_user\": \"u\", \"tokens\": {\"u\": \"T\"}}}}");
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+
+        Assert.Equal("T", store.GetToken("http://m:8080", "u"));
+    }
+
+    [Fact]
+    public void RemoveToken_ClearsActiveUser()
+    {
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+        store.SetToken("m", "u", "T");
+
+        Assert.True(store.RemoveToken("m", "u"));
+
+        Assert.Null(store.GetToken("m", "u"));
+        Assert.Null(store.GetActiveUser("m"));
+        Assert.False(store.RemoveToken("m", "u"));
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("{\"version\": 2, \"masters\": {\"http://m:8080\": {\"tokens\": {\"u\": 5}}}}")]
+    [InlineData("{\"version\": 7}")]
+    public void CorruptFile_IsMovedAsideNotDeleted_AndLoggedWithoutTokens(string contents)
+    {
+        Directory.CreateDirectory(_pki.ConfigDir);
+        File.WriteAllText(AuthFile, contents);
+        using var logs = new FakeLoggerFactory();
+        var store = new DeterminedTokenStore(_pki.ConfigDir, logs.CreateLogger<DeterminedTokenStore>());
+
+        Assert.Null(store.GetActiveUser("m"));
+
+        var moved = Assert.Single(Directory.GetFiles(_pki.ConfigDir, "auth.json.corrupt-*"));
+        Assert.Equal(contents, File.ReadAllText(moved));
+        Assert.Contains(logs.Records, r => r.Id.Name == "TokenStoreQuarantined" && r.Message.Contains(moved, StringComparison.Ordinal));
+        store.SetToken("m", "u", "T");
+        Assert.Equal("T", store.GetToken("m", "u"));
+    }
+
+    [Fact]
+    public void Settings_UseTheActiveUsersTokenFromTheStore()
+    {
+        new DeterminedTokenStore(_pki.ConfigDir).SetToken("https://m:8443", "alice", "STORED-SECRET");
+
+        var s = DeterminedConnectionSettings.Resolve(new() { MasterUrl = "https://m:8443" }, TestPki.Reader(new Dictionary<string, string?> { ["DET_DEBUG_CONFIG_PATH"] = _pki.ConfigDir }));
+
+        Assert.True(s.HasUserToken);
+        Assert.Equal("alice", s.User);
+        Assert.Contains(s.Sources, x => x.Name == "Token" && x.Origin == SettingOrigin.Store);
+    }
+}

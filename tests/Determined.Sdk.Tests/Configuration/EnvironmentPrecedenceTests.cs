@@ -1,0 +1,163 @@
+using Determined.Security;
+using Determined.Testing;
+using Microsoft.Extensions.Options;
+
+namespace Determined.Sdk.Tests.Configuration;
+
+/// <summary>Upstream's task-side trust rule (REFERENCE.md §3), row by row.</summary>
+public sealed class EnvironmentPrecedenceTests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    private DeterminedConnectionSettings Resolve(DeterminedClientOptions options, Dictionary<string, string?> env, Microsoft.Extensions.Logging.ILogger? logger = null)
+    {
+        env.TryAdd("DET_DEBUG_CONFIG_PATH", _pki.ConfigDir);
+        return DeterminedConnectionSettings.Resolve(options, TestPki.Reader(env), logger);
+    }
+
+    [Fact]
+    public void MasterUrl_Precedence_OptionsThenDetMasterThenDetMasterAddrThenDefault()
+    {
+        Assert.Equal("https://opt:1", MasterAddress.Canonicalize(Resolve(new() { MasterUrl = "https://opt:1" }, new() { ["DET_MASTER"] = "https://env:2" }).MasterUri));
+        Assert.Equal("https://env:2", MasterAddress.Canonicalize(Resolve(new(), new() { ["DET_MASTER"] = "https://env:2", ["DET_MASTER_ADDR"] = "addr" }).MasterUri));
+        Assert.Equal("http://addr:8080", MasterAddress.Canonicalize(Resolve(new(), new() { ["DET_MASTER"] = "", ["DET_MASTER_ADDR"] = "addr" }).MasterUri));
+        Assert.Equal("http://localhost:8080", MasterAddress.Canonicalize(Resolve(new(), new()).MasterUri));
+        Assert.Equal("http://localhost:8080", MasterAddress.Canonicalize(Resolve(new() { UseEnvironment = false }, new() { ["DET_MASTER"] = "https://env:2" }).MasterUri));
+    }
+
+    [Fact]
+    public void ExplicitFile_IgnoresEnvironmentEntirely()
+    {
+        var s = Resolve(new() { Tls = new() { MasterCertificateFile = _pki.RootFile } }, new() { ["DET_MASTER_CERT_FILE"] = "noverify", ["DET_MASTER_CERT_NAME"] = "env-name" });
+
+        Assert.Equal(_pki.RootFile, s.Tls.MasterCertificateFile);
+        Assert.False(s.Tls.DangerousSkipVerification);
+        Assert.Null(s.Tls.MasterCertificateName);
+    }
+
+    [Fact]
+    public void ExplicitNameOnly_DropsDetMasterCertFile()
+    {
+        var s = Resolve(new() { Tls = new() { MasterCertificateName = "explicit" } }, new() { ["DET_MASTER_CERT_FILE"] = _pki.ChainFile, ["DET_MASTER_CERT_NAME"] = "env-name" });
+
+        Assert.Null(s.Tls.MasterCertificateFile);
+        Assert.Equal("explicit", s.Tls.MasterCertificateName);
+    }
+
+    [Theory]
+    [InlineData("noverify")]
+    [InlineData("NOVERIFY")]
+    [InlineData("NoVerify")]
+    public void EnvNoVerify_AnyCase_TurnsVerificationOffKeepingTheName(string value)
+    {
+        var s = Resolve(new(), new() { ["DET_MASTER_CERT_FILE"] = value, ["DET_MASTER_CERT_NAME"] = "n" });
+
+        Assert.True(s.Tls.DangerousSkipVerification);
+        Assert.Equal("n", s.Tls.MasterCertificateName);
+        Assert.Contains(s.Sources, x => x.Origin == SettingOrigin.Environment && x.Source == "DET_MASTER_CERT_FILE");
+    }
+
+    [Fact]
+    public void EnvExistingPath_IsPinned_WithTheEnvName()
+    {
+        var s = Resolve(new(), new() { ["DET_MASTER_CERT_FILE"] = _pki.ChainFile, ["DET_MASTER_CERT_NAME"] = "determined-master-ci" });
+
+        Assert.Equal(_pki.ChainFile, s.Tls.MasterCertificateFile);
+        Assert.Equal(MasterTrustMode.PinnedAdded, s.Tls.TrustMode);
+        Assert.Equal("determined-master-ci", s.Tls.MasterCertificateName);
+    }
+
+    [Fact]
+    public void EnvMissingPath_LogsWarningNamingVariableAndPath_ThenSystemRoots()
+    {
+        using var logs = new FakeLoggerFactory();
+        var missing = Path.Combine(_pki.Directory, "missing.crt");
+        _pki.Write("config-dummy", "x");
+        var store = new MasterCertificateStore(_pki.ConfigDir);
+        store.Set("https://m:8443", TestCertificates.Pem(_pki.Root));
+
+        var s = Resolve(new() { MasterUrl = "https://m:8443" }, new() { ["DET_MASTER_CERT_FILE"] = missing }, logs.CreateLogger("t"));
+
+        Assert.Null(s.Tls.MasterCertificateFile);
+        Assert.Null(s.Tls.MasterCertificatePem); // the store is not consulted either, as upstream
+        var warning = Assert.Single(logs.Records, r => r.Id.Name == "MissingCertFile");
+        Assert.Contains("DET_MASTER_CERT_FILE", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(missing, warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void NoEnvFile_UsesTheTrustOnFirstUseStore()
+    {
+        new MasterCertificateStore(_pki.ConfigDir).Set("https://m:8443", TestCertificates.Pem(_pki.Root));
+
+        var s = Resolve(new() { MasterUrl = "https://m:8443/" }, new());
+
+        Assert.Equal(TestCertificates.Pem(_pki.Root), s.Tls.MasterCertificatePem);
+        Assert.Contains(s.Sources, x => x.Origin == SettingOrigin.Store && x.Name == "Tls.MasterCertificatePem");
+    }
+
+    [Fact]
+    public void EmptyCertName_IsUnset()
+    {
+        var s = Resolve(new(), new() { ["DET_MASTER_CERT_NAME"] = "" });
+
+        Assert.Null(s.Tls.MasterCertificateName);
+    }
+
+    [Fact]
+    public void Nothing_IsSystemRoots()
+    {
+        var s = Resolve(new() { MasterUrl = "https://m:8443" }, new());
+
+        Assert.Null(s.Tls.MasterCertificateFile);
+        Assert.Null(s.Tls.MasterCertificatePem);
+        Assert.False(s.Tls.DangerousSkipVerification);
+    }
+
+    [Fact]
+    public void StrictBoolean_DetUseTlsMaybe_IsAnErrorNamingTheVariable()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(new(), new() { ["DET_USE_TLS"] = "maybe" }));
+
+        Assert.Contains(ex.Failures, f => f.Contains("DET_USE_TLS='maybe'", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void InvalidSettings_AreAllListedWithFixes()
+    {
+        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(
+            new() { MasterUrl = "http://user:pw@host", MaxRetries = -1, Timeout = TimeSpan.Zero, Tls = new() { MasterCertificateFile = "/nope.crt", DangerousSkipVerification = true } },
+            new()));
+
+        Assert.True(ex.Failures.Count() >= 5, string.Join("\n", ex.Failures));
+        Assert.All(ex.Failures, f => Assert.Contains("Fix:", f, StringComparison.Ordinal));
+        Assert.DoesNotContain(ex.Failures, f => f.Contains(":pw@", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Sources_NeverShowTokens()
+    {
+        var s = Resolve(new() { Token = "tok-SECRET" }, new() { ["DET_SESSION_TOKEN"] = "alloc-SECRET" });
+
+        Assert.True(s.HasUserToken);
+        Assert.True(s.HasAllocationToken);
+        Assert.DoesNotContain(s.Sources, x => (x.Value ?? string.Empty).Contains("SECRET", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void TaskInfo_ReadsIdsAndFailsLoudlyOutsideATask()
+    {
+        var env = _pki.TaskEnvironment(new Uri("https://127.0.0.1:8443"));
+
+        var info = DeterminedTaskInfo.FromEnvironment(TestPki.Reader(env));
+
+        Assert.Equal("task-1", info.TaskId);
+        Assert.Equal([0, 1], info.SlotIds);
+        Assert.True(info.UseTls);
+        var ex = Assert.Throws<DeterminedException>(() => DeterminedTaskInfo.FromEnvironment(_ => null));
+        Assert.Contains("DET_ALLOCATION_ID", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Fix:", ex.Message, StringComparison.Ordinal);
+    }
+}

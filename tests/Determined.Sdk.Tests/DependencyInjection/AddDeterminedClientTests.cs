@@ -1,0 +1,110 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Determined.Sdk.Tests.DependencyInjection;
+
+public sealed class AddDeterminedClientTests : IDisposable
+{
+    private readonly TestPki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    private static HostApplicationBuilder Builder(IDictionary<string, string?>? env = null)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSingleton(new DeterminedEnvironment(TestPki.Reader(env ?? new Dictionary<string, string?>())));
+        return builder;
+    }
+
+    [Fact]
+    public async Task EnvironmentOnly_ResolvesAWorkingClient()
+    {
+        await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);
+        var builder = Builder(_pki.TaskEnvironment(new Uri($"https://127.0.0.1:{master.Uri.Port}")));
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var client = host.Services.GetRequiredService<DeterminedClient>();
+        var me = await client.GetCurrentUserAsync();
+
+        Assert.Equal("task-owner", me.Username);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task ConfigurationSection_ResolvesAWorkingClient_AndReportsConfigKeysAsSources()
+    {
+        await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);
+        var builder = Builder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Determined:MasterUrl"] = master.Uri.ToString(),
+            ["Determined:Tls:MasterCertificateFile"] = _pki.RootFile,
+            ["Determined:Tls:MasterCertificateName"] = "determined-master-ci",
+            ["Determined:UseTokenStore"] = "false",
+        });
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+
+        var client = host.Services.GetRequiredService<DeterminedClient>();
+
+        Assert.Equal("test", (await client.GetMasterAsync()).ClusterName);
+        Assert.Contains(client.Settings.Sources, s => s.Origin == SettingOrigin.Configuration && s.Source == "Determined:Tls:MasterCertificateFile");
+    }
+
+    [Fact]
+    public async Task Lambda_ResolvesAWorkingClient_AndCallingTwiceIsHarmless()
+    {
+        await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);
+        var builder = Builder();
+        builder.Services.AddDeterminedClient(o =>
+        {
+            o.MasterUrl = master.Uri.ToString();
+            o.Tls.MasterCertificateFile = _pki.RootFile;
+            o.Tls.MasterCertificateName = "determined-master-ci";
+            o.UseTokenStore = false;
+        });
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+
+        var first = host.Services.GetRequiredService<DeterminedClient>();
+        var second = host.Services.GetRequiredService<DeterminedClient>();
+
+        Assert.Equal("0.0.0-test", (await first.GetMasterAsync()).Version);
+        Assert.Equal("0.0.0-test", (await second.GetMasterAsync()).Version);
+        Assert.Single(host.Services.GetServices<IValidateOptions<DeterminedClientOptions>>().OfType<DeterminedClientOptionsValidator>());
+    }
+
+    [Fact]
+    public async Task InvalidSettings_FailAtStart_ListingEveryProblem()
+    {
+        var builder = Builder();
+        builder.Services.AddDeterminedClient(o =>
+        {
+            o.MasterUrl = "http://host?query";
+            o.MaxRetries = 99;
+            o.Tls.MasterCertificateFile = Path.Combine(_pki.Directory, "missing.crt");
+        });
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Equal(3, ex.Failures.Count());
+        Assert.Contains(ex.Failures, f => f.Contains("query", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("MaxRetries", StringComparison.Ordinal));
+        Assert.Contains(ex.Failures, f => f.Contains("missing.crt", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ReturnsHttpClientBuilderNamedDetermined()
+    {
+        var services = new ServiceCollection();
+
+        var builder = services.AddDeterminedClient();
+
+        Assert.Equal(DeterminedServiceCollectionExtensions.HttpClientName, builder.Name);
+    }
+}
