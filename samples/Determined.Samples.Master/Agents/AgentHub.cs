@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Text;
+using Determined.Samples.Master.Tasks;
+using Determined.Samples.Protocol;
+
+namespace Determined.Samples.Master.Agents;
+
+public sealed class AgentConnection(string id, string hostname, string resourcePool, string version, WebSocket socket, string? clientCertificate)
+{
+    private readonly SemaphoreSlim _send = new(1, 1);
+
+    public string Id { get; } = id;
+    public string Hostname { get; } = hostname;
+    public string ResourcePool { get; } = resourcePool;
+    public string Version { get; } = version;
+    public string? ClientCertificate { get; } = clientCertificate;
+    public DateTimeOffset RegisteredTime { get; } = DateTimeOffset.UtcNow;
+    public List<Device> Devices { get; set; } = [];
+    public WebSocket Socket { get; } = socket;
+
+    public async Task SendAsync(MasterMessage message, CancellationToken cancellationToken)
+    {
+        var bytes = Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message));
+        await _send.WaitAsync(cancellationToken);
+        try
+        {
+            await Socket.SendAsync(bytes, WebSocketMessageType.Text, true, cancellationToken);
+        }
+        finally
+        {
+            _send.Release();
+        }
+    }
+}
+
+/// <summary>The /agents websocket (REFERENCE.md §2): query validation, mTLS check, MasterSetAgentOptions first, AgentStarted reply, then state and logs.</summary>
+public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOptions> setupMessage, ILogger<AgentHub> logger)
+{
+    private const int MaxMessageBytes = 4 * 1024 * 1024;
+    private readonly ConcurrentDictionary<string, AgentConnection> _agents = new(StringComparer.Ordinal);
+
+    public TaskRegistry? Tasks { get; set; }
+
+    public IEnumerable<AgentConnection> Connected => _agents.Values.OrderBy(a => a.RegisteredTime);
+
+    public AgentConnection? Get(string id) => _agents.GetValueOrDefault(id);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var query = context.Request.Query;
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await Reject(context, 400, "the /agents endpoint needs a websocket upgrade");
+            return;
+        }
+
+        var id = query["id"].ToString();
+        if (string.IsNullOrWhiteSpace(id))
+        {
+            await Reject(context, 400, "the agent id (id=...) is missing");
+            return;
+        }
+
+        if (query["reconnect"].ToString() is not ("true" or "false"))
+        {
+            await Reject(context, 400, "reconnect must be true or false");
+            return;
+        }
+
+        var certificate = context.Connection.ClientCertificate;
+        if (requireAuthentication && certificate is null)
+        {
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate", id, context.Connection.RemoteIpAddress);
+            await Reject(context, 403, "a client certificate is required (resource_manager.require_authentication); configure the agent's security.tls.client_cert and security.tls.client_key");
+            return;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var ct = context.RequestAborted;
+        await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = setupMessage() }, ct);
+        using var first = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        first.CancelAfter(TimeSpan.FromSeconds(30));
+        var started = ProtocolJson.ParseAgent(await ReceiveText(socket, first.Token) ?? string.Empty)?.AgentStarted;
+        if (started is null)
+        {
+            logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", id);
+            await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "expected AgentStarted", CancellationToken.None);
+            return;
+        }
+
+        var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject)
+        {
+            Devices = started.Devices,
+        };
+        _agents[id] = agent;
+        logger.LogInformation("Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})",
+            id, agent.Hostname, agent.ResourcePool, query["reconnect"].ToString(), certificate?.Subject ?? "none");
+        try
+        {
+            while (await ReceiveText(socket, ct) is { } text)
+            {
+                var message = ProtocolJson.ParseAgent(text);
+                if (message?.ContainerStateChanged is { } change)
+                {
+                    Tasks?.OnStateChanged(id, change);
+                }
+                else if (message?.ContainerLog is { } log)
+                {
+                    Tasks?.OnLog(id, log);
+                }
+                else if (message is null)
+                {
+                    logger.LogWarning("Agent {AgentId} sent a malformed message; ignored", id);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            logger.LogInformation("Agent {AgentId} connection ended: {Reason}", id, ex.Message);
+        }
+        finally
+        {
+            _agents.TryRemove(new KeyValuePair<string, AgentConnection>(id, agent));
+            logger.LogInformation("Agent {AgentId} disconnected", id);
+        }
+    }
+
+    private static async Task Reject(HttpContext context, int status, string message)
+    {
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsync(message);
+    }
+
+    private static Task SendRaw(WebSocket socket, MasterMessage message, CancellationToken ct) =>
+        socket.SendAsync(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message)), WebSocketMessageType.Text, true, ct);
+
+    /// <summary>One whole text message (fragments joined, bounded size); null when the peer closed.</summary>
+    public static async Task<string?> ReceiveText(WebSocket socket, CancellationToken ct)
+    {
+        var buffer = new byte[16 * 1024];
+        using var message = new MemoryStream();
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, ct);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                if (socket.State == WebSocketState.CloseReceived)
+                {
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
+                }
+
+                return null;
+            }
+
+            message.Write(buffer, 0, result.Count);
+            if (message.Length > MaxMessageBytes)
+            {
+                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, "message too big", CancellationToken.None);
+                return null;
+            }
+
+            if (result.EndOfMessage)
+            {
+                return Encoding.UTF8.GetString(message.GetBuffer(), 0, (int)message.Length);
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+using System.Net;
+
+namespace Determined.Samples.Master.Configuration;
+
+/// <summary>The master's effective configuration (REFERENCE.md §1) after flags, env, file and defaults.</summary>
+public sealed record MasterConfig
+{
+    public int? Port { get; init; }
+    public IPAddress ListenAddress { get; init; } = IPAddress.Any;
+    public string? TlsCert { get; init; }
+    public string? TlsKey { get; init; }
+    public bool RequireAuthentication { get; init; }
+    public string? ClientCa { get; init; }
+    public string ClusterName { get; init; } = "sample-cluster";
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public IReadOnlyList<UserConfig> Users { get; init; } = [];
+
+    public bool TlsEnabled => TlsCert is not null && TlsKey is not null;
+
+    /// <summary>Unset port: 8443 with TLS, 8080 without (never both).</summary>
+    public int EffectivePort => Port ?? (TlsEnabled ? 8443 : 8080);
+
+    /// <summary>The configuration errors, with upstream's wording where upstream has one.</summary>
+    public IEnumerable<string> Validate()
+    {
+        if (TlsCert is not null && TlsKey is null)
+        {
+            yield return "TLS cert file provided without a key file (security.tls.cert is set, security.tls.key is not). Fix: set security.tls.key / DET_SECURITY_TLS_KEY / --security-tls-key.";
+        }
+
+        if (TlsKey is not null && TlsCert is null)
+        {
+            yield return "TLS key file provided without a cert file (security.tls.key is set, security.tls.cert is not). Fix: set security.tls.cert / DET_SECURITY_TLS_CERT / --security-tls-cert.";
+        }
+
+        if (Port is < 0 or > 65535)
+        {
+            yield return $"port {Port} is not a TCP port. Fix: use 1-65535 (0 lets the OS choose).";
+        }
+
+        if (RequireAuthentication && !TlsEnabled)
+        {
+            yield return "resource_manager.require_authentication needs TLS (security.tls.cert and security.tls.key). Fix: configure TLS or turn require_authentication off.";
+        }
+
+        if (HandshakeTimeout <= TimeSpan.Zero)
+        {
+            yield return $"security.tls.handshake_timeout {HandshakeTimeout} must be positive.";
+        }
+    }
+}
+
+/// <summary>A user of the sample master. The password comes from an environment variable, never from the config text.</summary>
+public sealed record UserConfig(string Username, bool Admin, string? PasswordEnv);

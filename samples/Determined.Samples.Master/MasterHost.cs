@@ -1,0 +1,318 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Text.Json.Nodes;
+using Determined.Samples.Master.Agents;
+using Determined.Samples.Master.Api;
+using Determined.Samples.Master.Configuration;
+using Determined.Samples.Master.Tasks;
+using Determined.Samples.Master.Tls;
+using Determined.Samples.Protocol;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+
+namespace Determined.Samples.Master;
+
+/// <summary>The sample master: Kestrel with Determined's TLS rules, the REST subset, the agent websocket and task launching.</summary>
+public sealed class MasterHost : IAsyncDisposable
+{
+    public const string Version = "0.38.0-dotnet-sample";
+
+    private MasterHost(WebApplication app, Uri uri, ServerCertificateReloader? certificates, AgentHub agents, TaskRegistry tasks)
+    {
+        App = app;
+        Uri = uri;
+        Certificates = certificates;
+        Agents = agents;
+        Tasks = tasks;
+    }
+
+    public WebApplication App { get; }
+
+    /// <summary>The bound URL (the real port when 0 was asked for); 127.0.0.1 when listening on all interfaces.</summary>
+    public Uri Uri { get; }
+
+    public ServerCertificateReloader? Certificates { get; }
+
+    public AgentHub Agents { get; }
+
+    public TaskRegistry Tasks { get; }
+
+    public static async Task<MasterHost> StartAsync(MasterConfig config, Func<string, string?> env, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        if (logging is null)
+        {
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+        }
+        else
+        {
+            logging(builder.Logging);
+        }
+
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+        var loggerFactory = LoggerFactory.Create(l => { });
+        var identity = new MasterIdentity(Guid.NewGuid().ToString(), Guid.NewGuid().ToString(), config.ClusterName, Version);
+
+        // Loggers are created from the app's factory after Build; the certificate must load before Kestrel starts.
+        ServerCertificateReloader? certificates = null;
+        ClientCertificateVerifier? verifier = null;
+        var app = default(WebApplication);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Listen(config.ListenAddress, config.EffectivePort, listen =>
+            {
+                if (!config.TlsEnabled)
+                {
+                    listen.Protocols = HttpProtocols.Http1;
+                    return;
+                }
+
+                listen.Protocols = HttpProtocols.Http1AndHttp2;
+                listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    HandshakeTimeout = config.HandshakeTimeout,
+                    OnConnection = _ => ValueTask.FromResult(new SslServerAuthenticationOptions
+                    {
+                        ServerCertificateContext = certificates!.Context,
+                        EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                        ApplicationProtocols = [SslApplicationProtocol.Http2, SslApplicationProtocol.Http11],
+                        ClientCertificateRequired = config.RequireAuthentication,
+                        RemoteCertificateValidationCallback = config.RequireAuthentication ? (_, c, ch, e) => verifier!.Validate(c, ch, e) : null,
+                        CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                    }),
+                });
+            });
+        });
+
+        app = builder.Build();
+        var log = app.Services.GetRequiredService<ILoggerFactory>();
+        var masterLogger = log.CreateLogger("Determined.Master");
+        if (config.TlsEnabled)
+        {
+            certificates = new ServerCertificateReloader(config.TlsCert!, config.TlsKey!, log.CreateLogger<ServerCertificateReloader>());
+            if (config.RequireAuthentication)
+            {
+                verifier = new ClientCertificateVerifier(config.ClientCa, log.CreateLogger<ClientCertificateVerifier>());
+            }
+        }
+
+        var auth = new AuthService(config.Users, env);
+        var agents = new AgentHub(config.RequireAuthentication, () => new MasterSetAgentOptions
+        {
+            MasterInfo = new MasterInfoMessage { Version = identity.Version, MasterId = identity.MasterId, ClusterId = identity.ClusterId, ClusterName = identity.ClusterName },
+        }, log.CreateLogger<AgentHub>());
+        var tasks = new TaskRegistry(agents, auth, identity, () => certificates?.ChainPem ?? string.Empty, log.CreateLogger<TaskRegistry>());
+        agents.Tasks = tasks;
+
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15), KeepAliveTimeout = TimeSpan.FromSeconds(60) });
+        MapEndpoints(app, identity, auth, agents, tasks);
+
+        await app.StartAsync(cancellationToken);
+        var bound = new Uri(app.Urls.First());
+        var host = config.ListenAddress.Equals(IPAddress.Any) || config.ListenAddress.Equals(IPAddress.IPv6Any) ? "127.0.0.1" : config.ListenAddress.ToString();
+        var uri = new UriBuilder(config.TlsEnabled ? "https" : "http", host, bound.Port).Uri;
+        if (certificates is { } c)
+        {
+            var leaf = c.Leaf;
+            masterLogger.LogInformation(
+                "Determined master listening on {Url} (bound {Bound}): TLS on, certificate '{Subject}', names [{Names}], SHA-256 {Fingerprint}, expires {Expiry:u}; agents {AgentAuth}",
+                uri, $"{config.ListenAddress}:{bound.Port}", leaf.Subject, string.Join(", ", leaf.Names), leaf.Sha256Fingerprint, leaf.NotAfter,
+                config.RequireAuthentication ? "must present a client certificate (mTLS)" : "need no client certificate");
+        }
+        else
+        {
+            masterLogger.LogInformation("Determined master listening on {Url} (bound {Bound}): TLS off (plain HTTP)", uri, $"{config.ListenAddress}:{bound.Port}");
+        }
+
+        return new MasterHost(app, uri, certificates, agents, tasks);
+    }
+
+    private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks)
+    {
+        app.MapGet("/info", () => Results.Json(new
+        {
+            version = identity.Version,
+            master_id = identity.MasterId,
+            cluster_id = identity.ClusterId,
+            cluster_name = identity.ClusterName,
+            telemetry = new { enabled = false, segment_key = (string?)null },
+            sso_providers = Array.Empty<object>(),
+        }));
+
+        app.MapGet("/api/v1/master", () => Results.Json(new
+        {
+            version = identity.Version,
+            masterId = identity.MasterId,
+            clusterId = identity.ClusterId,
+            clusterName = identity.ClusterName,
+            telemetryEnabled = false,
+        }));
+
+        app.MapPost("/api/v1/auth/login", async (HttpContext context) =>
+        {
+            JsonObject? body;
+            try
+            {
+                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                body = null;
+            }
+
+            var username = body?["username"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["username"] : null;
+            var password = body?["password"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["password"] : string.Empty;
+            var isHashed = body?["isHashed"]?.GetValueKind() == System.Text.Json.JsonValueKind.True;
+            if (username is null)
+            {
+                return ApiErrors.InvalidArgument("username is required");
+            }
+
+            var token = auth.Login(username, password ?? string.Empty, isHashed);
+            if (token is null)
+            {
+                return ApiErrors.Unauthenticated("invalid credentials");
+            }
+
+            var user = auth.User(username)!;
+            return Results.Json(new { token, user = UserJson(user) });
+        });
+
+        app.MapPost("/api/v1/auth/logout", (HttpContext context) =>
+        {
+            var token = AuthService.Bearer(context.Request.Headers.Authorization.ToString());
+            return token is not null && auth.Logout(token) ? Results.Json(new { }) : ApiErrors.Unauthenticated("no valid session token (Authorization: Bearer)");
+        });
+
+        app.MapGet("/api/v1/me", (HttpContext context) =>
+            auth.Authenticate(context) is { } caller ? Results.Json(new { user = UserJson(caller.User) }) : ApiErrors.Unauthenticated("missing or invalid token"));
+
+        app.MapPost("/api/v1/task/logs", async (HttpContext context) =>
+        {
+            var caller = auth.Authenticate(context);
+            if (caller?.Allocation is not { } allocation)
+            {
+                return ApiErrors.Unauthenticated("task logs need an allocation token (Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN)");
+            }
+
+            JsonArray? logs;
+            try
+            {
+                logs = (await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted))?["logs"] as JsonArray;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                logs = null;
+            }
+
+            if (logs is null)
+            {
+                return ApiErrors.InvalidArgument("expected {\"logs\":[...]}");
+            }
+
+            foreach (var entry in logs.OfType<JsonObject>())
+            {
+                var allocationId = entry["allocationId"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["allocationId"] : null;
+                var text = entry["log"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["log"] ?? string.Empty : string.Empty;
+                var std = entry["stdtype"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["stdtype"] ?? "stdout" : "stdout";
+                if (!tasks.AddTaskLog(allocation, allocationId, text, std))
+                {
+                    return ApiErrors.PermissionDenied($"the allocation token of {allocation.AllocationId} cannot write logs of allocation {allocationId}");
+                }
+            }
+
+            return Results.Json(new { });
+        });
+
+        app.MapGet("/api/v1/agents", (HttpContext context) =>
+            auth.Authenticate(context) is null
+                ? ApiErrors.Unauthenticated("missing or invalid token")
+                : Results.Json(new
+                {
+                    agents = agents.Connected.Select(a => new
+                    {
+                        id = a.Id,
+                        hostname = a.Hostname,
+                        resourcePools = new[] { a.ResourcePool },
+                        version = a.Version,
+                        registeredTime = a.RegisteredTime,
+                        clientCertificate = a.ClientCertificate,
+                        slots = a.Devices.Select(d => new { id = d.Id, type = d.Type, brand = d.Brand }),
+                    }),
+                }));
+
+        app.MapPost("/api/v1/commands", async (HttpContext context) =>
+        {
+            var caller = auth.Authenticate(context);
+            if (caller is null || caller.Allocation is not null && context.Request.Headers.Authorization.Count == 0)
+            {
+                return ApiErrors.Unauthenticated("launching a task needs a user token (Authorization: Bearer)");
+            }
+
+            JsonObject? body;
+            try
+            {
+                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject;
+            }
+            catch (System.Text.Json.JsonException)
+            {
+                body = null;
+            }
+
+            var command = (body?["command"] as JsonArray)?.Select(n => n?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)n : null).ToList();
+            if (command is null || command.Count == 0 || command.Any(c => c is null))
+            {
+                return ApiErrors.InvalidArgument("expected {\"command\":[\"program\",\"arg\",...]}");
+            }
+
+            var agentId = body?["agentId"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["agentId"] : null;
+            try
+            {
+                var record = await tasks.LaunchAsync(command!, caller.User, agentId, context.RequestAborted);
+                return Results.Json(new { taskId = record.TaskId, allocationId = record.AllocationId, agentId = record.AgentId });
+            }
+            catch (InvalidOperationException ex)
+            {
+                return ApiErrors.Unavailable(ex.Message);
+            }
+        });
+
+        app.MapGet("/api/v1/tasks/{taskId}", (HttpContext context, string taskId) =>
+        {
+            if (auth.Authenticate(context) is null)
+            {
+                return ApiErrors.Unauthenticated("missing or invalid token");
+            }
+
+            return tasks.Get(taskId) is { } t
+                ? Results.Json(new { taskId = t.TaskId, allocationId = t.AllocationId, agentId = t.AgentId, state = t.State, exitCode = t.ExitCode, user = t.User })
+                : ApiErrors.NotFound($"task {taskId} not found");
+        });
+
+        app.MapGet("/api/v1/tasks/{taskId}/logs", (HttpContext context, string taskId) =>
+        {
+            if (auth.Authenticate(context) is null)
+            {
+                return ApiErrors.Unauthenticated("missing or invalid token");
+            }
+
+            return tasks.Get(taskId) is { } t
+                ? Results.Json(new { logs = t.Logs.Select(l => new { timestamp = l.Timestamp, log = l.Log, stdtype = l.StdType, source = l.Source }) })
+                : ApiErrors.NotFound($"task {taskId} not found");
+        });
+
+        app.Map("/agents", agents.HandleAsync);
+    }
+
+    private static object UserJson(UserRecord user) => new { id = user.Id, username = user.Username, admin = user.Admin, active = true, displayName = user.Username };
+
+    public async ValueTask DisposeAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+}

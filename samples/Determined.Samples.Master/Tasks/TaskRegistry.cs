@@ -1,0 +1,128 @@
+using System.Collections.Concurrent;
+using Determined.Samples.Master.Agents;
+using Determined.Samples.Master.Api;
+using Determined.Samples.Protocol;
+
+namespace Determined.Samples.Master.Tasks;
+
+public sealed class TaskLogEntry
+{
+    public DateTimeOffset Timestamp { get; init; }
+    public string Log { get; init; } = "";
+    public string StdType { get; init; } = "stdout";
+    public string Source { get; init; } = "agent";
+}
+
+public sealed class TaskRecord
+{
+    public required string TaskId { get; init; }
+    public required string AllocationId { get; init; }
+    public required string ContainerId { get; init; }
+    public required string AgentId { get; init; }
+    public required string User { get; init; }
+    public required IReadOnlyList<string> Command { get; init; }
+    public string State { get; set; } = ContainerStates.Starting;
+    public int? ExitCode { get; set; }
+    public ConcurrentQueue<TaskLogEntry> Logs { get; } = new();
+}
+
+/// <summary>Launches tasks on connected agents and records their state and logs (from the agent and from the task).</summary>
+public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdentity identity, Func<string> masterChainPem, ILogger<TaskRegistry> logger)
+{
+    private readonly ConcurrentDictionary<string, TaskRecord> _tasks = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskRecord> _byContainer = new(StringComparer.Ordinal);
+
+    public TaskRecord? Get(string taskId) => _tasks.GetValueOrDefault(taskId);
+
+    public async Task<TaskRecord> LaunchAsync(IReadOnlyList<string> command, UserRecord user, string? agentId, CancellationToken cancellationToken)
+    {
+        var agent = agentId is null ? agents.Connected.FirstOrDefault() : agents.Get(agentId);
+        if (agent is null)
+        {
+            throw new InvalidOperationException(agentId is null ? "no agent is connected" : $"agent '{agentId}' is not connected");
+        }
+
+        var taskId = Guid.NewGuid().ToString("N")[..12];
+        var record = new TaskRecord
+        {
+            TaskId = taskId,
+            AllocationId = taskId + ".1",
+            ContainerId = Guid.NewGuid().ToString("N")[..16],
+            AgentId = agent.Id,
+            User = user.Username,
+            Command = command,
+        };
+        _tasks[taskId] = record;
+        _byContainer[record.ContainerId] = record;
+        var allocationToken = auth.IssueAllocationToken(new AllocationIdentity(record.TaskId, record.AllocationId, user.Username));
+        var env = new Dictionary<string, string>
+        {
+            ["DET_CLUSTER_ID"] = identity.ClusterId,
+            ["DET_MASTER_ID"] = identity.MasterId,
+            ["DET_TASK_ID"] = record.TaskId,
+            ["DET_ALLOCATION_ID"] = record.AllocationId,
+            ["DET_RESOURCES_ID"] = record.ContainerId,
+            ["DET_TASK_TYPE"] = "COMMAND",
+            ["DET_SESSION_TOKEN"] = allocationToken,
+            ["DET_USER"] = user.Username,
+            ["DET_USER_TOKEN"] = auth.IssueUserToken(user.Username),
+        };
+        await agent.SendAsync(new MasterMessage
+        {
+            StartContainer = new StartContainer
+            {
+                Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Starting },
+                Spec = new TaskSpec { TaskID = record.TaskId, AllocationID = record.AllocationId, Command = [.. command], Env = env, MasterCert = masterChainPem() },
+            },
+        }, cancellationToken);
+        logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, agent.Id, user.Username);
+        return record;
+    }
+
+    public void OnStateChanged(string agentId, ContainerStateChanged change)
+    {
+        if (_byContainer.TryGetValue(change.Container.ID, out var record) && record.AgentId == agentId)
+        {
+            record.State = change.Container.State;
+            if (change.ContainerStopped is { } stopped)
+            {
+                record.ExitCode = stopped.ExitCode;
+            }
+
+            logger.LogInformation("Task {TaskId} is {State}{Exit}", record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
+        }
+    }
+
+    public void OnLog(string agentId, ContainerLog log)
+    {
+        if (_byContainer.TryGetValue(log.Container.ID, out var record) && record.AgentId == agentId)
+        {
+            record.Logs.Enqueue(new TaskLogEntry
+            {
+                Timestamp = log.Timestamp,
+                Log = log.RunMessage?.Value ?? log.AuxMessage ?? string.Empty,
+                StdType = log.RunMessage?.StdType ?? "stdout",
+                Source = "agent",
+            });
+        }
+    }
+
+    /// <summary>A log line posted by the task itself (allocation token); it may only write to its own allocation.</summary>
+    public bool AddTaskLog(AllocationIdentity allocation, string? allocationId, string text, string stdType)
+    {
+        if (allocationId is not null && allocationId != allocation.AllocationId)
+        {
+            return false;
+        }
+
+        if (!_tasks.TryGetValue(allocation.TaskId, out var record))
+        {
+            return false;
+        }
+
+        record.Logs.Enqueue(new TaskLogEntry { Timestamp = DateTimeOffset.UtcNow, Log = text, StdType = stdType, Source = "task" });
+        return true;
+    }
+}
+
+public sealed record MasterIdentity(string MasterId, string ClusterId, string ClusterName, string Version);
