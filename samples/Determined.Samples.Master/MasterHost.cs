@@ -7,7 +7,7 @@ using Determined.Samples.Master.Api;
 using Determined.Samples.Master.Configuration;
 using Determined.Samples.Master.Tasks;
 using Determined.Samples.Master.Tls;
-using Determined.Samples.Protocol;
+using Determined.Samples.Common.Protocol;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 

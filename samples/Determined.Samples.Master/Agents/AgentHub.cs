@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
 using Determined.Samples.Master.Tasks;
-using Determined.Samples.Protocol;
+using Determined.Samples.Common.Protocol;
 
 namespace Determined.Samples.Master.Agents;
 

@@ -1,19 +1,15 @@
-using System.Globalization;
 using System.Net;
-using YamlDotNet.Core;
+using Determined.Samples.Common.Configuration;
 using YamlDotNet.RepresentationModel;
 
 namespace Determined.Samples.Master.Configuration;
 
-/// <summary>
-/// Reads master.yaml, DET_* environment variables and flags with Determined's precedence: flag &gt; env &gt; file &gt; default.
-/// Unknown YAML keys are errors naming the key and the file. Booleans are strict.
-/// </summary>
+/// <summary>Reads the master's configuration: master.yaml, DET_* variables and flags (flag &gt; env &gt; file &gt; default).</summary>
 public static class MasterConfigLoader
 {
     public const string DefaultConfigFile = "/etc/determined/master.yaml";
 
-    /// <summary>Every scalar key the sample master knows (dotted YAML path).</summary>
+    /// <summary>Every scalar key the sample master knows (dotted YAML path); each also has an env var and a flag.</summary>
     public static readonly IReadOnlyList<string> Keys =
     [
         "port",
@@ -26,169 +22,49 @@ public static class MasterConfigLoader
         "resource_manager.client_ca",
     ];
 
-    /// <summary>DET_ + upper-cased key with '.' and '-' replaced by '_'.</summary>
-    public static string EnvName(string key) => "DET_" + key.ToUpperInvariant().Replace('.', '_').Replace('-', '_');
-
     public static MasterConfig Load(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors)
     {
-        var file = configFile ?? (env("DET_CONFIG_FILE") is { Length: > 0 } e ? e : null);
-        var values = new Dictionary<string, (string Value, string Source)>(StringComparer.Ordinal);
         var users = new List<UserConfig>();
-        if (file is null)
+        var config = LayeredConfig.Load(configFile, DefaultConfigFile, Keys, Keys.ToHashSet(), flags, env, warn, errors, (key, node, file) =>
         {
-            if (File.Exists(DefaultConfigFile))
+            if (key != "users")
             {
-                ReadYaml(DefaultConfigFile, values, users, errors);
-            }
-            else
-            {
-                warn($"no configuration file at {DefaultConfigFile}; using flags, DET_* environment variables and defaults");
-            }
-        }
-        else if (!File.Exists(file))
-        {
-            errors.Add($"the configuration file '{file}' does not exist. Fix: pass an existing file to --config-file (or DET_CONFIG_FILE).");
-        }
-        else
-        {
-            ReadYaml(file, values, users, errors);
-        }
-
-        foreach (var key in Keys)
-        {
-            if (env(EnvName(key)) is { Length: > 0 } value)
-            {
-                values[key] = (value, "environment variable " + EnvName(key));
+                return false;
             }
 
-            if (flags.TryGetValue(key, out var flag))
-            {
-                values[key] = (flag, "flag --" + key.Replace('.', '-').Replace('_', '-'));
-            }
-        }
-
-        string? Str(string key) => values.TryGetValue(key, out var v) ? v.Value : null;
-
-        int? port = null;
-        if (values.TryGetValue("port", out var p))
-        {
-            if (int.TryParse(p.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
-            {
-                port = parsed;
-            }
-            else
-            {
-                errors.Add($"port '{p.Value}' (from {p.Source}) is not a number. Fix: use 1-65535.");
-            }
-        }
+            ReadUsers(node, file, users, errors);
+            return true;
+        });
 
         var listen = IPAddress.Any;
-        if (values.TryGetValue("listen_address", out var l) && !IPAddress.TryParse(l.Value, out listen!))
+        if (config.GetString("listen_address") is { } l && !IPAddress.TryParse(l, out listen!))
         {
-            errors.Add($"listen_address '{l.Value}' (from {l.Source}) is not an IP address. Fix: use e.g. 0.0.0.0 or 127.0.0.1.");
+            errors.Add($"listen_address '{l}' (from {config.Source("listen_address")}) is not an IP address. Fix: use e.g. 0.0.0.0 or 127.0.0.1.");
             listen = IPAddress.Any;
-        }
-
-        var timeout = TimeSpan.FromSeconds(10);
-        if (values.TryGetValue("security.tls.handshake_timeout", out var t))
-        {
-            if (double.TryParse(t.Value.TrimEnd('s'), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
-            {
-                timeout = TimeSpan.FromSeconds(seconds);
-            }
-            else
-            {
-                errors.Add($"security.tls.handshake_timeout '{t.Value}' (from {t.Source}) is not a number of seconds. Fix: use e.g. 10s.");
-            }
         }
 
         return new MasterConfig
         {
-            Port = port,
+            Port = config.GetInt32("port", 0, 65535),
             ListenAddress = listen,
-            ClusterName = Str("cluster_name") ?? "sample-cluster",
-            TlsCert = Str("security.tls.cert"),
-            TlsKey = Str("security.tls.key"),
-            HandshakeTimeout = timeout,
-            RequireAuthentication = Bool(values, "resource_manager.require_authentication", errors),
-            ClientCa = Str("resource_manager.client_ca"),
+            ClusterName = config.GetString("cluster_name") ?? "sample-cluster",
+            TlsCert = config.GetString("security.tls.cert"),
+            TlsKey = config.GetString("security.tls.key"),
+            HandshakeTimeout = config.GetSeconds("security.tls.handshake_timeout") ?? TimeSpan.FromSeconds(10),
+            RequireAuthentication = config.GetBoolean("resource_manager.require_authentication") ?? false,
+            ClientCa = config.GetString("resource_manager.client_ca"),
             Users = users,
         };
     }
 
-    private static bool Bool(Dictionary<string, (string Value, string Source)> values, string key, List<string> errors)
+    private static void ReadUsers(YamlNode node, string file, List<UserConfig> users, List<string> errors)
     {
-        if (!values.TryGetValue(key, out var v))
+        if (node is not YamlSequenceNode list)
         {
-            return false;
-        }
-
-        switch (v.Value.Trim().ToLowerInvariant())
-        {
-            case "true" or "1" or "yes":
-                return true;
-            case "false" or "0" or "no":
-                return false;
-            default:
-                errors.Add($"{key} '{v.Value}' (from {v.Source}) is not a boolean. Fix: use true or false.");
-                return false;
-        }
-    }
-
-    private static void ReadYaml(string file, Dictionary<string, (string, string)> values, List<UserConfig> users, List<string> errors)
-    {
-        var yaml = new YamlStream();
-        try
-        {
-            using var reader = new StreamReader(file);
-            yaml.Load(reader);
-        }
-        catch (Exception ex) when (ex is YamlException or IOException or UnauthorizedAccessException)
-        {
-            errors.Add($"the configuration file '{file}' cannot be read: {ex.Message}");
+            errors.Add($"'users' in '{file}' must be a list of mappings with username, admin, password_env.");
             return;
         }
 
-        if (yaml.Documents.Count == 0 || yaml.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
-        {
-            return;
-        }
-
-        if (yaml.Documents[0].RootNode is not YamlMappingNode root)
-        {
-            errors.Add($"the configuration file '{file}' must be a YAML mapping of keys.");
-            return;
-        }
-
-        Walk(root, string.Empty, file, values, users, errors);
-    }
-
-    private static void Walk(YamlMappingNode node, string prefix, string file, Dictionary<string, (string, string)> values, List<UserConfig> users, List<string> errors)
-    {
-        foreach (var (k, v) in node.Children)
-        {
-            var key = prefix + ((YamlScalarNode)k).Value;
-            if (key == "users" && v is YamlSequenceNode list)
-            {
-                ReadUsers(list, file, users, errors);
-            }
-            else if (v is YamlMappingNode child && Keys.Any(known => known.StartsWith(key + ".", StringComparison.Ordinal)))
-            {
-                Walk(child, key + ".", file, values, users, errors);
-            }
-            else if (v is YamlScalarNode scalar && Keys.Contains(key))
-            {
-                values[key] = (scalar.Value ?? string.Empty, "file " + file);
-            }
-            else
-            {
-                errors.Add($"unknown configuration key '{key}' in '{file}' (line {k.Start.Line}). Fix: remove it; known keys: {string.Join(", ", Keys)}, users.");
-            }
-        }
-    }
-
-    private static void ReadUsers(YamlSequenceNode list, string file, List<UserConfig> users, List<string> errors)
-    {
         foreach (var item in list)
         {
             if (item is not YamlMappingNode map)
@@ -201,7 +77,7 @@ public static class MasterConfigLoader
             var admin = false;
             foreach (var (k, v) in map.Children)
             {
-                var key = ((YamlScalarNode)k).Value;
+                var key = (k as YamlScalarNode)?.Value;
                 var value = (v as YamlScalarNode)?.Value;
                 switch (key)
                 {

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Determined.Samples.Master.Agents;
 using Determined.Samples.Master.Api;
-using Determined.Samples.Protocol;
+using Determined.Samples.Common.Protocol;
 
 namespace Determined.Samples.Master.Tasks;
 

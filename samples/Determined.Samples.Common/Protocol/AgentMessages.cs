@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Determined.Samples.Protocol;
+namespace Determined.Samples.Common.Protocol;
 
 // Field names are Go-style PascalCase, as Determined's agent protocol. Each message is an object with one member
 // naming its kind, e.g. {"MasterSetAgentOptions":{...}}.

@@ -1,0 +1,192 @@
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using Determined.Samples.Agent.Configuration;
+using Determined.Samples.Common.Protocol;
+using Determined.Security;
+
+namespace Determined.Samples.Agent;
+
+/// <summary>
+/// Connects to the master's /agents websocket over wss:// (or ws://) with Determined.Security trust, requires
+/// MasterSetAgentOptions first, answers AgentStarted, handles StartContainer/SignalContainer/AgentShutdown, and
+/// reconnects with agent_reconnect_attempts × agent_reconnect_backoff, keeping its id.
+/// </summary>
+public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory factory, ILogger logger)
+{
+    public const string Version = "0.38.0-dotnet-sample";
+
+    /// <summary>Runs until shutdown; returns the process exit code. Every failure is reported with its fix.</summary>
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        using var handler = factory.CreateHandler(config.MasterUri);
+        using var invoker = new HttpMessageInvoker(handler, disposeHandler: false);
+        var registeredOnce = false;
+        var failures = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                var outcome = await SessionAsync(invoker, reconnect: registeredOnce, cancellationToken);
+                registeredOnce = true;
+                failures = 0;
+                if (outcome is { } exit)
+                {
+                    return exit;
+                }
+
+                logger.LogWarning("Lost the connection to the master {Master}; reconnecting", config.MasterUri);
+            }
+            catch (MasterCertificateException ex)
+            {
+                logger.LogError("Cannot connect to the master {Master}: {Message}", config.MasterUri, ex.Message);
+                return 1;
+            }
+            catch (FatalAgentException ex)
+            {
+                logger.LogError("{Message}", ex.Message);
+                return 1;
+            }
+            catch (Exception ex) when (ex is WebSocketException or HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                failures++;
+                if (failures > config.ReconnectAttempts)
+                {
+                    logger.LogError(
+                        "Giving up on the master {Master} after {Attempts} failed attempts {Backoff} s apart ({Error}). Fix: check that the master runs and is reachable at {Master}, or raise agent_reconnect_attempts / agent_reconnect_backoff.",
+                        config.MasterUri, failures, config.ReconnectBackoff.TotalSeconds, ex.Message, config.MasterUri);
+                    return 1;
+                }
+
+                logger.LogWarning("Connecting to {Master} failed ({Error}); attempt {Attempt} of {Max} in {Backoff} s", config.MasterUri, ex.Message, failures, config.ReconnectAttempts, config.ReconnectBackoff.TotalSeconds);
+            }
+
+            try
+            {
+                await Task.Delay(failures == 0 ? TimeSpan.FromMilliseconds(100) : config.ReconnectBackoff, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>One websocket session; returns an exit code to stop, or null to reconnect.</summary>
+    private async Task<int?> SessionAsync(HttpMessageInvoker invoker, bool reconnect, CancellationToken cancellationToken)
+    {
+        var scheme = config.TlsEnabled ? "wss" : "ws";
+        var query = $"id={Uri.EscapeDataString(config.AgentId)}&version={Uri.EscapeDataString(Version)}&resource_pool={Uri.EscapeDataString(config.ResourcePool)}&reconnect={(reconnect ? "true" : "false")}&hostname={Uri.EscapeDataString(Dns.GetHostName())}";
+        var uri = new UriBuilder(scheme, config.MasterHost, config.EffectivePort, "/agents", "?" + query).Uri;
+        using var socket = new ClientWebSocket();
+        socket.Options.KeepAliveInterval = TimeSpan.FromSeconds(15);
+        socket.Options.KeepAliveTimeout = TimeSpan.FromSeconds(60);
+        socket.Options.CollectHttpResponseDetails = true;
+        try
+        {
+            await socket.ConnectAsync(uri, invoker, cancellationToken);
+        }
+        catch (WebSocketException) when (socket.HttpStatusCode == HttpStatusCode.Forbidden)
+        {
+            throw new FatalAgentException(
+                $"The master {config.MasterUri} refused the agent with 403: it requires a client certificate (resource_manager.require_authentication) and this agent sent none. Fix: set security.tls.client_cert and security.tls.client_key (agent.yaml or --security-tls-client-cert/--security-tls-client-key) to a certificate issued by the master's resource_manager.client_ca.");
+        }
+        catch (WebSocketException ex) when (socket.HttpStatusCode is { } status && status != 0)
+        {
+            throw new FatalAgentException($"The master {config.MasterUri} refused the agent connection with HTTP {(int)status} ({ex.Message}).");
+        }
+
+        var first = await ReceiveAsync(socket, cancellationToken);
+        var setup = first is null ? null : ProtocolJson.ParseMaster(first)?.MasterSetAgentOptions;
+        if (setup is null)
+        {
+            throw new FatalAgentException("master did not send setup messages (expected MasterSetAgentOptions first).");
+        }
+
+        logger.LogInformation("Connected to master {Master} over {Scheme} (cluster {Cluster}, master {MasterId}, version {Version}); trust: {Trust}",
+            config.MasterUri, scheme, setup.MasterInfo.ClusterName, setup.MasterInfo.MasterId, setup.MasterInfo.Version, factory.Resolver.Resolve(config.MasterUri).Reason);
+        var sendLock = new SemaphoreSlim(1, 1);
+        async Task Send(AgentMessage message)
+        {
+            var bytes = Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message));
+            await sendLock.WaitAsync(CancellationToken.None);
+            try
+            {
+                if (socket.State == WebSocketState.Open)
+                {
+                    await socket.SendAsync(bytes, WebSocketMessageType.Text, true, CancellationToken.None);
+                }
+            }
+            finally
+            {
+                sendLock.Release();
+            }
+        }
+
+        await Send(new AgentMessage
+        {
+            AgentStarted = new AgentStarted
+            {
+                Version = Version,
+                ResourcePoolName = config.ResourcePool,
+                Devices = [new Device { Id = 0, Brand = "cpu", Uuid = config.AgentId + "-cpu0", Type = "cpu" }],
+            },
+        });
+        logger.LogInformation("Agent {AgentId} registered with the master (reconnect={Reconnect})", config.AgentId, reconnect);
+
+        var launcher = new TaskLauncher(config, Send, logger);
+        while (await ReceiveAsync(socket, cancellationToken) is { } text)
+        {
+            var message = ProtocolJson.ParseMaster(text);
+            if (message?.StartContainer is { } start)
+            {
+                _ = Task.Run(() => launcher.StartAsync(start, cancellationToken), CancellationToken.None);
+            }
+            else if (message?.SignalContainer is { } signal)
+            {
+                launcher.Kill(signal.ContainerID);
+            }
+            else if (message?.AgentShutdown is { } shutdown)
+            {
+                logger.LogWarning("The master asked the agent to shut down: {Reason}", shutdown.ErrorMsg);
+                return 0;
+            }
+            else if (message is null)
+            {
+                logger.LogWarning("Ignored a malformed message from the master");
+            }
+        }
+
+        return null;
+    }
+
+    private static async Task<string?> ReceiveAsync(ClientWebSocket socket, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[16 * 1024];
+        using var message = new MemoryStream();
+        while (true)
+        {
+            var result = await socket.ReceiveAsync(buffer, cancellationToken);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return null;
+            }
+
+            message.Write(buffer, 0, result.Count);
+            if (message.Length > 16 * 1024 * 1024)
+            {
+                throw new WebSocketException("message too big");
+            }
+
+            if (result.EndOfMessage)
+            {
+                return Encoding.UTF8.GetString(message.GetBuffer(), 0, (int)message.Length);
+            }
+        }
+    }
+}
+
+/// <summary>A failure that reconnecting cannot fix; the agent exits with its message.</summary>
+public sealed class FatalAgentException(string message) : Exception(message);

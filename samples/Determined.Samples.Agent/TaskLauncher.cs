@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using System.Globalization;
+using Determined.Samples.Agent.Configuration;
+using Determined.Samples.Common.Protocol;
+
+namespace Determined.Samples.Agent;
+
+/// <summary>
+/// Runs a task as a child process (standing in for a container) with exactly the environment a Determined container
+/// gets (REFERENCE.md §3), the master's chain written to the cert path (mode 0644), its output streamed as logs, and
+/// its state changes and exit code reported.
+/// </summary>
+public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> send, ILogger logger)
+{
+    private readonly Dictionary<string, Process> _running = new(StringComparer.Ordinal);
+    private readonly Lock _gate = new();
+
+    /// <summary>The environment variables of the agent process that a task inherits (to find and run programs), nothing else.</summary>
+    private static readonly string[] s_inherited = ["PATH", "HOME", "TMPDIR", "LANG", "DOTNET_ROOT", "DOTNET_CLI_HOME", "DOTNET_NOLOGO", "DOTNET_CLI_TELEMETRY_OPTOUT", "DOTNET_SKIP_FIRST_TIME_EXPERIENCE", "NUGET_PACKAGES"];
+
+    public IReadOnlyDictionary<string, string> BuildEnvironment(StartContainer start)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in start.Spec.Env)
+        {
+            env[key] = value;
+        }
+
+        var host = config.ContainerMasterHost ?? config.MasterHost;
+        var port = config.ContainerMasterPort ?? config.EffectivePort;
+        var hostForUrl = host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]" : host;
+        env["DET_MASTER"] = $"{(config.TlsEnabled ? "https" : "http")}://{hostForUrl}:{port.ToString(CultureInfo.InvariantCulture)}";
+        env["DET_MASTER_HOST"] = host;
+        env["DET_MASTER_ADDR"] = host;
+        env["DET_MASTER_PORT"] = port.ToString(CultureInfo.InvariantCulture);
+        env["DET_USE_TLS"] = config.TlsEnabled ? "true" : "false";
+        env["DET_AGENT_ID"] = config.AgentId;
+        env["DET_CONTAINER_ID"] = start.Container.ID;
+        env["DET_SLOT_IDS"] = "[0]";
+        if (config.TlsEnabled)
+        {
+            env["DET_MASTER_CERT_FILE"] = config.CertPath;
+            if (config.SkipVerify)
+            {
+                env["DET_MASTER_CERT_FILE"] = "noverify";
+            }
+
+            if (config.MasterCertName is { } name)
+            {
+                env["DET_MASTER_CERT_NAME"] = name;
+            }
+        }
+
+        return env;
+    }
+
+    public async Task StartAsync(StartContainer start, CancellationToken cancellationToken)
+    {
+        var containerId = start.Container.ID;
+        try
+        {
+            if (config.TlsEnabled && !config.SkipVerify)
+            {
+                WriteMasterCertificate(start.Spec.MasterCert);
+            }
+
+            var psi = new ProcessStartInfo(start.Spec.Command[0])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (var arg in start.Spec.Command.Skip(1))
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.Environment.Clear();
+#pragma warning disable RS0030 // The agent passes a fixed set of its own variables to tasks.
+            foreach (var name in s_inherited)
+            {
+                if (Environment.GetEnvironmentVariable(name) is { } value)
+                {
+                    psi.Environment[name] = value;
+                }
+            }
+#pragma warning restore RS0030
+
+            foreach (var (key, value) in BuildEnvironment(start))
+            {
+                psi.Environment[key] = value;
+            }
+
+            await send(State(containerId, ContainerStates.Starting, null));
+            var process = Process.Start(psi) ?? throw new InvalidOperationException("the task process did not start");
+            lock (_gate)
+            {
+                _running[containerId] = process;
+            }
+
+            logger.LogInformation("Started task {TaskId} (container {ContainerId}, pid {Pid}): {Command}", start.Spec.TaskID, containerId, process.Id, string.Join(' ', start.Spec.Command));
+            await send(State(containerId, ContainerStates.Running, null));
+            var stdout = Pump(process.StandardOutput, containerId, "stdout");
+            var stderr = Pump(process.StandardError, containerId, "stderr");
+            await process.WaitForExitAsync(CancellationToken.None);
+            await Task.WhenAll(stdout, stderr);
+            lock (_gate)
+            {
+                _running.Remove(containerId);
+            }
+
+            logger.LogInformation("Task {TaskId} exited with code {ExitCode}", start.Spec.TaskID, process.ExitCode);
+            await send(State(containerId, ContainerStates.Terminated, new ContainerStopped { ExitCode = process.ExitCode }));
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            logger.LogError("Task {TaskId} could not be started: {Error}", start.Spec.TaskID, ex.Message);
+            await send(new AgentMessage { ContainerLog = new ContainerLog { Container = new ContainerInfo { ID = containerId }, Timestamp = DateTimeOffset.UtcNow, AuxMessage = "the agent could not start the task: " + ex.Message } });
+            await send(State(containerId, ContainerStates.Terminated, new ContainerStopped { ExitCode = 127, Failure = ex.Message }));
+        }
+    }
+
+    public void Kill(string containerId)
+    {
+        lock (_gate)
+        {
+            if (_running.TryGetValue(containerId, out var process))
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    private void WriteMasterCertificate(string pem)
+    {
+        if (string.IsNullOrWhiteSpace(pem))
+        {
+            throw new InvalidOperationException("the master sent no certificate chain for the task");
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(config.CertPath))!;
+        Directory.CreateDirectory(directory);
+        var temp = config.CertPath + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode }))
+        using (var writer = new StreamWriter(stream))
+        {
+            writer.Write(pem);
+        }
+
+        File.SetUnixFileMode(temp, mode);
+        File.Move(temp, config.CertPath, overwrite: true);
+    }
+
+    private async Task Pump(StreamReader reader, string containerId, string stdType)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+        {
+            await send(new AgentMessage
+            {
+                ContainerLog = new ContainerLog
+                {
+                    Container = new ContainerInfo { ID = containerId },
+                    Timestamp = DateTimeOffset.UtcNow,
+                    RunMessage = new RunMessage { Value = line, StdType = stdType },
+                },
+            });
+        }
+    }
+
+    private static AgentMessage State(string containerId, string state, ContainerStopped? stopped) => new()
+    {
+        ContainerStateChanged = new ContainerStateChanged { Container = new ContainerInfo { ID = containerId, State = state }, ContainerStopped = stopped },
+    };
+}
