@@ -1,0 +1,175 @@
+using System.Text.Json.Nodes;
+using Determined.Security;
+
+namespace Determined.EndToEnd.Tests;
+
+/// <summary>master → agent → task → master over TLS, with real processes on 127.0.0.1 (issue: agent host and task program).</summary>
+public sealed class FlowTests
+{
+    private static void AssertTaskSucceeded(JsonNode task, JsonArray logs, RunningProcessOutput? _ = null)
+    {
+        Assert.True((int?)task["exitCode"] == 0, $"task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
+        var lines = logs.Select(l => (string?)l!["log"]).ToList();
+        Assert.Contains(lines, l => l == "training complete");
+        // The task's own log lines, posted with its allocation token, reached the master.
+        Assert.Contains(logs, l => (string?)l!["source"] == "task" && ((string?)l["log"])!.StartsWith("training step 3/3", StringComparison.Ordinal));
+    }
+
+    private static System.Security.Cryptography.X509Certificates.X509Certificate2 LeafOf(string pemFile)
+    {
+        var all = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        all.ImportFromPem(File.ReadAllText(pemFile));
+        return all[0];
+    }
+
+    [Fact]
+    public async Task CiScenario_DnsOnlyCertificate_AgentByIpWithMasterCertAndName_TaskConnectsWithInjectedEnvOnly()
+    {
+        await using var cluster = new Cluster(dnsOnlyName: true);
+        await cluster.StartMasterAsync(tls: true);
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var client = await cluster.LoginAsync();
+
+        var taskId = await Cluster.LaunchTaskAsync(client);
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, taskId);
+
+        AssertTaskSucceeded(task, logs);
+        var lines = logs.Select(l => (string?)l!["log"]).ToList();
+        Assert.Contains(lines, l => l!.Contains("Tls.MasterCertificateFile", StringComparison.Ordinal) && l.Contains("DET_MASTER_CERT_FILE", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l!.Contains("Tls.MasterCertificateName = determined-master-ci", StringComparison.Ordinal));
+        var certFile = Path.Combine(cluster.Directory, "agent-1-master.crt");
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, File.GetUnixFileMode(certFile));
+        Assert.DoesNotContain("PRIVATE KEY", await File.ReadAllTextAsync(certFile), StringComparison.Ordinal);
+        cluster.AssertNoSecretsInOutput();
+        Assert.Contains("PinnedOnly", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MutualTls_AgentWithClientCertificateRegisters_WithoutOneGets403AndNamesTheSetting()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true, mtls: true);
+
+        await cluster.StartRegisteredAgentAsync(cluster.AgentArgs("agent-1", clientCert: true));
+        await cluster.Master!.WaitForLineAsync("Agent agent-1 registered .*client certificate CN=agent-1");
+
+        var anonymous = cluster.StartAgent(cluster.AgentArgs("agent-2", clientCert: false), "agent-2");
+        Assert.Equal(1, await anonymous.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("403", anonymous.Output, StringComparison.Ordinal);
+        Assert.Contains("security.tls.client_cert", anonymous.Output, StringComparison.Ordinal);
+        await cluster.Master.WaitForLineAsync("Refused agent agent-2");
+
+        using var client = await cluster.LoginAsync();
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client, "agent-1"));
+        AssertTaskSucceeded(task, logs);
+        cluster.AssertNoSecretsInOutput();
+    }
+
+    [Fact]
+    public async Task MutualTls_ClientCertificateFromAnotherCa_IsRefused()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true, mtls: true);
+        using var otherCa = DevelopmentCertificateAuthority.Create("Other CA");
+        using var other = otherCa.IssueClientCertificate("intruder");
+        var cert = Path.Combine(cluster.Directory, "intruder.crt");
+        var key = Path.Combine(cluster.Directory, "intruder.key");
+        other.WritePemFiles(cert, key);
+        var args = cluster.AgentArgs("intruder");
+        args.AddRange(["--security-tls-client-cert", cert, "--security-tls-client-key", key]);
+
+        var intruder = cluster.StartAgent(args, "intruder");
+
+        Assert.Equal(1, await intruder.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        await cluster.Master!.WaitForLineAsync("Refused a client certificate 'CN=intruder'");
+        Assert.DoesNotContain("registered with the master", intruder.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WrongMasterCert_AgentSaysUntrustedRootAndShowsTheFingerprint()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true);
+        using var otherCa = DevelopmentCertificateAuthority.Create("Other CA");
+        var otherFile = Path.Combine(cluster.Directory, "other-ca.crt");
+        otherCa.WriteRootCertificate(otherFile);
+
+        var agent = cluster.StartAgent(cluster.AgentArgs(masterCert: otherFile));
+
+        Assert.Equal(1, await agent.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains("(UntrustedRoot)", agent.Output, StringComparison.Ordinal);
+        var leaf = LeafOf(cluster.MasterCertFile);
+        Assert.Contains(CertificatePin.Sha256Fingerprint(leaf), agent.Output, StringComparison.Ordinal);
+        Assert.Contains("security.tls.master_cert", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SkipVerify_Works_AndTheWarningIsLogged()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true);
+        var args = new List<string>
+        {
+            "--master-host", "127.0.0.1", "--master-port", cluster.MasterUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--agent-id", "agent-1", "--cert-path", Path.Combine(cluster.Directory, "skip.crt"),
+            "--security-tls-enabled", "true", "--security-tls-skip-verify", "true",
+        };
+
+        var agent = await cluster.StartRegisteredAgentAsync(args);
+
+        Assert.Contains("verification is OFF", agent.Output, StringComparison.Ordinal);
+        using var client = await cluster.LoginAsync();
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client));
+        AssertTaskSucceeded(task, logs);
+    }
+
+    [Fact]
+    public async Task PlainMasterAndAgent_WorkOverWsAndHttp_WithoutCertFile()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var client = await cluster.LoginAsync();
+
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client));
+
+        AssertTaskSucceeded(task, logs);
+        Assert.Contains("over ws ", agent.Output, StringComparison.Ordinal);
+        Assert.Contains(logs, l => ((string?)l!["log"])!.Contains("(TLS: False)", StringComparison.Ordinal));
+        Assert.False(File.Exists(Path.Combine(cluster.Directory, "agent-1-master.crt")));
+    }
+
+    [Fact]
+    public async Task MasterCertificateRotated_WhileAgentConnected_NewTaskUsesTheNewChain()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true);
+        await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var client = await cluster.LoginAsync();
+        var oldLeaf = LeafOf(cluster.MasterCertFile);
+
+        using var renewed = cluster.Ca.IssueServerCertificate(["determined-master-ci"]);
+        renewed.WritePemFiles(cluster.MasterCertFile + ".new", cluster.MasterKeyFile + ".new");
+        File.Move(cluster.MasterKeyFile + ".new", cluster.MasterKeyFile, overwrite: true);
+        File.Move(cluster.MasterCertFile + ".new", cluster.MasterCertFile, overwrite: true);
+
+        // The next handshakes see the new certificate (the master checks the files before handshakes).
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        string seen;
+        do
+        {
+            await Task.Delay(300);
+            seen = (await MasterProbe.ProbeAsync(cluster.MasterUri, "determined-master-ci")).PresentedChain[0].Thumbprint;
+        }
+        while (seen == oldLeaf.Thumbprint && DateTime.UtcNow < deadline);
+
+        Assert.Equal(renewed.Certificate.Thumbprint, seen);
+        await cluster.Master!.WaitForLineAsync("Reloaded the TLS certificate");
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client));
+        AssertTaskSucceeded(task, logs);
+        var written = await File.ReadAllTextAsync(Path.Combine(cluster.Directory, "agent-1-master.crt"));
+        Assert.StartsWith(renewed.Certificate.ExportCertificatePem(), written, StringComparison.Ordinal);
+    }
+}
+
+internal sealed class RunningProcessOutput;
