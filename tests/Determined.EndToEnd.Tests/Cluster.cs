@@ -52,6 +52,11 @@ public sealed class Cluster : IAsyncDisposable
 
     public IEnumerable<RunningProcess> Processes => _processes;
 
+    /// <summary>Outputs of short-lived programs (e.g. the CLI), scanned like the processes' output.</summary>
+    public List<(string Name, string Output)> Captured { get; } = [];
+
+    public void Capture(string name, string output) => Captured.Add((name, output));
+
     /// <summary>Tokens seen by the test; no process may print them.</summary>
     public List<string> Secrets { get; } = [];
 
@@ -158,7 +163,7 @@ public sealed class Cluster : IAsyncDisposable
     public void AssertNoSecretsInOutput(params string[] secrets)
     {
         var keyLines = new[] { MasterKeyFile, AgentKeyFile }.SelectMany(f => File.ReadAllLines(f)).Where(l => l.Length > 20 && !l.StartsWith("-----", StringComparison.Ordinal)).ToList();
-        foreach (var process in _processes)
+        foreach (var process in _processes.Select(p => (p.Name, p.Output)).Concat(Captured))
         {
             var output = process.Output;
             foreach (var token in Secrets)

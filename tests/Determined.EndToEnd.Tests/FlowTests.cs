@@ -6,7 +6,7 @@ namespace Determined.EndToEnd.Tests;
 /// <summary>master → agent → task → master over TLS, with real processes on 127.0.0.1 (issue: agent host and task program).</summary>
 public sealed class FlowTests
 {
-    private static void AssertTaskSucceeded(JsonNode task, JsonArray logs, RunningProcessOutput? _ = null)
+    private static void AssertTaskSucceeded(JsonNode task, JsonArray logs)
     {
         Assert.True((int?)task["exitCode"] == 0, $"task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
         var lines = logs.Select(l => (string?)l!["log"]).ToList();
@@ -171,5 +171,3 @@ public sealed class FlowTests
         Assert.StartsWith(renewed.Certificate.ExportCertificatePem(), written, StringComparison.Ordinal);
     }
 }
-
-internal sealed class RunningProcessOutput;

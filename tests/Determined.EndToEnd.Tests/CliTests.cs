@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text.Json.Nodes;
+using Determined.Samples.Master;
+using Determined.Samples.Master.Configuration;
+using Determined.Security;
+using Determined.Testing;
+
+namespace Determined.EndToEnd.Tests;
+
+/// <summary>The det CLI as a real process with stdin (issue: CLI with trust on first use and a TLS doctor).</summary>
+public sealed class CliTests : IAsyncLifetime
+{
+    private readonly Cluster _pki = new(dnsOnlyName: false);
+    private MasterHost _master = null!;
+
+    private string ConfigDir => Path.Combine(_pki.Directory, "cli");
+
+    private static string Det => ChildProcess.ProjectDll("samples/Determined.Samples.Cli", "det");
+
+    public async Task InitializeAsync() =>
+        _master = await MasterHost.StartAsync(new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback, TlsCert = _pki.MasterCertFile, TlsKey = _pki.MasterKeyFile }, _ => null, logging: _ => { });
+
+    public async Task DisposeAsync()
+    {
+        await _master.DisposeAsync();
+        await _pki.DisposeAsync();
+    }
+
+    private Task<(int Exit, string Stdout, string Stderr, TimeSpan Elapsed)> DetAsync(string? stdin, params string[] args) =>
+        DetWithEnvAsync([], stdin, args);
+
+    private async Task<(int Exit, string Stdout, string Stderr, TimeSpan Elapsed)> DetWithEnvAsync(string[] env, string? stdin, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Det);
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("DET", StringComparison.Ordinal)).ToList())
+        {
+            psi.Environment.Remove(key);
+        }
+
+        psi.Environment["DET_DEBUG_CONFIG_PATH"] = ConfigDir;
+        psi.Environment["DET_PASS"] = string.Empty;
+        foreach (var pair in env)
+        {
+            var parts = pair.Split('=', 2);
+            psi.Environment[parts[0]] = parts[1];
+        }
+
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(psi)!;
+        if (stdin is not null)
+        {
+            await process.StandardInput.WriteAsync(stdin);
+        }
+
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(cts.Token);
+        var result = (process.ExitCode, await stdout, await stderr, watch.Elapsed);
+        _pki.Capture($"det {string.Join(' ', args)}", result.Item2 + result.Item3);
+        return result;
+    }
+
+    private string Url => $"https://localhost:{_master.Uri.Port}";
+
+    private string LeafFingerprint
+    {
+        get
+        {
+            var all = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+            all.ImportFromPem(File.ReadAllText(_pki.MasterCertFile));
+            return CertificatePin.Sha256Fingerprint(all[0]);
+        }
+    }
+
+    [Fact]
+    public async Task FirstContact_AnswerY_TrustsAndStoresInCertsJsonThatPythonReads()
+    {
+        var (exit, stdout, stderr, _) = await DetAsync("y\n", "-m", Url, "info");
+
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("The master sent an untrusted certificate chain with this SHA256 fingerprint:\n" + LeafFingerprint + "\nDo you want to trust this certificate from now on? [y/n]: ", stdout, StringComparison.Ordinal);
+        Assert.Contains("Cluster name: sample-cluster", stdout, StringComparison.Ordinal);
+        using var python = ChildProcess.StartPython("import json,sys\nprint(list(json.load(open(sys.argv[1])).keys())[0])", Path.Combine(ConfigDir, "certs.json"));
+        Assert.Equal(Url, (await python.StandardOutput.ReadToEndAsync()).Trim());
+
+        var (again, stdout2, _, _) = await DetAsync(null, "-m", Url, "info");
+        Assert.Equal(0, again);
+        Assert.DoesNotContain("untrusted", stdout2, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task FirstContact_AnswerN_Exits1WithUpstreamMessage()
+    {
+        var (exit, _, stderr, _) = await DetAsync("n\n", "-m", Url, "info");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("Unable to verify master certificate", stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(ConfigDir, "certs.json")) && File.ReadAllText(Path.Combine(ConfigDir, "certs.json")).Contains("localhost", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task FirstContact_NoStdin_Exits1WithinSecondsWithFingerprintAndCommand()
+    {
+        var (exit, _, stderr, elapsed) = await DetAsync(null, "-m", Url, "info");
+
+        Assert.Equal(1, exit);
+        Assert.True(elapsed < TimeSpan.FromSeconds(30), $"took {elapsed}");
+        Assert.Contains(LeafFingerprint, stderr, StringComparison.Ordinal);
+        Assert.Contains($"tls trust --fingerprint {LeafFingerprint}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TrustByFingerprint_ThenChangedKey_IsRefusedWithRecoveryCommand()
+    {
+        Assert.Equal(0, (await DetAsync(null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info")).Exit);
+        var old = LeafFingerprint;
+        var other = DevelopmentCertificateAuthority.Create("Impostor CA");
+        using var impostor = other.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
+        impostor.WritePemFiles(_pki.MasterCertFile + ".new", _pki.MasterKeyFile + ".new");
+        File.Move(_pki.MasterKeyFile + ".new", _pki.MasterKeyFile, overwrite: true);
+        File.Move(_pki.MasterCertFile + ".new", _pki.MasterCertFile, overwrite: true);
+        for (var i = 0; i < 50 && (await MasterProbe.ProbeAsync(_master.Uri)).PresentedChain[0].Thumbprint != impostor.Certificate.Thumbprint; i++)
+        {
+            await Task.Delay(100);
+        }
+
+        var (exit, _, stderr, _) = await DetAsync("y\n", "-m", Url, "info");
+
+        Assert.Equal(1, exit);
+        Assert.Contains("CertificateChanged", stderr, StringComparison.Ordinal);
+        Assert.Contains(old, stderr, StringComparison.Ordinal);
+        Assert.Contains(LeafFingerprint, stderr, StringComparison.Ordinal);
+        Assert.Contains($"det tls trust -m {Url} --fingerprint {LeafFingerprint}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task LoginWhoamiLogout_UseAuthJson_AndNeverPrintTheToken()
+    {
+        Assert.Equal(0, (await DetAsync(null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "user", "login", "determined")).Exit);
+        var auth = JsonNode.Parse(File.ReadAllText(Path.Combine(ConfigDir, "auth.json")))!;
+        var token = (string)auth["masters"]![Url]!["tokens"]!["determined"]!;
+        _pki.Secrets.Add(token);
+
+        var (exit, stdout, _, _) = await DetAsync(null, "-m", Url, "user", "whoami");
+        Assert.Equal(0, exit);
+        Assert.Contains("You are logged in as user 'determined'", stdout, StringComparison.Ordinal);
+        Assert.Equal(0, (await DetAsync(null, "-m", Url, "user", "logout")).Exit);
+        Assert.Equal(1, (await DetAsync(null, "-m", Url, "user", "whoami")).Exit);
+        var (_, config, _, _) = await DetAsync(null, "-m", Url, "tls", "show-config");
+        Assert.Contains("MasterUrl = ", config, StringComparison.Ordinal);
+        _pki.AssertNoSecretsInOutput();
+    }
+
+    [Fact]
+    public async Task ListAndForget_ManageCertsJson()
+    {
+        Assert.Equal(0, (await DetAsync(null, "-m", Url, "tls", "trust", "--fingerprint", LeafFingerprint)).Exit);
+        var (_, list, _, _) = await DetAsync(null, "tls", "list");
+        Assert.Contains(Url, list, StringComparison.Ordinal);
+        Assert.Contains(LeafFingerprint, list, StringComparison.Ordinal);
+        Assert.Equal(0, (await DetAsync(null, "tls", "forget", Url)).Exit);
+        Assert.Equal(1, (await DetAsync(null, "tls", "forget", Url)).Exit);
+    }
+
+    [Fact]
+    public async Task UsageErrors_Exit2OnStderr()
+    {
+        var (exit, stdout, stderr, _) = await DetAsync(null, "tls", "frobnicate");
+        Assert.Equal(2, exit);
+        Assert.Contains("frobnicate", stderr, StringComparison.Ordinal);
+        Assert.Empty(stdout);
+    }
+
+    public static TheoryData<string, string> DoctorCases => new()
+    {
+        { "untrusted", nameof(MasterCertificateError.UntrustedRoot) },
+        { "expired", nameof(MasterCertificateError.Expired) },
+        { "wrong-name", nameof(MasterCertificateError.NameMismatch) },
+        { "missing-intermediate", nameof(MasterCertificateError.IncompleteChain) },
+        { "client-auth-only", nameof(MasterCertificateError.WrongKeyUsage) },
+        { "plaintext", nameof(MasterCertificateError.PlaintextServer) },
+        { "tls-on-http", nameof(MasterCertificateError.TlsServerOnPlaintextUrl) },
+    };
+
+    [Theory]
+    [MemberData(nameof(DoctorCases))]
+    public async Task Doctor_NamesTheFailureClassAndFix(string scenario, string expected)
+    {
+        var root = TestCertificates.CreateRoot();
+        var intermediate = TestCertificates.CreateIntermediate(root);
+        var otherIntermediate = TestCertificates.CreateIntermediate(TestCertificates.CreateRoot("Other"));
+        var rootFile = Path.Combine(_pki.Directory, "doctor-root.pem");
+        await File.WriteAllTextAsync(rootFile, TestCertificates.Pem(root));
+        await using var server = scenario switch
+        {
+            "untrusted" => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(otherIntermediate), otherIntermediate),
+            "expired" => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(intermediate, new() { NotBefore = DateTimeOffset.UtcNow.AddDays(-5), NotAfter = DateTimeOffset.UtcNow.AddDays(-1) }), intermediate),
+            "wrong-name" => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(intermediate, new() { Dns = ["elsewhere"], Ips = [] }), intermediate),
+            "missing-intermediate" => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(intermediate)),
+            "client-auth-only" => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(intermediate, new() { Usages = [TestCertificates.ClientAuth] }), intermediate),
+            "plaintext" => await TlsTestServer.StartAsync(certificate: null),
+            _ => await TlsTestServer.StartAsync(TestCertificates.CreateLeaf(intermediate), intermediate),
+        };
+        var url = scenario switch
+        {
+            "plaintext" => $"https://127.0.0.1:{server.Port}",
+            "tls-on-http" => $"http://127.0.0.1:{server.Port}",
+            _ => server.Uri.ToString(),
+        };
+        var env = scenario == "untrusted" ? [] : new[] { "DET_MASTER_CERT_FILE=" + rootFile };
+
+        var (exit, stdout, stderr, _) = await DetWithEnvAsync(env, null, "-m", url, "tls", "doctor", "--json");
+
+        Assert.True(exit == 1, stdout + stderr);
+        var report = JsonNode.Parse(stdout)!;
+        Assert.Equal(expected, (string?)report["error"]);
+        Assert.False(string.IsNullOrEmpty((string?)report["fix"]));
+        Assert.Equal("FAIL", (string?)report["verdict"]);
+    }
+}
