@@ -192,6 +192,9 @@ public sealed class Cluster : IAsyncDisposable
             await p.DisposeAsync();
         }
 
+        // Every test's processes are scanned: no private key material, no token the test saw.
+        AssertNoSecretsInOutput();
+
         Ca.Dispose();
         try
         {
