@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -29,15 +31,18 @@ public class DeterminedClient : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly string _base;
+    private SdkTelemetry _telemetry = SdkTelemetry.Shared;
     private volatile string? _userToken;
 
     /// <summary>Initializes a client over an <see cref="HttpClient"/> whose handler carries the master's TLS trust (as <c>AddDeterminedClient</c> configures it).</summary>
     /// <param name="httpClient">The HTTP client; not disposed by this instance.</param>
     /// <param name="settings">The effective settings (master URL, credentials).</param>
     /// <param name="logger">Where retries are logged.</param>
-    public DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger<DeterminedClient>? logger = null)
+    /// <param name="meterFactory">Creates the <c>Determined.Sdk</c> meter; <see langword="null"/> for a shared one.</param>
+    public DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger<DeterminedClient>? logger = null, IMeterFactory? meterFactory = null)
         : this(httpClient, settings, logger, ownsHttpClient: false)
     {
+        _telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
     }
 
     /// <summary>Initializes an instance for mocking.</summary>
@@ -80,7 +85,7 @@ public class DeterminedClient : IDisposable
     public static DeterminedClient FromEnvironment(DeterminedClientOptions? options = null, ILoggerFactory? loggerFactory = null) =>
         Create(options ?? new DeterminedClientOptions(), null, loggerFactory);
 
-    internal static DeterminedClient Create(DeterminedClientOptions options, Func<string, string?>? getEnvironmentVariable, ILoggerFactory? loggerFactory)
+    internal static DeterminedClient Create(DeterminedClientOptions options, Func<string, string?>? getEnvironmentVariable, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory = null)
     {
         var factory = loggerFactory ?? NullLoggerFactory.Instance;
         var settings = DeterminedConnectionSettings.Resolve(options, getEnvironmentVariable, factory.CreateLogger("Determined.Sdk"));
@@ -92,7 +97,9 @@ public class DeterminedClient : IDisposable
             BaseAddress = settings.MasterUri,
             Timeout = options.Timeout,
         };
-        return new DeterminedClient(http, settings, factory.CreateLogger<DeterminedClient>(), ownsHttpClient: true);
+        var client = new DeterminedClient(http, settings, factory.CreateLogger<DeterminedClient>(), ownsHttpClient: true);
+        client._telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
+        return client;
     }
 
     /// <summary>Calls <c>GET /info</c> (no authentication).</summary>
@@ -213,6 +220,11 @@ public class DeterminedClient : IDisposable
 
         var uri = new Uri(_base + "/" + path.TrimStart('/'));
         var maxRetries = Settings.Options.MaxRetries;
+        using var activity = SdkTelemetry.ActivitySource.StartActivity("Determined " + method.Method, ActivityKind.Client);
+        activity?.SetTag("http.request.method", method.Method);
+        activity?.SetTag("url.path", uri.AbsolutePath);
+        activity?.SetTag("server.address", uri.Host);
+        var started = Stopwatch.GetTimestamp();
         for (var attempt = 0; ; attempt++)
         {
             using var request = new HttpRequestMessage(method, uri);
@@ -238,6 +250,7 @@ public class DeterminedClient : IDisposable
                 var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
                 if (response.StatusCode is not (HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout) || attempt >= maxRetries)
                 {
+                    Record(activity, method, started, ("http.response.status_code", (int)response.StatusCode));
                     return response;
                 }
 
@@ -248,11 +261,27 @@ public class DeterminedClient : IDisposable
             {
                 reason = ex.Message;
             }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Record(activity, method, started, ("error.type", ex is MasterCertificateException m ? m.Error.ToString() : ex.GetType().Name));
+                activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+                throw;
+            }
 
             var delay = TimeSpan.FromMilliseconds(Settings.Options.RetryDelay.TotalMilliseconds * Math.Pow(2, attempt) * (0.8 + (Random.Shared.NextDouble() * 0.4)));
             Log.Retrying(_logger, method.Method, uri.AbsolutePath, reason, attempt + 1, maxRetries, (long)delay.TotalMilliseconds);
+            _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", method.Method));
+            activity?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection { ["reason"] = reason, ["attempt"] = attempt + 1 }));
             await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    private void Record(Activity? activity, HttpMethod method, long started, (string Key, object Value) outcome)
+    {
+        var tags = new TagList { { "http.request.method", method.Method }, { outcome.Key, outcome.Value } };
+        _telemetry.Requests.Add(1, tags);
+        _telemetry.Duration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, tags);
+        activity?.SetTag(outcome.Key, outcome.Value);
     }
 
     /// <inheritdoc />

@@ -25,6 +25,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
         var https = CertificateTrustResolver.IsHttps(uri);
         if (!https && _policy.RequireEncryption)
         {
+            SecurityTelemetry.Failed(MasterCertificateError.EncryptionRequired);
             throw Failure(uri, MasterCertificateError.EncryptionRequired,
                 $"the URL '{uri.GetLeftPart(UriPartial.Authority)}' is plain HTTP and TlsOptions.RequireEncryption is on",
                 $"use https://{uri.Authority} (enable TLS on the master with security.tls.cert and security.tls.key)", null);
@@ -54,6 +55,11 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
             }
 
             Log.ConnectionFailed(_logger, uri, classified.Error, classified.Message);
+            if (classified.Error is MasterCertificateError.PlaintextServer or MasterCertificateError.TlsServerOnPlaintextUrl or MasterCertificateError.HandshakeFailed)
+            {
+                SecurityTelemetry.Failed(classified.Error);
+            }
+
             throw classified;
         }
     }

@@ -22,6 +22,7 @@ public class CertificateTrustResolver
     private static readonly Oid s_serverAuth = new(CertificateNames.ServerAuthOid);
     private readonly ILogger _logger;
     private readonly X509ChainPolicy? _pinnedChainPolicy;
+    private volatile byte[]? _lastGoodLeaf;
 
     /// <summary>Initializes a new instance.</summary>
     /// <param name="policy">The validated TLS settings.</param>
@@ -77,6 +78,7 @@ public class CertificateTrustResolver
         }
 
         Log.TrustDecided(_logger, masterUri, decision.Source, decision.ExpectedName, decision.Reason);
+        SecurityTelemetry.Decided(decision.Source);
         return decision;
     }
 
@@ -167,8 +169,9 @@ public class CertificateTrustResolver
 
         options.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
         {
-            if (errors == SslPolicyErrors.None && certificate is X509Certificate2 leaf && PassesExtraChecks(leaf))
+            if (errors == SslPolicyErrors.None && certificate is X509Certificate2 leaf && PassesExtraChecksCached(leaf))
             {
+                SecurityTelemetry.Accepted();
                 return true;
             }
 
@@ -351,8 +354,30 @@ public class CertificateTrustResolver
 
     private MasterCertificateException Reject(MasterCertificateException exception)
     {
+        SecurityTelemetry.Rejected(exception.Error);
         Log.CertificateRejected(_logger, exception.Host, exception.Error, exception.Sha256Fingerprint, exception.Message);
         return exception;
+    }
+
+    /// <summary>
+    /// The extra checks cost key decoding; a master presents the same leaf on every handshake, so the last leaf that
+    /// passed is remembered (compared by its DER bytes) and not checked again.
+    /// </summary>
+    private bool PassesExtraChecksCached(X509Certificate2 leaf)
+    {
+        var last = _lastGoodLeaf;
+        if (last is not null && last.AsSpan().SequenceEqual(leaf.RawDataMemory.Span))
+        {
+            return true;
+        }
+
+        if (!PassesExtraChecks(leaf))
+        {
+            return false;
+        }
+
+        _lastGoodLeaf = leaf.RawData;
+        return true;
     }
 
     /// <summary>Policy checks that a valid chain can still fail (weak key, CA as server, EKU, SHA-1 signature).</summary>

@@ -150,6 +150,7 @@ public sealed class TrustOnFirstUse
             {
                 Store.Set(url, probe.ExportChainPem());
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
+                SecurityTelemetry.FirstUse("renewed");
                 Log.CertificateRenewedSameKey(_logger, url, summary.SpkiPin, oldFingerprint, summary.Sha256Fingerprint);
                 return summary;
             }
@@ -158,11 +159,13 @@ public sealed class TrustOnFirstUse
             {
                 Store.Set(url, probe.ExportChainPem());
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
+                SecurityTelemetry.FirstUse("replaced");
                 Log.CertificateReplacedByExpectedPin(_logger, url, oldFingerprint, summary.Sha256Fingerprint);
                 return summary;
             }
 
             var changed = CertificateChanged(url, masterUri.IdnHost, stored, leaf, chain);
+            SecurityTelemetry.FirstUse("changed");
             Log.CertificateChanged(_logger, changed.Message);
             throw changed;
         }
@@ -181,6 +184,7 @@ public sealed class TrustOnFirstUse
             }
 
             Store.Set(url, probe.ExportChainPem());
+            SecurityTelemetry.FirstUse("trusted");
             Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "matched the expected fingerprint", Store.FilePath);
             return summary;
         }
@@ -199,6 +203,7 @@ public sealed class TrustOnFirstUse
 
         if (!await Prompt(request, cancellationToken).ConfigureAwait(false))
         {
+            SecurityTelemetry.FirstUse("rejected");
             var fix = $"to connect, trust the certificate after checking its fingerprint ({summary.Sha256Fingerprint}), or pin its CA with {Messages.CertFileSetting}";
             throw new MasterCertificateException(
                 MasterCertificateError.NotTrusted,
@@ -209,6 +214,7 @@ public sealed class TrustOnFirstUse
         }
 
         Store.Set(url, probe.ExportChainPem());
+        SecurityTelemetry.FirstUse("trusted");
         Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "accepted at the prompt", Store.FilePath);
         return summary;
     }

@@ -1,0 +1,44 @@
+using Determined.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Determined.Security.Tests.Diagnostics;
+
+public sealed class TelemetryTests : IDisposable
+{
+    private readonly Pki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    [Fact]
+    public async Task Handshakes_AreCountedByResult_FailuresByClass_AndRejectionsLoggedWithStableIds()
+    {
+        await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
+        using var metrics = new MeterCapture("Determined.Security");
+        using var logs = new FakeLoggerFactory();
+
+        await Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile }, server.Uri, logs);
+        await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateName = "wrong.example", MasterCertificateFile = _pki.RootFile }, server.Uri, logs));
+
+        Assert.True(metrics.Sum("determined.security.handshakes", "result", "accepted") >= 1);
+        Assert.True(metrics.Sum("determined.security.handshakes", "result", "rejected") >= 1);
+        Assert.True(metrics.Sum("determined.security.handshake_failures", "error.type", "NameMismatch") >= 1);
+        Assert.True(metrics.Sum("determined.security.trust_decisions", "trust.source", "PinnedAdded") >= 2);
+        var rejected = Assert.Single(logs.Records, r => r.Id.Id == 1003);
+        Assert.Equal(LogLevel.Warning, rejected.Level);
+        Assert.Equal("CertificateRejected", rejected.Id.Name);
+        Assert.Contains(logs.Records, r => r.Id.Id == 1001 && r.Level == LogLevel.Debug);
+    }
+
+    [Fact]
+    public async Task PlaintextFailure_IsCountedAndLogged()
+    {
+        await using var server = await TlsTestServer.StartAsync(certificate: null);
+        using var metrics = new MeterCapture("Determined.Security");
+        using var logs = new FakeLoggerFactory();
+
+        await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), new Uri($"https://127.0.0.1:{server.Port}"), logs));
+
+        Assert.True(metrics.Sum("determined.security.handshake_failures", "error.type", "PlaintextServer") >= 1);
+        Assert.Contains(logs.Records, r => r.Id.Id == 1005 && r.Id.Name == "ConnectionFailed");
+    }
+}
