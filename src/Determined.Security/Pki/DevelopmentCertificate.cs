@@ -57,4 +57,17 @@ public sealed record DevelopmentPkiFiles(
     string CaCertificateFile,
     string MasterCertificateFile,
     string MasterKeyFile,
-    IReadOnlyDictionary<string, (string CertificateFile, string KeyFile)> ClientFiles);
+    IReadOnlyDictionary<string, (string CertificateFile, string KeyFile)> ClientFiles)
+{
+    /// <summary>Gets the root CA certificate to pin.</summary>
+    public string CaCertificateFile { get; init; } = CaCertificateFile ?? throw new ArgumentNullException(nameof(CaCertificateFile));
+
+    /// <summary>Gets the master's certificate chain (leaf first).</summary>
+    public string MasterCertificateFile { get; init; } = MasterCertificateFile ?? throw new ArgumentNullException(nameof(MasterCertificateFile));
+
+    /// <summary>Gets the master's private key (mode 0600).</summary>
+    public string MasterKeyFile { get; init; } = MasterKeyFile ?? throw new ArgumentNullException(nameof(MasterKeyFile));
+
+    /// <summary>Gets, per client name, its certificate chain and private key files.</summary>
+    public IReadOnlyDictionary<string, (string CertificateFile, string KeyFile)> ClientFiles { get; init; } = ClientFiles ?? throw new ArgumentNullException(nameof(ClientFiles));
+}

@@ -112,6 +112,7 @@ public sealed class MasterCertificateStore
     /// <returns><see langword="true"/> when a legacy file was migrated.</returns>
     public bool MigrateLegacyCertificate(string masterUrl)
     {
+        ArgumentNullException.ThrowIfNull(masterUrl);
         var legacy = Path.Combine(Directory, LegacyFileName);
         if (!File.Exists(legacy))
         {
