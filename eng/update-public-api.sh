@@ -9,8 +9,9 @@ for proj in src/*/; do
   out=$(dotnet build "$proj" -c Release --no-incremental 2>&1 || true)
   file="$proj/PublicAPI.Unshipped.txt"
   [ -s "$file" ] || echo '#nullable enable' > "$file"
-  grep -oP "error RS0016: Symbol '\K.*(?=' is not part of the declared public API)" <<<"$out" | sort -u >> "$file" || true
-  grep -oP "error RS0017: Symbol '\K.*(?=' is part of the declared API, but)" <<<"$out" | sort -u | while read -r sym; do
+  mine=$(grep -F "$name/$name.csproj]" <<<"$out" || true)
+  grep -oP "error RS0016: Symbol '\K.*(?=' is not part of the declared public API)" <<<"$mine" | sort -u >> "$file" || true
+  grep -oP "error RS0017: Symbol '\K.*(?=' is part of the declared API, but)" <<<"$mine" | sort -u | while read -r sym; do
     grep -vxF -- "$sym" "$file" > "$file.tmp" || true; mv "$file.tmp" "$file"
   done || true
   { head -n1 "$file"; tail -n +2 "$file" | sort -u; } > "$file.tmp" && mv "$file.tmp" "$file"

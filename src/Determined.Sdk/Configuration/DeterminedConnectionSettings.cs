@@ -100,6 +100,18 @@ public sealed class DeterminedConnectionSettings
             s.MasterUri = new Uri("http://localhost:8080");
         }
 
+        if (configuration is not null)
+        {
+            // Passwords never come from configuration text: a key named like one is refused, not silently ignored.
+            foreach (var child in configuration.GetSection("Tls").GetChildren())
+            {
+                if (child.Key.EndsWith("Password", StringComparison.OrdinalIgnoreCase) && child.Value is not null)
+                {
+                    errors.Add($"'{DeterminedClientOptions.SectionName}:Tls:{child.Key}' holds a plain-text password; passwords never come from configuration text. Fix: put it in a file and set {child.Key}File, or in an environment variable and set {child.Key}Variable.");
+                }
+            }
+        }
+
         s.Tls = ResolveTls(s, options, env, useEnv, logger, configuration, errors);
         var tlsErrors = new TlsOptionsValidator().Validate(null, s.Tls);
         if (tlsErrors.Failed)

@@ -14,12 +14,12 @@ internal sealed class DeterminedRegistration
 }
 
 /// <summary>Validates <see cref="DeterminedClientOptions"/> at start: the effective settings, TLS files included; every problem listed.</summary>
-internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment) : IValidateOptions<DeterminedClientOptions>
+internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment, DeterminedRegistration registration) : IValidateOptions<DeterminedClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, DeterminedClientOptions options)
     {
         var errors = new List<string>();
-        _ = DeterminedConnectionSettings.TryResolve(options, environment, NullLogger.Instance, null, errors);
+        _ = DeterminedConnectionSettings.TryResolve(options, environment, NullLogger.Instance, registration.Section, errors);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

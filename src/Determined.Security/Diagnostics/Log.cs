@@ -37,4 +37,10 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 2006, EventName = "CertificateReplacedByExpectedPin", Level = LogLevel.Warning, Message = "The stored certificate of {MasterUrl} (SHA-256 {OldFingerprint}) was replaced by {NewFingerprint}, which matches the expected fingerprint given explicitly")]
     public static partial void CertificateReplacedByExpectedPin(ILogger logger, string masterUrl, string oldFingerprint, string newFingerprint);
+
+    [LoggerMessage(EventId = 3001, EventName = "TrustMaterialReloaded", Level = LogLevel.Information, Message = "Reloaded TLS material from {Files}: client certificate SHA-256 {ClientFingerprint}, {PinnedCount} pinned certificate(s); new connections use it")]
+    public static partial void Reloaded(ILogger logger, string files, string clientFingerprint, int pinnedCount);
+
+    [LoggerMessage(EventId = 3002, EventName = "TrustMaterialReloadRefused", Level = LogLevel.Error, Message = "Refused the changed TLS material in {Files}; the previous material stays in use. {Errors}")]
+    public static partial void ReloadRefused(ILogger logger, string files, string errors);
 }

@@ -18,6 +18,18 @@ internal static class Messages
     internal const string ClientCertSetting = "TlsOptions.ClientCertificateFile (config Determined:Tls:ClientCertificateFile; agent: security.tls.client_cert)";
     internal const string ClientKeySetting = "TlsOptions.ClientKeyFile (config Determined:Tls:ClientKeyFile; agent: security.tls.client_key)";
 
+    internal const string ClientCertPasswordSetting = "TlsOptions.ClientCertificatePasswordFile or ClientCertificatePasswordVariable (config Determined:Tls:ClientCertificatePasswordFile / …Variable)";
+    internal const string MasterCertPasswordSetting = "TlsOptions.MasterCertificatePasswordFile or MasterCertificatePasswordVariable (config Determined:Tls:MasterCertificatePasswordFile / …Variable)";
+
+    public static string WrongPassword(string path, string passwordSetting) =>
+        $"The password for '{path}' is wrong (the file could not be decrypted with the password from {passwordSetting}). Fix: give the password the file was created with.";
+
+    public static string PasswordFileAndVariable(string what) =>
+        $"{what}: both a password file and a password environment variable are set. Fix: use one of them.";
+
+    public static string PasswordVariableUnset(string variable, string what) =>
+        $"{what}: the environment variable '{variable}' that should hold the password is not set. Fix: export it, or use a password file.";
+
     private static readonly CompositeFormat s_dateFormat = CompositeFormat.Parse("{0:yyyy-MM-dd HH:mm:ss}Z");
 
     public static string PinnedWithSkip(string pinned) =>

@@ -4,26 +4,49 @@ using Microsoft.Extensions.Logging;
 namespace Determined.Security;
 
 /// <summary>
-/// Sends the name override as <c>Host</c> (hence SNI), refuses plain HTTP when encryption is required, and turns
-/// connection failures into classified <see cref="MasterCertificateException"/>s.
+/// Sends the name override as <c>Host</c> (hence SNI), refuses plain HTTP when encryption is required, turns
+/// connection failures into classified <see cref="MasterCertificateException"/>s, and swaps in a new
+/// <see cref="SocketsHttpHandler"/> when trust or identity files change (new connections use the new material; the old
+/// handler keeps serving what is in flight and is disposed later).
 /// </summary>
-internal sealed class MasterConnectionHandler : DelegatingHandler
+internal sealed class MasterConnectionHandler : HttpMessageHandler
 {
-    private readonly TlsPolicy _policy;
+    private static readonly TimeSpan s_retiredLifetime = TimeSpan.FromMinutes(2);
+    private readonly Func<CertificateTrustResolver, SocketsHttpHandler> _build;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private volatile Generation _current;
+    private long _nextCheck;
+    private int _checking;
+    private (DateTime, long)[] _rejected = [];
 
-    public MasterConnectionHandler(HttpMessageHandler inner, TlsPolicy policy, ILogger logger)
-        : base(inner)
+    public MasterConnectionHandler(CertificateTrustResolver resolver, Func<CertificateTrustResolver, SocketsHttpHandler> build, ILogger logger)
     {
-        _policy = policy;
+        _build = build;
         _logger = logger;
+        _time = resolver.Clock;
+        _current = new Generation(resolver, build(resolver), Stamps(resolver.Policy));
+        _nextCheck = NextCheck(resolver.Policy);
+    }
+
+    private TlsPolicy Policy => _current.Resolver.Policy;
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _current.Invoker.Dispose();
+        }
+
+        base.Dispose(disposing);
     }
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        MaybeReload();
         var uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
         var https = CertificateTrustResolver.IsHttps(uri);
-        if (!https && _policy.RequireEncryption)
+        if (!https && Policy.RequireEncryption)
         {
             SecurityTelemetry.Failed(MasterCertificateError.EncryptionRequired);
             throw Failure(uri, MasterCertificateError.EncryptionRequired,
@@ -31,7 +54,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
                 $"use https://{uri.Authority} (enable TLS on the master with security.tls.cert and security.tls.key)", null);
         }
 
-        if (https && _policy.MasterCertificateName is { } name && request.Headers.Host is null
+        if (https && Policy.MasterCertificateName is { } name && request.Headers.Host is null
             && !string.Equals(name, uri.IdnHost, StringComparison.OrdinalIgnoreCase))
         {
             request.Headers.Host = uri.IsDefaultPort ? FormatHost(name) : string.Create(CultureInfo.InvariantCulture, $"{FormatHost(name)}:{uri.Port}");
@@ -44,7 +67,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
     {
         try
         {
-            return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            return await _current.Invoker.SendAsync(request, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException ex) when (!cancellationToken.IsCancellationRequested)
         {
@@ -86,7 +109,7 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
 
             return Failure(uri, MasterCertificateError.HandshakeFailed,
                 $"the TLS handshake with {uri.Authority} failed ({Innermost(ex).Message})",
-                $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {_policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
+                $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
         }
 
         if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown
@@ -115,4 +138,84 @@ internal sealed class MasterConnectionHandler : DelegatingHandler
 
     private static string FormatHost(string name) =>
         name.Contains(':', StringComparison.Ordinal) && !name.StartsWith('[') ? $"[{name}]" : name;
+
+    private long NextCheck(TlsPolicy policy) =>
+        policy.Options.ReloadCheckInterval <= TimeSpan.Zero || policy.SourceFiles.Count == 0
+            ? long.MaxValue
+            : _time.GetTimestamp() + (long)(policy.Options.ReloadCheckInterval.TotalSeconds * _time.TimestampFrequency);
+
+    /// <summary>At most once per interval, and on one thread: stat the source files; reload when they changed.</summary>
+    private void MaybeReload()
+    {
+        if (_time.GetTimestamp() < Interlocked.Read(ref _nextCheck) || Interlocked.Exchange(ref _checking, 1) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            var current = _current;
+            Interlocked.Exchange(ref _nextCheck, NextCheck(current.Resolver.Policy));
+            var stamps = Stamps(current.Resolver.Policy);
+            if (stamps.AsSpan().SequenceEqual(current.Stamps) || stamps.AsSpan().SequenceEqual(_rejected))
+            {
+                return;
+            }
+
+            var errors = new List<string>();
+            var policy = TlsPolicy.TryCreate(current.Resolver.Policy.Options, errors);
+            if (policy is null)
+            {
+                _rejected = stamps;
+                SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "refused"));
+                var refusedFiles = string.Join(" ", current.Resolver.Policy.SourceFiles);
+                var reasons = string.Join(" ", errors);
+                Log.ReloadRefused(_logger, refusedFiles, reasons);
+                return;
+            }
+
+            policy.SystemRootsOverride = current.Resolver.Policy.SystemRootsOverride;
+            var resolver = current.Resolver.WithPolicy(policy);
+            _current = new Generation(resolver, _build(resolver), stamps);
+            SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "loaded"));
+            var files = string.Join(" ", policy.SourceFiles);
+            var client = policy.ClientCertificate is { } c ? CertificatePin.Sha256Fingerprint(c) : "none";
+            Log.Reloaded(_logger, files, client, policy.PinnedCertificates.Count);
+
+            // The old handler finishes what is in flight; new requests already use the new one.
+            _ = Task.Delay(s_retiredLifetime, _time).ContinueWith(_ => current.Invoker.Dispose(), TaskScheduler.Default);
+        }
+        finally
+        {
+            Volatile.Write(ref _checking, 0);
+        }
+    }
+
+    private static (DateTime, long)[] Stamps(TlsPolicy policy)
+    {
+        var stamps = new (DateTime, long)[policy.SourceFiles.Count];
+        for (var i = 0; i < stamps.Length; i++)
+        {
+            try
+            {
+                var info = new FileInfo(policy.SourceFiles[i]);
+                stamps[i] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (Directory.GetLastWriteTimeUtc(policy.SourceFiles[i]), -1);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                stamps[i] = (DateTime.MinValue, -2);
+            }
+        }
+
+        return stamps;
+    }
+
+    private sealed class Generation(CertificateTrustResolver resolver, SocketsHttpHandler handler, (DateTime, long)[] stamps)
+    {
+        public CertificateTrustResolver Resolver { get; } = resolver;
+
+        public HttpMessageInvoker Invoker { get; } = new(handler, disposeHandler: true);
+
+        public (DateTime, long)[] Stamps { get; } = stamps;
+    }
 }

@@ -18,6 +18,9 @@ namespace Determined.Security;
 /// while the override is sent as the TLS server name (SNI) and the HTTP <c>Host</c> header and is the name verified in
 /// the certificate. <see cref="SocketsHttpHandler"/> derives SNI from the <c>Host</c> header and ignores
 /// <c>SslOptions.TargetHost</c>, so this is the one way that keeps TLS session resumption working for IP URLs.</para>
+/// <para>Reload: when a pinned file, client certificate, key or password file changes (checked at most every
+/// <see cref="TlsOptions.ReloadCheckInterval"/>), the new material is validated and a new inner handler takes the new
+/// connections; in-flight requests finish on the old one. A broken replacement is refused, logged, and the old material kept.</para>
 /// <para>Failures are reported as <see cref="MasterCertificateException"/>: certificate problems, a plain-HTTP server on
 /// an <c>https://</c> URL, a TLS server on an <c>http://</c> URL, and failed handshakes.</para>
 /// </remarks>
@@ -49,11 +52,16 @@ public class MasterHttpHandlerFactory
             throw new ArgumentException($"The master URL '{masterUri}' must be absolute, e.g. https://master.example.com:8443.", nameof(masterUri));
         }
 
-        var decision = Resolver.Resolve(masterUri);
+        return new MasterConnectionHandler(Resolver, resolver => BuildSocketsHandler(masterUri, resolver), _logger);
+    }
+
+    private SocketsHttpHandler BuildSocketsHandler(Uri masterUri, CertificateTrustResolver resolver)
+    {
+        var decision = resolver.Resolve(masterUri);
         var sockets = CreateSocketsHttpHandler();
-        sockets.SslOptions = Resolver.CreateSslOptionsCore(decision.ExpectedName);
+        sockets.SslOptions = resolver.CreateSslOptionsCore(decision.ExpectedName);
         ConfigureHandler(masterUri, sockets);
-        return new MasterConnectionHandler(sockets, Resolver.Policy, _logger);
+        return sockets;
     }
 
     /// <summary>Creates the <see cref="SocketsHttpHandler"/> with this factory's defaults (before trust is applied).</summary>

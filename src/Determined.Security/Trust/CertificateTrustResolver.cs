@@ -29,10 +29,15 @@ public class CertificateTrustResolver
     /// <param name="logger">Where trust decisions and rejections are logged; <see langword="null"/> for none.</param>
     /// <param name="timeProvider">The clock used in messages about validity dates; <see langword="null"/> for the system clock.</param>
     public CertificateTrustResolver(TlsPolicy policy, ILogger<CertificateTrustResolver>? logger = null, TimeProvider? timeProvider = null)
+        : this(policy, (ILogger?)logger ?? NullLogger.Instance, timeProvider)
+    {
+    }
+
+    private CertificateTrustResolver(TlsPolicy policy, ILogger logger, TimeProvider? timeProvider)
     {
         ArgumentNullException.ThrowIfNull(policy);
         Policy = policy;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _logger = logger;
         TimeProvider = timeProvider ?? TimeProvider.System;
         if (policy.PinnedCollection.Count > 0)
         {
@@ -45,6 +50,11 @@ public class CertificateTrustResolver
 
     /// <summary>Gets the clock used for validity messages.</summary>
     protected TimeProvider TimeProvider { get; }
+
+    internal TimeProvider Clock => TimeProvider;
+
+    /// <summary>A resolver like this one for reloaded material (same logger and clock).</summary>
+    internal CertificateTrustResolver WithPolicy(TlsPolicy policy) => new(policy, _logger, TimeProvider);
 
     /// <summary>Decides what is trusted for a master URL and which name is verified.</summary>
     /// <param name="masterUri">The master URL (<c>https://host:port</c> or <c>http://…</c>).</param>
@@ -143,10 +153,11 @@ public class CertificateTrustResolver
     {
         var options = new SslClientAuthenticationOptions
         {
-            EnabledSslProtocols = Policy.MinimumTlsVersion == TlsVersion.Tls13 ? SslProtocols.Tls13 : SslProtocols.Tls12 | SslProtocols.Tls13,
+            EnabledSslProtocols = Policy.EnabledProtocols,
             CertificateRevocationCheckMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
             AllowRenegotiation = false,
             ClientCertificateContext = Policy.ClientCertificateContext,
+            CipherSuitesPolicy = Policy.CipherSuitesPolicy,
         };
 
         if (Policy.DangerousSkipVerification)

@@ -60,6 +60,35 @@ public sealed class TlsOptions
     /// <summary>Gets or sets a PEM file with the private key of <see cref="ClientCertificateFile"/> (an agent's <c>security.tls.client_key</c>).</summary>
     public string? ClientKeyFile { get; set; }
 
+    /// <summary>
+    /// Gets or sets a file whose first line is the password of the client key (encrypted PKCS#8 PEM) or of a PKCS#12
+    /// client keystore. Passwords never come from configuration text.
+    /// </summary>
+    public string? ClientCertificatePasswordFile { get; set; }
+
+    /// <summary>Gets or sets the name of an environment variable holding the password of the client key or keystore.</summary>
+    public string? ClientCertificatePasswordVariable { get; set; }
+
+    /// <summary>Gets or sets a file whose first line is the password of a PKCS#12 truststore given as <see cref="MasterCertificateFile"/>.</summary>
+    public string? MasterCertificatePasswordFile { get; set; }
+
+    /// <summary>Gets or sets the name of an environment variable holding the password of a PKCS#12 truststore.</summary>
+    public string? MasterCertificatePasswordVariable { get; set; }
+
+    /// <summary>
+    /// Gets or sets the allowed cipher suites: OpenSSL names (<c>ECDHE-RSA-AES128-GCM-SHA256</c>) or IANA names
+    /// (<c>TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256</c>, <c>TLS_AES_128_GCM_SHA256</c>), separated by <c>:</c>, <c>,</c> or spaces.
+    /// Unset: the platform's defaults. Mapped to <see cref="System.Net.Security.CipherSuitesPolicy"/> (Linux and macOS).
+    /// </summary>
+    public string? CipherSuites { get; set; }
+
+    /// <summary>
+    /// Gets or sets how often (at most) the trust and identity files are checked for changes; a valid change is used by
+    /// new connections without a restart, an invalid one is refused and the old material kept. Zero turns reloading off.
+    /// Default one second.
+    /// </summary>
+    public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Gets or sets the lowest TLS version to negotiate. Defaults to <see cref="TlsVersion.Tls12"/>.</summary>
     public TlsVersion MinimumTlsVersion { get; set; } = TlsVersion.Tls12;
 

@@ -23,6 +23,9 @@ public sealed class TlsPolicy
         PinnedCollection = pinned;
         PinnedCertificates = [.. pinned];
         ClientCertificate = clientCertificate;
+        EnabledProtocols = options.MinimumTlsVersion == TlsVersion.Tls13
+            ? System.Security.Authentication.SslProtocols.Tls13
+            : System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
         if (clientCertificate is not null)
         {
             ClientCertificateContext = SslStreamCertificateContext.Create(clientCertificate, clientIntermediates, offline: true);
@@ -63,6 +66,17 @@ public sealed class TlsPolicy
 
     internal SslStreamCertificateContext? ClientCertificateContext { get; }
 
+    internal CipherSuitesPolicy? CipherSuitesPolicy { get; private set; }
+
+    /// <summary>The protocols to offer: from <see cref="MinimumTlsVersion"/>, narrowed to those the cipher suites allow.</summary>
+    internal System.Security.Authentication.SslProtocols EnabledProtocols { get; private set; }
+
+    /// <summary>The options this policy was made from (for reloads).</summary>
+    internal TlsOptions Options { get; private init; } = new();
+
+    /// <summary>The files this policy read; a change of any of them triggers a reload.</summary>
+    internal IReadOnlyList<string> SourceFiles { get; private init; } = [];
+
     /// <summary>For tests: the roots that stand in for the operating system's store. <see langword="null"/> means the real store.</summary>
     internal X509Certificate2Collection? SystemRootsOverride { get; set; }
 
@@ -75,7 +89,7 @@ public sealed class TlsPolicy
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
         var policy = TryCreate(options, errors);
-        return policy ?? throw new OptionsValidationException(Options.DefaultName, typeof(TlsOptions), errors);
+        return policy ?? throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(TlsOptions), errors);
     }
 
     internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors)
@@ -120,14 +134,40 @@ public sealed class TlsPolicy
 
         var pinned = new X509Certificate2Collection();
         string? source = null;
-        if (file is not null)
+        var before = errors.Count;
+        var trustPassword = ReadSecret(options.MasterCertificatePasswordFile, options.MasterCertificatePasswordVariable, "the truststore password", errors);
+        var trustPasswordFailed = errors.Count > before;
+        before = errors.Count;
+        var clientPassword = ReadSecret(options.ClientCertificatePasswordFile, options.ClientCertificatePasswordVariable, "the client key password", errors);
+        var clientPasswordFailed = errors.Count > before;
+        List<TlsCipherSuite>? cipherSuites = null;
+        if (!string.IsNullOrWhiteSpace(options.CipherSuites))
         {
-            pinned = PemFiles.LoadTrustFile(file, Messages.CertFileSetting, errors);
+            cipherSuites = CipherSuiteNames.Parse(options.CipherSuites, errors);
+            if (OperatingSystem.IsWindows())
+            {
+                errors.Add("TlsOptions.CipherSuites is not supported on Windows (the system's TLS configuration decides). Fix: configure cipher suites with Windows policy, or leave it unset.");
+            }
+        }
+
+        if (cipherSuites is { Count: > 0 } && !cipherSuites.Any(IsTls13Suite) && options.MinimumTlsVersion == TlsVersion.Tls13)
+        {
+            errors.Add("TlsOptions.CipherSuites lists no TLS 1.3 suite but TlsOptions.MinimumTlsVersion is Tls13, so no connection could be made. Fix: add TLS_AES_128_GCM_SHA256 (or another TLS 1.3 suite), or lower MinimumTlsVersion to Tls12.");
+        }
+
+        if (options.ReloadCheckInterval < TimeSpan.Zero)
+        {
+            errors.Add($"TlsOptions.ReloadCheckInterval is {options.ReloadCheckInterval}. Fix: use a positive interval, or zero to turn reloading off.");
+        }
+
+        if (file is not null && !trustPasswordFailed)
+        {
+            pinned = CertificateFiles.LoadTrustFile(file, Messages.CertFileSetting, errors, trustPassword);
             source = file;
         }
         else if (pem is not null)
         {
-            pinned = PemFiles.LoadTrustPem(pem, "inline PEM", Messages.CertPemSetting, errors);
+            pinned = CertificateFiles.LoadTrustPem(pem, "inline PEM", Messages.CertPemSetting, errors);
             source = "inline PEM";
         }
 
@@ -135,9 +175,9 @@ public sealed class TlsPolicy
         var intermediates = new X509Certificate2Collection();
         var clientCertFile = string.IsNullOrWhiteSpace(options.ClientCertificateFile) ? null : options.ClientCertificateFile;
         var clientKeyFile = string.IsNullOrWhiteSpace(options.ClientKeyFile) ? null : options.ClientKeyFile;
-        if (clientCertFile is not null)
+        if (clientCertFile is not null && !clientPasswordFailed)
         {
-            var identity = PemFiles.LoadClientIdentity(clientCertFile, clientKeyFile, errors);
+            var identity = CertificateFiles.LoadClientIdentity(clientCertFile, clientKeyFile, errors, clientPassword);
             if (identity is { } id)
             {
                 (clientCertificate, intermediates) = id;
@@ -148,6 +188,86 @@ public sealed class TlsPolicy
             errors.Add(Messages.KeyWithoutCertificate(clientKeyFile));
         }
 
-        return errors.Count > 0 ? null : new TlsPolicy(options, pinned, source, clientCertificate, intermediates);
+        if (errors.Count > 0)
+        {
+            return null;
+        }
+
+        var policy = new TlsPolicy(options, pinned, source, clientCertificate, intermediates)
+        {
+            Options = options.Clone(),
+            SourceFiles = new[] { file, clientCertFile, clientKeyFile, options.MasterCertificatePasswordFile, options.ClientCertificatePasswordFile }
+                .Where(f => !string.IsNullOrWhiteSpace(f)).Select(f => f!).ToArray(),
+        };
+        if (cipherSuites is not null && !OperatingSystem.IsWindows())
+        {
+            policy.CipherSuitesPolicy = new CipherSuitesPolicy(cipherSuites);
+            policy.EnabledProtocols = ProtocolsFor(cipherSuites, options.MinimumTlsVersion);
+        }
+
+        return policy;
+    }
+
+    private static bool IsTls13Suite(TlsCipherSuite suite) =>
+        suite is TlsCipherSuite.TLS_AES_128_GCM_SHA256 or TlsCipherSuite.TLS_AES_256_GCM_SHA384 or TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256
+            or TlsCipherSuite.TLS_AES_128_CCM_SHA256 or TlsCipherSuite.TLS_AES_128_CCM_8_SHA256;
+
+    /// <summary>A protocol version with no allowed suite must not be offered (OpenSSL refuses an empty suite list).</summary>
+    private static System.Security.Authentication.SslProtocols ProtocolsFor(List<TlsCipherSuite> suites, TlsVersion minimum)
+    {
+        var protocols = System.Security.Authentication.SslProtocols.None;
+        if (suites.Any(IsTls13Suite))
+        {
+            protocols |= System.Security.Authentication.SslProtocols.Tls13;
+        }
+
+        if (minimum == TlsVersion.Tls12 && suites.Any(s => !IsTls13Suite(s)))
+        {
+            protocols |= System.Security.Authentication.SslProtocols.Tls12;
+        }
+
+        return protocols;
+    }
+
+    /// <summary>Reads a password from a file (first line) or an environment variable; never from configuration text.</summary>
+    private static string? ReadSecret(string? file, string? variable, string what, List<string> errors)
+    {
+        if (!string.IsNullOrWhiteSpace(file) && !string.IsNullOrWhiteSpace(variable))
+        {
+            errors.Add(Messages.PasswordFileAndVariable(what));
+            return null;
+        }
+
+        if (!string.IsNullOrWhiteSpace(file))
+        {
+            try
+            {
+                using var reader = new StreamReader(file);
+                return reader.ReadLine() ?? string.Empty;
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                errors.Add(Messages.FileMissing(file, what + " file"));
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                errors.Add(Messages.FileUnreadable(file, what + " file", ex));
+            }
+
+            return null;
+        }
+
+        if (!string.IsNullOrWhiteSpace(variable))
+        {
+            var value = SecurityEnvironment.Process.Get(variable);
+            if (value is null)
+            {
+                errors.Add(Messages.PasswordVariableUnset(variable, what));
+            }
+
+            return value;
+        }
+
+        return null;
     }
 }

@@ -65,7 +65,7 @@ public sealed class MasterCertificateStore
         ArgumentNullException.ThrowIfNull(pemChain);
         var key = MasterAddress.Canonicalize(masterUrl);
         var errors = new List<string>();
-        _ = PemFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
+        _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));

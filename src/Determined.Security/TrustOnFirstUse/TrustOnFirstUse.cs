@@ -236,7 +236,7 @@ public sealed class TrustOnFirstUse
 
     private static X509Certificate2? FirstCertificate(string pem)
     {
-        foreach (var (label, der) in PemFiles.EnumeratePem(pem))
+        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem))
         {
             if (label == "CERTIFICATE")
             {

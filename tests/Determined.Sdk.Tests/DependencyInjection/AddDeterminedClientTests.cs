@@ -99,6 +99,26 @@ public sealed class AddDeterminedClientTests : IDisposable
     }
 
     [Fact]
+    public async Task PlainTextPasswordInConfiguration_IsRefusedAtStart()
+    {
+        var builder = Builder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Determined:MasterUrl"] = "https://m:8443",
+            ["Determined:Tls:ClientCertificatePassword"] = "hunter2",
+        });
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+
+        var ex = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        var failure = Assert.Single(ex.Failures);
+        Assert.Contains("Determined:Tls:ClientCertificatePassword", failure, StringComparison.Ordinal);
+        Assert.Contains("ClientCertificatePasswordFile", failure, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void ReturnsHttpClientBuilderNamedDetermined()
     {
         var services = new ServiceCollection();

@@ -1,0 +1,169 @@
+using Determined.Testing;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Options;
+
+namespace Determined.Security.Tests.Identity;
+
+/// <summary>Client identities and trust stores in every format users bring (files made by real openssl and keytool).</summary>
+public sealed class KeyFormatTests : IDisposable
+{
+    private readonly Pki _pki = new();
+
+    public void Dispose() => _pki.Dispose();
+
+    private string Openssl(params string[] args) => TestCertificates.Run(_pki.Directory, args);
+
+    private string P(string name) => Path.Combine(_pki.Directory, name);
+
+    private Task<TlsTestServer> MutualServerAsync() => TlsTestServer.StartAsync(new TlsTestServer.Options
+    {
+        Certificate = _pki.Leaf,
+        Chain = [_pki.Intermediate],
+        ClientCertificates = ClientCertificateMode.RequireCertificate,
+    });
+
+    private async Task<string?> ConnectAsync(TlsOptions options)
+    {
+        await using var server = await MutualServerAsync();
+        options.MasterCertificateFile ??= _pki.RootFile;
+        await Clients.GetInfoAsync(options, server.Uri);
+        return server.LastClientCertificateSubject;
+    }
+
+    private void SelfSigned(string algorithm, string name)
+    {
+        Openssl(["genpkey", "-algorithm", algorithm, .. algorithm == "EC" ? new[] { "-pkeyopt", "ec_paramgen_curve:P-256" } : ["-pkeyopt", "rsa_keygen_bits:2048"], "-out", name + ".key"]);
+        Openssl("req", "-x509", "-new", "-key", name + ".key", "-subj", "/CN=" + name, "-days", "2", "-addext", "extendedKeyUsage=clientAuth", "-out", name + ".crt");
+    }
+
+    [Theory]
+    [InlineData("RSA")]
+    [InlineData("EC")]
+    public async Task OpenSslGenpkeyAndReqX509_SeparatePemFiles_MutualTlsSucceeds(string algorithm)
+    {
+        SelfSigned(algorithm, "agent-" + algorithm.ToLowerInvariant());
+
+        var subject = await ConnectAsync(new TlsOptions { ClientCertificateFile = P($"agent-{algorithm.ToLowerInvariant()}.crt"), ClientKeyFile = P($"agent-{algorithm.ToLowerInvariant()}.key") });
+
+        Assert.Equal($"CN=agent-{algorithm.ToLowerInvariant()}", subject);
+    }
+
+    [Fact]
+    public async Task Pkcs1AndSec1Keys_AndCombinedPem_Work()
+    {
+        SelfSigned("RSA", "rsa1");
+        Openssl("rsa", "-in", "rsa1.key", "-traditional", "-out", "rsa1.pkcs1.key");
+        SelfSigned("EC", "ec1");
+        Openssl("ec", "-in", "ec1.key", "-out", "ec1.sec1.key");
+        File.WriteAllText(P("combined.pem"), File.ReadAllText(P("ec1.crt")) + File.ReadAllText(P("ec1.sec1.key")));
+        Assert.Contains("BEGIN RSA PRIVATE KEY", File.ReadAllText(P("rsa1.pkcs1.key")), StringComparison.Ordinal);
+        Assert.Contains("BEGIN EC PRIVATE KEY", File.ReadAllText(P("ec1.sec1.key")), StringComparison.Ordinal);
+
+        Assert.Equal("CN=rsa1", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("rsa1.crt"), ClientKeyFile = P("rsa1.pkcs1.key") }));
+        Assert.Equal("CN=ec1", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("combined.pem") }));
+    }
+
+    [Fact]
+    public async Task EncryptedPkcs8_WithPasswordFile_Works_WrongPasswordNamesTheFile()
+    {
+        SelfSigned("EC", "enc");
+        File.WriteAllText(P("pass.txt"), "s3cret-PASS\n");
+        File.WriteAllText(P("wrong.txt"), "nope\n");
+        Openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", "enc.key", "-passout", "file:" + P("pass.txt"), "-out", "enc.p8.pem");
+        Assert.Contains("ENCRYPTED PRIVATE KEY", File.ReadAllText(P("enc.p8.pem")), StringComparison.Ordinal);
+
+        Assert.Equal("CN=enc", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem"), ClientCertificatePasswordFile = P("pass.txt") }));
+
+        var wrong = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem"), ClientCertificatePasswordFile = P("wrong.txt") })).Failures);
+        Assert.Contains(P("enc.p8.pem"), wrong, StringComparison.Ordinal);
+        Assert.Contains("password", wrong, StringComparison.Ordinal);
+        Assert.Contains("is wrong", wrong, StringComparison.Ordinal);
+        Assert.DoesNotContain("nope", wrong, StringComparison.Ordinal);
+        var missing = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem") })).Failures);
+        Assert.Contains("ClientCertificatePasswordFile", missing, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Pkcs12Keystore_FromOpenSsl_WithPasswordVariable_Works(bool withIntermediates)
+    {
+        var client = TestCertificates.CreateLeaf(_pki.Intermediate, new() { CommonName = "p12-agent", Usages = [TestCertificates.ClientAuth], Dns = [], Ips = [] });
+        File.WriteAllText(P("c.crt"), TestCertificates.Pem(client));
+        File.WriteAllText(P("c.key"), TestCertificates.KeyPem(client));
+        File.WriteAllText(P("chain.crt"), TestCertificates.Pem(_pki.Intermediate));
+        var variable = "DET_TEST_P12_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "p12-PASS");
+        Openssl(["pkcs12", "-export", "-in", "c.crt", "-inkey", "c.key", .. withIntermediates ? new[] { "-certfile", "chain.crt" } : [], "-passout", "env:" + variable, "-out", "agent.p12"]);
+
+        var policy = TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable });
+        Assert.True(policy.ClientCertificate!.HasPrivateKey);
+        Assert.Equal("CN=p12-agent", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable }));
+
+        Environment.SetEnvironmentVariable(variable, "wrong");
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
+        Assert.Contains("agent.p12' is wrong", message, StringComparison.Ordinal);
+        Environment.SetEnvironmentVariable(variable, null);
+        message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
+        Assert.Contains($"'{variable}' that should hold the password is not set", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pkcs12_WithoutKey_AsIdentity_SaysWhatItHolds()
+    {
+        File.WriteAllText(P("ca.crt"), TestCertificates.Pem(_pki.Root));
+        File.WriteAllText(P("pass"), "x\n");
+        Openssl("pkcs12", "-export", "-nokeys", "-in", "ca.crt", "-passout", "file:" + P("pass"), "-out", "trust.p12");
+
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("trust.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
+
+        Assert.Contains("holds no private key", message, StringComparison.Ordinal);
+        Assert.Contains("CN=Test Root CA", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task JavaKeytool_Pkcs12KeystoreAndTruststore_Work_JksIsRecognisedWithTheConversionCommand()
+    {
+        // keytool ships with the JDK (installed here); CI installs it if missing (.ci/run).
+        void Keytool(params string[] args)
+        {
+            var psi = new System.Diagnostics.ProcessStartInfo("keytool") { WorkingDirectory = _pki.Directory, RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in args)
+            {
+                psi.ArgumentList.Add(a);
+            }
+
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            var err = p.StandardError.ReadToEndAsync();
+            p.StandardOutput.ReadToEnd();
+            Assert.True(p.WaitForExit(60_000));
+            Assert.True(p.ExitCode == 0, err.Result);
+        }
+
+        File.WriteAllText(P("storepass"), "changeit\n");
+        Keytool("-genkeypair", "-storetype", "PKCS12", "-keystore", "java-agent.p12", "-storepass", "changeit", "-alias", "agent", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=java-agent", "-validity", "2");
+        File.WriteAllText(P("root.pem"), TestCertificates.Pem(_pki.Root));
+        Keytool("-importcert", "-noprompt", "-storetype", "PKCS12", "-keystore", "java-trust.p12", "-storepass", "changeit", "-alias", "root", "-file", "root.pem");
+        Keytool("-genkeypair", "-storetype", "JKS", "-keystore", "legacy.jks", "-storepass", "changeit", "-alias", "x", "-keyalg", "EC", "-groupname", "secp256r1", "-dname", "CN=legacy", "-validity", "2");
+
+        Assert.Equal("CN=java-agent", await ConnectAsync(new TlsOptions
+        {
+            ClientCertificateFile = P("java-agent.p12"),
+            ClientCertificatePasswordFile = P("storepass"),
+            MasterCertificateFile = P("java-trust.p12"),
+            MasterCertificatePasswordFile = P("storepass"),
+            TrustMode = MasterTrustMode.PinnedOnly,
+        }));
+
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = P("legacy.jks") })).Failures);
+        Assert.Contains("JKS", message, StringComparison.Ordinal);
+        Assert.Contains($"keytool -importkeystore -srckeystore '{P("legacy.jks")}' -destkeystore '{P("legacy.jks")}.p12' -deststoretype PKCS12", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void PasswordFileAndVariableTogether_IsAnError()
+    {
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificatePasswordFile = "/x", ClientCertificatePasswordVariable = "Y" })).Failures);
+        Assert.Contains("both a password file and a password environment variable", message, StringComparison.Ordinal);
+    }
+}
