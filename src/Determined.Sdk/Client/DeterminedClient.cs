@@ -90,7 +90,7 @@ public class DeterminedClient : IDisposable
         var factory = loggerFactory ?? NullLoggerFactory.Instance;
         var settings = DeterminedConnectionSettings.Resolve(options, getEnvironmentVariable, factory.CreateLogger("Determined.Sdk"));
         var handlerFactory = new MasterHttpHandlerFactory(
-            new CertificateTrustResolver(TlsPolicy.Create(settings.Tls), factory.CreateLogger<CertificateTrustResolver>()),
+            new CertificateTrustResolver(settings.Policy ?? TlsPolicy.Create(settings.Tls), factory.CreateLogger<CertificateTrustResolver>()),
             factory.CreateLogger<MasterHttpHandlerFactory>());
         var http = new HttpClient(handlerFactory.CreateHandler(settings.MasterUri), disposeHandler: true)
         {

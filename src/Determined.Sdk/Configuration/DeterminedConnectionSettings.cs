@@ -43,6 +43,9 @@ public sealed class DeterminedConnectionSettings
 
     internal DeterminedClientOptions Options { get; private set; } = null!;
 
+    /// <summary>The policy made from <see cref="Tls"/> while resolving (null when it was invalid).</summary>
+    internal TlsPolicy? Policy { get; private set; }
+
     /// <summary>Resolves the effective settings.</summary>
     /// <param name="options">The explicit options.</param>
     /// <param name="getEnvironmentVariable">Reads environment variables; <see langword="null"/> for the process environment.</param>
@@ -113,10 +116,14 @@ public sealed class DeterminedConnectionSettings
         }
 
         s.Tls = ResolveTls(s, options, env, useEnv, logger, configuration, errors);
-        var tlsErrors = new TlsOptionsValidator().Validate(null, s.Tls);
-        if (tlsErrors.Failed)
+        try
         {
-            errors.AddRange(tlsErrors.Failures);
+            // Validated once, and kept: the client's handler uses this policy; the files are not read again.
+            s.Policy = TlsPolicy.Create(s.Tls);
+        }
+        catch (OptionsValidationException ex)
+        {
+            errors.AddRange(ex.Failures);
         }
 
         ResolveCredentials(s, options, env, useEnv, configuration, errors);
