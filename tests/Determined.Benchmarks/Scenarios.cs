@@ -266,10 +266,42 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
 #pragma warning disable RS0030
         Func<string, string?> env = Environment.GetEnvironmentVariable;
 #pragma warning restore RS0030
+        var trace = env("BENCH_TRACE") is not null;
+        if (mode == "phases")
+        {
+            var w = Stopwatch.StartNew();
+            void Mark(string what) { Console.Error.WriteLine($"{w.Elapsed.TotalMilliseconds,7:0.0} ms  {what}"); w.Restart(); }
+            var settings = DeterminedConnectionSettings.Resolve(new DeterminedClientOptions());
+            Mark("Resolve settings (incl. TlsPolicy)");
+            var resolver = new CertificateTrustResolver(TlsPolicy.Create(settings.Tls));
+            Mark("TlsPolicy.Create again + resolver");
+            var handler = new MasterHttpHandlerFactory(resolver).CreateHandler(settings.MasterUri);
+            Mark("CreateHandler");
+            using var hc = new HttpClient(handler) { BaseAddress = settings.MasterUri };
+            using var c = new DeterminedClient(hc, settings);
+            Mark("HttpClient + DeterminedClient");
+            await c.GetCurrentUserAsync();
+            Mark("first GetCurrentUserAsync");
+            await c.GetCurrentUserAsync();
+            Mark("second GetCurrentUserAsync");
+            return 0;
+        }
+
+        var since = Stopwatch.StartNew();
         if (mode == "sdk")
         {
             using var client = DeterminedClient.FromEnvironment();
+            if (trace)
+            {
+                Console.Error.WriteLine($"FromEnvironment {since.Elapsed.TotalMilliseconds:0} ms (process {(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:0} ms)");
+            }
+
             var me = await client.GetCurrentUserAsync();
+            if (trace)
+            {
+                Console.Error.WriteLine($"GetCurrentUserAsync {since.Elapsed.TotalMilliseconds:0} ms; assemblies: {string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name).Order())}");
+            }
+
             return me.Username is null ? 1 : 0;
         }
 
@@ -280,6 +312,11 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
         request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", env("DET_USER_TOKEN"));
         using var response = await http.SendAsync(request);
         var user = JsonNode.Parse(await response.Content.ReadAsStringAsync())?["user"]?["username"];
+        if (trace)
+        {
+            Console.Error.WriteLine($"bare {since.Elapsed.TotalMilliseconds:0} ms (process {(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:0} ms); assemblies: {string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name).Order())}");
+        }
+
         return response.IsSuccessStatusCode && user is not null ? 0 : 1;
     }
 

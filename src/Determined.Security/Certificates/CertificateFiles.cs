@@ -360,13 +360,12 @@ internal static class CertificateFiles
         }
     }
 
-    private static bool IsPkcs12(byte[] bytes)
-    {
-        if (bytes.Length < 4 || bytes[0] != 0x30)
-        {
-            return false;
-        }
+    /// <summary>Only binary DER can be PKCS#12; the PKCS assembly is loaded only for such files.</summary>
+    private static bool IsPkcs12(byte[] bytes) => bytes.Length >= 4 && bytes[0] == 0x30 && DecodesAsPkcs12(bytes);
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool DecodesAsPkcs12(byte[] bytes)
+    {
         try
         {
             _ = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
@@ -412,5 +411,6 @@ internal static class CertificateFiles
         return false;
     }
 
-    private static bool LooksBinary(byte[] bytes) => bytes.Length > 1 && bytes[0] == 0x30 && !bytes.AsSpan(0, Math.Min(bytes.Length, 64)).Contains((byte)'-');
+    /// <summary>DER starts with a SEQUENCE (0x30) and has no PEM armour anywhere.</summary>
+    private static bool LooksBinary(byte[] bytes) => bytes.Length > 1 && bytes[0] == 0x30 && bytes.AsSpan().IndexOf("-----BEGIN"u8) < 0;
 }

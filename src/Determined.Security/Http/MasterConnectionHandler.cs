@@ -19,6 +19,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     private long _nextCheck;
     private int _checking;
     private (DateTime, long)[] _rejected = [];
+    private (string Name, int Port, string Value)? _hostHeader;
 
     public MasterConnectionHandler(CertificateTrustResolver resolver, Func<CertificateTrustResolver, SocketsHttpHandler> build, ILogger logger)
     {
@@ -57,7 +58,15 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         if (https && Policy.MasterCertificateName is { } name && request.Headers.Host is null
             && !string.Equals(name, uri.IdnHost, StringComparison.OrdinalIgnoreCase))
         {
-            request.Headers.Host = uri.IsDefaultPort ? FormatHost(name) : string.Create(CultureInfo.InvariantCulture, $"{FormatHost(name)}:{uri.Port}");
+            // The Host value is the same for every request to the master: format it once (no per-request parsing).
+            var cached = _hostHeader;
+            if (cached is null || cached.Value.Port != uri.Port || !ReferenceEquals(cached.Value.Name, name))
+            {
+                cached = (name, uri.Port, uri.IsDefaultPort ? FormatHost(name) : string.Create(CultureInfo.InvariantCulture, $"{FormatHost(name)}:{uri.Port}"));
+                _hostHeader = cached;
+            }
+
+            request.Headers.TryAddWithoutValidation("Host", cached.Value.Value);
         }
 
         return SendCoreAsync(request, uri, https, cancellationToken);
