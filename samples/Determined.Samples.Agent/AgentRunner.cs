@@ -16,20 +16,25 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
 {
     public const string Version = "0.38.0-dotnet-sample";
 
+    /// <summary>Registered at least once: later connections say reconnect=true and keep the agent id.</summary>
+    private bool _registered;
+
+    /// <summary>The current session got as far as AgentStarted.</summary>
+    private bool _sessionRegistered;
+
     /// <summary>Runs until shutdown; returns the process exit code. Every failure is reported with its fix.</summary>
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
         using var handler = factory.CreateHandler(config.MasterUri);
         using var invoker = new HttpMessageInvoker(handler, disposeHandler: false);
-        var registeredOnce = false;
         var failures = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                var outcome = await SessionAsync(invoker, reconnect: registeredOnce, cancellationToken);
-                registeredOnce = true;
+                var outcome = await SessionAsync(invoker, reconnect: _registered, cancellationToken);
                 failures = 0;
+                _sessionRegistered = false;
                 if (outcome is { } exit)
                 {
                     return exit;
@@ -49,6 +54,15 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             }
             catch (Exception ex) when (ex is WebSocketException or HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
+                if (_sessionRegistered)
+                {
+                    // The connection of a registered session dropped: a fresh round of attempts.
+                    _sessionRegistered = false;
+                    failures = 0;
+                    logger.LogWarning("Lost the connection to the master {Master} ({Error}); reconnecting", config.MasterUri, ex.Message);
+                    continue;
+                }
+
                 failures++;
                 if (failures > config.ReconnectAttempts)
                 {
@@ -134,6 +148,8 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                 Devices = [new Device { Id = 0, Brand = "cpu", Uuid = config.AgentId + "-cpu0", Type = "cpu" }],
             },
         });
+        _registered = true;
+        _sessionRegistered = true;
         logger.LogInformation("Agent {AgentId} registered with the master (reconnect={Reconnect})", config.AgentId, reconnect);
 
         var launcher = new TaskLauncher(config, Send, logger);

@@ -18,8 +18,9 @@ public sealed class MasterHost : IAsyncDisposable
 {
     public const string Version = "0.38.0-dotnet-sample";
 
-    private MasterHost(WebApplication app, Uri uri, ServerCertificateReloader? certificates, AgentHub agents, TaskRegistry tasks)
+    private MasterHost(WebApplication app, Uri uri, ServerCertificateReloader? certificates, AgentHub agents, TaskRegistry tasks, AuthService auth)
     {
+        Auth = auth;
         App = app;
         Uri = uri;
         Certificates = certificates;
@@ -37,6 +38,8 @@ public sealed class MasterHost : IAsyncDisposable
     public AgentHub Agents { get; }
 
     public TaskRegistry Tasks { get; }
+
+    public AuthService Auth { get; }
 
     public static async Task<MasterHost> StartAsync(MasterConfig config, Func<string, string?> env, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
@@ -128,7 +131,7 @@ public sealed class MasterHost : IAsyncDisposable
             masterLogger.LogInformation("Determined master listening on {Url} (bound {Bound}): TLS off (plain HTTP)", uri, $"{config.ListenAddress}:{bound.Port}");
         }
 
-        return new MasterHost(app, uri, certificates, agents, tasks);
+        return new MasterHost(app, uri, certificates, agents, tasks, auth);
     }
 
     private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks)

@@ -66,10 +66,12 @@ public sealed class Cluster : IAsyncDisposable
 
     public static string TaskDll => ChildProcess.ProjectDll("samples/Determined.Samples.Task", "Determined.Samples.Task");
 
-    public async Task StartMasterAsync(bool tls = true, bool mtls = false, params string[] extra)
+    public async Task StartMasterAsync(bool tls = true, bool mtls = false, params string[] extra) => await StartMasterOnPortAsync(0, tls, mtls, extra);
+
+    public async Task StartMasterOnPortAsync(int port, bool tls = true, bool mtls = false, params string[] extra)
     {
         Tls = tls;
-        var args = new List<string> { "--port", "0", "--listen-address", "127.0.0.1" };
+        var args = new List<string> { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--listen-address", "127.0.0.1" };
         if (tls)
         {
             args.AddRange(["--security-tls-cert", MasterCertFile, "--security-tls-key", MasterKeyFile]);
@@ -86,11 +88,11 @@ public sealed class Cluster : IAsyncDisposable
         MasterUri = new Uri(match.Groups[1].Value);
     }
 
-    public List<string> AgentArgs(string id = "agent-1", bool clientCert = false, string? masterCert = null, bool name = true) =>
+    public List<string> AgentArgs(string id = "agent-1", bool clientCert = false, string? masterCert = null, bool name = true, int reconnectAttempts = 3) =>
     [
         "--master-host", "127.0.0.1", "--master-port", MasterUri.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
         "--agent-id", id, "--cert-path", Path.Combine(Directory, id + "-master.crt"),
-        "--agent-reconnect-attempts", "3", "--agent-reconnect-backoff", "0.5",
+        "--agent-reconnect-attempts", reconnectAttempts.ToString(System.Globalization.CultureInfo.InvariantCulture), "--agent-reconnect-backoff", "0.5",
         .. Tls ? new[] { "--security-tls-enabled", "true", "--security-tls-master-cert", masterCert ?? CaFile } : ["--security-tls-enabled", "false"],
         .. Tls && name ? new[] { "--security-tls-master-cert-name", "determined-master-ci" } : [],
         .. clientCert ? new[] { "--security-tls-client-cert", AgentCertFile, "--security-tls-client-key", AgentKeyFile } : [],

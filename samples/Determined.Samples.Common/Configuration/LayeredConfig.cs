@@ -143,9 +143,10 @@ public sealed class LayeredConfig
             using var reader = new StreamReader(file);
             yaml.Load(reader);
         }
-        catch (Exception ex) when (ex is YamlException or IOException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is YamlException or IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
         {
-            _errors.Add($"the configuration file '{file}' cannot be read: {ex.Message}");
+            // YamlDotNet also throws InvalidOperationException on some malformed input (found by the fuzz test).
+            _errors.Add($"the configuration file '{file}' cannot be read as YAML: {ex.Message}");
             return;
         }
 

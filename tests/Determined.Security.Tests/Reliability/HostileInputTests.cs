@@ -19,36 +19,6 @@ public sealed class HostileInputTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>Random strings biased towards the grammar of the parser under test.</summary>
-    internal static IEnumerable<string> Corpus(int seed, string[] fragments, int count = Iterations)
-    {
-        var random = new Random(seed);
-        const string alphabet = "abcXYZ019:/@?#[]-._%~ \t\n\\\"'{}\u00e9\u0000\u202e=+,;!";
-        yield return string.Empty;
-        for (var i = 0; i < count; i++)
-        {
-            var builder = new StringBuilder();
-            var parts = random.Next(1, 6);
-            for (var p = 0; p < parts; p++)
-            {
-                if (random.Next(3) == 0)
-                {
-                    for (var c = random.Next(0, 12); c > 0; c--)
-                    {
-                        builder.Append(alphabet[random.Next(alphabet.Length)]);
-                    }
-                }
-                else
-                {
-                    var fragment = fragments[random.Next(fragments.Length)];
-                    builder.Append(random.Next(4) == 0 && fragment.Length > 1 ? fragment[..random.Next(1, fragment.Length)] : fragment);
-                }
-            }
-
-            yield return builder.ToString();
-        }
-    }
-
     private void Run<TAllowed>(string name, IEnumerable<string> inputs, Action<string> parse)
         where TAllowed : Exception
     {
@@ -80,13 +50,13 @@ public sealed class HostileInputTests : IDisposable
 
     [Fact]
     public void MasterAddress_AnyInput_ParsesOrThrowsFormatException() =>
-        Run<FormatException>("master URL", Corpus(1, ["http://", "https://", "host", "[::1]", ":8080", ":99999", "@", "user:pw@", "/path/", "?q", "#f", "10.0.0.1", "[", "]"]), s => MasterAddress.Parse(s));
+        Run<FormatException>("master URL", HostileInputCorpus.Generate(1, ["http://", "https://", "host", "[::1]", ":8080", ":99999", "@", "user:pw@", "/path/", "?q", "#f", "10.0.0.1", "[", "]"]), s => MasterAddress.Parse(s));
 
     [Fact]
     public void CertificatePin_AnyInput_ParsesOrThrowsFormatException()
     {
         var fp = CertificatePin.Sha256Fingerprint(TestCertificates.CreateLeaf(null));
-        Run<FormatException>("fingerprint", Corpus(2, [fp, fp.ToUpperInvariant(), fp.Replace(":", "", StringComparison.Ordinal), "sha256:", "sha256/", "pin-sha256=\"", "AAAA", "==", ":"]), s => CertificatePin.Parse(s));
+        Run<FormatException>("fingerprint", HostileInputCorpus.Generate(2, [fp, fp.ToUpperInvariant(), fp.Replace(":", "", StringComparison.Ordinal), "sha256:", "sha256/", "pin-sha256=\"", "AAAA", "==", ":"]), s => CertificatePin.Parse(s));
     }
 
     [Fact]
@@ -94,7 +64,7 @@ public sealed class HostileInputTests : IDisposable
     {
         var pem = TestCertificates.Pem(TestCertificates.CreateRoot());
         var lines = pem.Split('\n');
-        Run<OptionsValidationException>("PEM trust material", Corpus(3, [pem, lines[0] + "\n", lines[1] + "\n", "-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"], 600), s => TlsPolicy.Create(new TlsOptions { MasterCertificatePem = s }));
+        Run<OptionsValidationException>("PEM trust material", HostileInputCorpus.Generate(3, [pem, lines[0] + "\n", lines[1] + "\n", "-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"], 600), s => TlsPolicy.Create(new TlsOptions { MasterCertificatePem = s }));
     }
 
     [Fact]
@@ -134,7 +104,7 @@ public sealed class HostileInputTests : IDisposable
     {
         var store = new MasterCertificateStore(_dir);
         var pem = TestCertificates.Pem(TestCertificates.CreateRoot());
-        var inputs = Corpus(5, ["{", "}", "\"https://m:8443\"", ":", "\"" + pem.Replace("\n", "\\n", StringComparison.Ordinal) + "\"", "[", "]", "null", "42", ",", "\\u0000"], 1500).ToList();
+        var inputs = HostileInputCorpus.Generate(5, ["{", "}", "\"https://m:8443\"", ":", "\"" + pem.Replace("\n", "\\n", StringComparison.Ordinal) + "\"", "[", "]", "null", "42", ",", "\\u0000"], 1500).ToList();
         Run<DeterminedException>("certs.json", inputs.Concat(inputs), text =>
         {
             File.WriteAllText(store.FilePath, text);
