@@ -19,6 +19,13 @@ if (args is ["startup-child", var mode])
     return await Scenarios.StartupChildAsync(mode);
 }
 
+if (args.Length > 0 && args[0] == "load")
+{
+    var seconds = args.Contains("--quick") ? 5 : 60;
+    Console.WriteLine(await LoadRun.RunAsync(TimeSpan.FromSeconds(seconds), 64));
+    return 0;
+}
+
 var quick = args.Contains("--quick");
 var jsonIndex = Array.IndexOf(args, "--json");
 var jsonPath = jsonIndex >= 0 && jsonIndex + 1 < args.Length ? args[jsonIndex + 1] : null;
