@@ -22,7 +22,8 @@ var descriptions = new Dictionary<string, string>
     ["security.tls.master_cert"] = "CA/cert PEM file that replaces the system roots for the master.",
     ["security.tls.master_cert_name"] = "Name expected in the master certificate when it differs from master_host (sent as SNI).",
     ["security.tls.client_cert"] = "PEM client certificate for mutual TLS (YAML or flag only).",
-    ["security.tls.client_key"] = "PEM private key of the client certificate (YAML or flag only).",
+    ["security.tls.client_key"] = "PEM private key of the client certificate, or a PKCS#12 keystore as client_cert (YAML or flag only).",
+    ["security.tls.client_key_password_file"] = "File holding the password of an encrypted client key or PKCS#12 keystore (YAML or flag only; never the password itself).",
 };
 var flags = AgentConfig.Keys.Select(k => (Key: k, Option: new Option<string?>(LayeredConfig.FlagName(k))
 {

@@ -27,9 +27,10 @@ public sealed record AgentConfig
         "security.tls.master_cert_name",
         "security.tls.client_cert",
         "security.tls.client_key",
+        "security.tls.client_key_password_file",
     ];
 
-    public static readonly IReadOnlySet<string> EnvKeys = Keys.Where(k => k is not ("security.tls.client_cert" or "security.tls.client_key")).ToHashSet();
+    public static readonly IReadOnlySet<string> EnvKeys = Keys.Where(k => k is not ("security.tls.client_cert" or "security.tls.client_key" or "security.tls.client_key_password_file")).ToHashSet();
 
     public required string MasterHost { get; init; }
     public int? MasterPort { get; init; }
@@ -46,6 +47,7 @@ public sealed record AgentConfig
     public string? MasterCertName { get; init; }
     public string? ClientCert { get; init; }
     public string? ClientKey { get; init; }
+    public string? ClientKeyPasswordFile { get; init; }
 
     /// <summary>Unset port: 443 with TLS, 80 without (not 8443/8080), as upstream.</summary>
     public int EffectivePort => MasterPort ?? (TlsEnabled ? 443 : 80);
@@ -61,6 +63,7 @@ public sealed record AgentConfig
         DangerousSkipVerification = SkipVerify,
         ClientCertificateFile = ClientCert,
         ClientKeyFile = ClientKey,
+        ClientCertificatePasswordFile = ClientKeyPasswordFile,
     };
 
     public static AgentConfig Load(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors)
@@ -89,6 +92,7 @@ public sealed record AgentConfig
             MasterCertName = c.GetString("security.tls.master_cert_name"),
             ClientCert = c.GetString("security.tls.client_cert"),
             ClientKey = c.GetString("security.tls.client_key"),
+            ClientKeyPasswordFile = c.GetString("security.tls.client_key_password_file"),
         };
 
         if (config.MasterCert is not null && config.SkipVerify)

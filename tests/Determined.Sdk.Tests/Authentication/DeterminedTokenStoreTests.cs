@@ -89,6 +89,50 @@ public sealed class DeterminedTokenStoreTests : IDisposable
     }
 
     [Fact]
+    public void AnyAuthJsonContents_AreReadOrQuarantined_NeverThrow()
+    {
+        Directory.CreateDirectory(_pki.ConfigDir);
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+        var tried = 0;
+        var fragments = new[] { "{", "}", "\"version\"", ":", "2", "1", "0", "\"masters\"", "\"http://m:8080\"", "\"tokens\"", "\"active_user\"", "\"u\"", "[", "]", ",", "null", "true" };
+        foreach (var text in Determined.Security.Tests.Reliability.HostileInputCorpus.Generate(21, fragments, 1500))
+        {
+            File.WriteAllText(AuthFile, text);
+            _ = store.GetActiveUser("m");
+            _ = store.GetToken("m", "u");
+            _ = store.GetUsers("m");
+            tried++;
+        }
+
+        Assert.True(tried > 1000);
+    }
+
+    [Fact]
+    public void EnvironmentBooleans_AnyValue_AreStrict()
+    {
+        var tried = 0;
+        foreach (var value in Determined.Security.Tests.Reliability.HostileInputCorpus.Generate(22, ["true", "false", "1", "0", "yes", "no", "TRUE", " ", "maybe"], 1000))
+        {
+            var env = new Dictionary<string, string?> { ["DET_USE_TLS"] = value, ["DET_DEBUG_CONFIG_PATH"] = _pki.ConfigDir };
+            var normalized = value.Trim().ToLowerInvariant();
+            var valid = value.Length == 0 || normalized is "true" or "false" or "1" or "0" or "yes" or "no";
+            if (valid)
+            {
+                _ = DeterminedConnectionSettings.Resolve(new(), TestPki.Reader(env));
+            }
+            else
+            {
+                var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => DeterminedConnectionSettings.Resolve(new(), TestPki.Reader(env)));
+                Assert.Contains(ex.Failures, f => f.Contains("DET_USE_TLS", StringComparison.Ordinal));
+            }
+
+            tried++;
+        }
+
+        Assert.True(tried > 900);
+    }
+
+    [Fact]
     public void Settings_UseTheActiveUsersTokenFromTheStore()
     {
         new DeterminedTokenStore(_pki.ConfigDir).SetToken("https://m:8443", "alice", "STORED-SECRET");

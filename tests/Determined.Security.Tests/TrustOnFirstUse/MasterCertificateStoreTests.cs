@@ -234,6 +234,23 @@ public sealed class MasterCertificateStoreTests : IDisposable
     }
 
     [Fact]
+    public void DiskFull_WriteFailsClearlyWithENOSPC_AndPreviousStoreIsIntact()
+    {
+        var store = new MasterCertificateStore(StoreDir);
+        store.Set("https://a:1", TestCertificates.Pem(_pki.Root));
+        var before = File.ReadAllBytes(store.FilePath);
+        // The temp file is where every write goes first; pointing it at /dev/full makes the write fail with ENOSPC.
+        File.CreateSymbolicLink(store.FilePath + ".temp", "/dev/full");
+
+        var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root, _pki.Intermediate, _pki.Leaf)));
+
+        Assert.Contains("No space left on device", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("free disk space", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(before, File.ReadAllBytes(store.FilePath));
+        Assert.Null(store.Get("https://b:1"));
+    }
+
+    [Fact]
     public void ReadOnlyDirectory_WriteFailsClearly_AndPreviousStoreIsIntact()
     {
         var store = new MasterCertificateStore(StoreDir);
