@@ -271,6 +271,12 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
         {
             var w = Stopwatch.StartNew();
             void Mark(string what) { Console.Error.WriteLine($"{w.Elapsed.TotalMilliseconds,7:0.0} ms  {what}"); w.Restart(); }
+            if (env("BENCH_BARE_FIRST") is not null)
+            {
+                await StartupChildAsync("bare");
+                Mark("bare request first (warms OpenSSL and the HTTP stack)");
+            }
+
             var settings = DeterminedConnectionSettings.Resolve(new DeterminedClientOptions());
             Mark("Resolve settings (incl. TlsPolicy)");
             var resolver = new CertificateTrustResolver(TlsPolicy.Create(settings.Tls));
