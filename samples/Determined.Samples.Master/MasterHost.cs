@@ -56,13 +56,11 @@ public sealed class MasterHost : IAsyncDisposable
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
-        var loggerFactory = LoggerFactory.Create(l => { });
         var identity = new MasterIdentity(Guid.NewGuid().ToString(), Guid.NewGuid().ToString(), config.ClusterName, Version);
 
         // Loggers are created from the app's factory after Build; the certificate must load before Kestrel starts.
         ServerCertificateReloader? certificates = null;
         ClientCertificateVerifier? verifier = null;
-        var app = default(WebApplication);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -91,7 +89,7 @@ public sealed class MasterHost : IAsyncDisposable
             });
         });
 
-        app = builder.Build();
+        var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>();
         var masterLogger = log.CreateLogger("Determined.Master");
         if (config.TlsEnabled)

@@ -98,6 +98,17 @@ public sealed class Cluster : IAsyncDisposable
         .. clientCert ? new[] { "--security-tls-client-cert", AgentCertFile, "--security-tls-client-key", AgentKeyFile } : [],
     ];
 
+    /// <summary>Agent arguments with a given client certificate (written to the cluster directory).</summary>
+    public List<string> AgentArgsWithClientCertificate(string id, DevelopmentCertificate certificate)
+    {
+        var cert = Path.Combine(Directory, id + ".crt");
+        var key = Path.Combine(Directory, id + ".key");
+        certificate.WritePemFiles(cert, key);
+        var args = AgentArgs(id);
+        args.AddRange(["--security-tls-client-cert", cert, "--security-tls-client-key", key]);
+        return args;
+    }
+
     public RunningProcess StartAgent(IEnumerable<string> args, string name = "agent") =>
         Track(RunningProcess.StartDotnet(name, AgentDll, args));
 

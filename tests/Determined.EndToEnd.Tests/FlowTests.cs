@@ -72,11 +72,7 @@ public sealed class FlowTests
         await cluster.StartMasterAsync(tls: true, mtls: true);
         using var otherCa = DevelopmentCertificateAuthority.Create("Other CA");
         using var other = otherCa.IssueClientCertificate("intruder");
-        var cert = Path.Combine(cluster.Directory, "intruder.crt");
-        var key = Path.Combine(cluster.Directory, "intruder.key");
-        other.WritePemFiles(cert, key);
-        var args = cluster.AgentArgs("intruder");
-        args.AddRange(["--security-tls-client-cert", cert, "--security-tls-client-key", key]);
+        var args = cluster.AgentArgsWithClientCertificate("intruder", other);
 
         var intruder = cluster.StartAgent(args, "intruder");
 

@@ -140,11 +140,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         await using var cluster = new Cluster();
         await cluster.StartMasterAsync(tls: true, mtls: true);
         using var expired = cluster.Ca.IssueClientCertificate("expired-agent", TimeSpan.FromMinutes(-30));
-        var cert = Path.Combine(cluster.Directory, "expired.crt");
-        var key = Path.Combine(cluster.Directory, "expired.key");
-        expired.WritePemFiles(cert, key);
-        var args = cluster.AgentArgs("expired-agent");
-        args.AddRange(["--security-tls-client-cert", cert, "--security-tls-client-key", key]);
+        var args = cluster.AgentArgsWithClientCertificate("expired-agent", expired);
 
         var agent = cluster.StartAgent(args, "expired-agent");
 
