@@ -83,7 +83,10 @@ public static class DeterminedServiceCollectionExtensions
                     http.BaseAddress = settings.MasterUri;
                     http.Timeout = settings.Options.Timeout;
                 })
-                .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<MasterHttpHandlerFactory>().CreateHandler(sp.GetRequiredService<DeterminedConnectionSettings>().MasterUri));
+                .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<MasterHttpHandlerFactory>().CreateHandler(sp.GetRequiredService<DeterminedConnectionSettings>().MasterUri))
+                // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
+                // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.
+                .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
         }
 
         return builder;

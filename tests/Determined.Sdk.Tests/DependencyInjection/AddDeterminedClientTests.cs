@@ -119,12 +119,15 @@ public sealed class AddDeterminedClientTests : IDisposable
     }
 
     [Fact]
-    public void ReturnsHttpClientBuilderNamedDetermined()
+    public void ReturnsHttpClientBuilderNamedDetermined_WithALongLivedHandler()
     {
         var services = new ServiceCollection();
 
         var builder = services.AddDeterminedClient();
 
         Assert.Equal(DeterminedServiceCollectionExtensions.HttpClientName, builder.Name);
+        using var provider = services.BuildServiceProvider();
+        var factoryOptions = provider.GetRequiredService<IOptionsMonitor<Microsoft.Extensions.Http.HttpClientFactoryOptions>>().Get(builder.Name);
+        Assert.Equal(Timeout.InfiniteTimeSpan, factoryOptions.HandlerLifetime);
     }
 }
