@@ -106,13 +106,15 @@ public class DeterminedClient : IDisposable
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The master's information.</returns>
     public virtual async Task<MasterInfo> GetInfoAsync(CancellationToken cancellationToken = default) =>
-        (await GetFromJsonAsync("info", SdkJsonContext.Default.MasterInfo, cancellationToken).ConfigureAwait(false))!;
+        await GetFromJsonAsync("info", SdkJsonContext.Default.MasterInfo, cancellationToken).ConfigureAwait(false)
+        ?? throw new DeterminedApiException(HttpStatusCode.OK, 0, "InvalidResponse", "The master answered GET /info with null.");
 
     /// <summary>Calls <c>GET /api/v1/master</c>.</summary>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The master's details.</returns>
     public virtual async Task<MasterDetails> GetMasterAsync(CancellationToken cancellationToken = default) =>
-        (await GetFromJsonAsync("api/v1/master", SdkJsonContext.Default.MasterDetails, cancellationToken).ConfigureAwait(false))!;
+        await GetFromJsonAsync("api/v1/master", SdkJsonContext.Default.MasterDetails, cancellationToken).ConfigureAwait(false)
+        ?? throw new DeterminedApiException(HttpStatusCode.OK, 0, "InvalidResponse", "The master answered GET /api/v1/master with null.");
 
     /// <summary>
     /// Logs in (<c>POST /api/v1/auth/login</c>) with Determined's salted password hash, and uses the token for later
@@ -174,7 +176,7 @@ public class DeterminedClient : IDisposable
         ArgumentNullException.ThrowIfNull(typeInfo);
         using var response = await SendAsync(HttpMethod.Get, path, null, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, typeInfo, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends a JSON body to any endpoint and reads a JSON answer.</summary>
@@ -193,7 +195,25 @@ public class DeterminedClient : IDisposable
         ArgumentNullException.ThrowIfNull(responseTypeInfo);
         using var response = await SendAsync(method, path, JsonContent.Create(body, requestTypeInfo), cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(responseTypeInfo, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(response, responseTypeInfo, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A body that is not the expected JSON is the master's fault: a <see cref="DeterminedApiException"/>, never a raw JsonException.</summary>
+    private static async Task<T?> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(typeInfo, cancellationToken).ConfigureAwait(false);
+        }
+        catch (JsonException ex)
+        {
+            throw new DeterminedApiException(
+                response.StatusCode,
+                0,
+                "InvalidResponse",
+                $"The master's answer to {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri?.AbsolutePath} is not the expected JSON ({ex.Message}). Fix: check that the URL points at a Determined master of a supported version.",
+                ex);
+        }
     }
 
     /// <summary>
