@@ -9,7 +9,10 @@ internal static class AtomicFile
     {
         var full = Path.GetFullPath(path);
         var temp = temporaryPath ?? full + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp";
-        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, Share = FileShare.None };
+        // A stale temp file (or a link planted there) is removed, and the new one is created exclusively with its final mode,
+        // so secrets are never written into a file that others can read.
+        TryDelete(temp);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
         {
             options.UnixCreateMode = privateFile
@@ -21,15 +24,15 @@ internal static class AtomicFile
         {
             using (var stream = new FileStream(temp, options))
             {
+                if (!OperatingSystem.IsWindows())
+                {
+                    // UnixCreateMode is filtered by the umask; set the mode the file must have before any byte is written.
+                    File.SetUnixFileMode(stream.SafeFileHandle, options.UnixCreateMode!.Value);
+                }
+
                 var bytes = Encoding.UTF8.GetBytes(contents);
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
-            }
-
-            if (!OperatingSystem.IsWindows())
-            {
-                // UnixCreateMode is filtered by the umask; set the mode the file must have.
-                File.SetUnixFileMode(temp, options.UnixCreateMode!.Value);
             }
 
             File.Move(temp, full, overwrite: true);

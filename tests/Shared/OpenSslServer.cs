@@ -6,7 +6,8 @@ namespace Determined.Testing;
 
 /// <summary>
 /// A real <c>openssl s_server -www</c> on 127.0.0.1 (OS-chosen port) at security level 0, for certificates that
-/// OpenSSL-backed .NET servers refuse to serve (RSA-1024, SHA-1 signatures).
+/// OpenSSL-backed .NET servers refuse to serve (RSA-1024, SHA-1 signatures), and for chains .NET would not send as given
+/// (unrelated extra certificates): the chain is sent exactly as passed.
 /// </summary>
 public sealed partial class OpenSslServer : IDisposable
 {
@@ -27,7 +28,9 @@ public sealed partial class OpenSslServer : IDisposable
         var directory = Directory.CreateTempSubdirectory("det-openssl-").FullName;
         var certFile = Path.Combine(directory, "cert.pem");
         var keyFile = Path.Combine(directory, "key.pem");
-        await File.WriteAllTextAsync(certFile, TestCertificates.Pem([leaf, .. chain]));
+        await File.WriteAllTextAsync(certFile, TestCertificates.Pem(leaf));
+        var chainFile = Path.Combine(directory, "chain.pem");
+        await File.WriteAllTextAsync(chainFile, TestCertificates.Pem(chain));
         await File.WriteAllTextAsync(keyFile, TestCertificates.KeyPem(leaf));
         var psi = new ProcessStartInfo("openssl")
         {
@@ -36,7 +39,8 @@ public sealed partial class OpenSslServer : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in new[] { "s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-cipher", "DEFAULT@SECLEVEL=0", "-www" })
+        string[] arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-cipher", "DEFAULT@SECLEVEL=0", "-www", .. chain.Length > 0 ? new[] { "-cert_chain", chainFile } : []];
+        foreach (var a in arguments)
         {
             psi.ArgumentList.Add(a);
         }

@@ -15,10 +15,20 @@ internal static class CertificateFiles
         var result = new X509Certificate2Collection();
         if (Directory.Exists(path))
         {
-            var files = Directory.EnumerateFiles(path)
-                .Where(f => f.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".crt", StringComparison.OrdinalIgnoreCase))
-                .Order(StringComparer.Ordinal)
-                .ToList();
+            List<string> files;
+            try
+            {
+                files = Directory.EnumerateFiles(path)
+                    .Where(f => f.EndsWith(".pem", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".crt", StringComparison.OrdinalIgnoreCase))
+                    .Order(StringComparer.Ordinal)
+                    .ToList();
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                errors.Add(Messages.FileUnreadable(path, setting, ex));
+                return result;
+            }
+
             foreach (var file in files)
             {
                 result.AddRange(LoadTrustFile(file, setting, errors, password));

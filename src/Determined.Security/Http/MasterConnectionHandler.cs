@@ -11,7 +11,6 @@ namespace Determined.Security;
 /// </summary>
 internal sealed class MasterConnectionHandler : HttpMessageHandler
 {
-    private static readonly TimeSpan s_retiredLifetime = TimeSpan.FromMinutes(2);
     private readonly Func<CertificateTrustResolver, SocketsHttpHandler> _build;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -172,8 +171,26 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
 
             var errors = new List<string>();
-            var policy = TlsPolicy.TryCreate(current.Resolver.Policy.Options, errors);
-            if (policy is null)
+            TlsPolicy? policy;
+            SocketsHttpHandler? handler = null;
+            CertificateTrustResolver? resolver = null;
+            try
+            {
+                policy = TlsPolicy.TryCreate(current.Resolver.Policy.Options, errors);
+                if (policy is not null)
+                {
+                    policy.SystemRootsOverride = current.Resolver.Policy.SystemRootsOverride;
+                    resolver = current.Resolver.WithPolicy(policy);
+                    handler = _build(resolver);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidOperationException or ArgumentException)
+            {
+                policy = null;
+                errors.Add(ex.Message);
+            }
+
+            if (policy is null || handler is null || resolver is null)
             {
                 _rejected = stamps;
                 SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "refused"));
@@ -183,16 +200,14 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                 return;
             }
 
-            policy.SystemRootsOverride = current.Resolver.Policy.SystemRootsOverride;
-            var resolver = current.Resolver.WithPolicy(policy);
-            _current = new Generation(resolver, _build(resolver), stamps);
+            _current = new Generation(resolver, handler, stamps);
             SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "loaded"));
             var files = string.Join(" ", policy.SourceFiles);
             var client = policy.ClientCertificate is { } c ? CertificatePin.Sha256Fingerprint(c) : "none";
             Log.Reloaded(_logger, files, client, policy.PinnedCertificates.Count);
 
-            // The old handler finishes what is in flight; new requests already use the new one.
-            _ = Task.Delay(s_retiredLifetime, _time).ContinueWith(_ => current.Invoker.Dispose(), TaskScheduler.Default);
+            // The old handler is not disposed: what is in flight on it (long responses, websockets) runs to its end; its
+            // idle connections close after PooledConnectionIdleTimeout and the unreferenced handler is then collected.
         }
         finally
         {
@@ -208,7 +223,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             try
             {
                 var info = new FileInfo(policy.SourceFiles[i]);
-                stamps[i] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : (Directory.GetLastWriteTimeUtc(policy.SourceFiles[i]), -1);
+                stamps[i] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : DirectoryStamp(policy.SourceFiles[i]);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -217,6 +232,20 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         }
 
         return stamps;
+    }
+
+    /// <summary>A directory of trust files changes when any file in it changes, not only when files are added or removed.</summary>
+    private static (DateTime, long) DirectoryStamp(string path)
+    {
+        var latest = Directory.GetLastWriteTimeUtc(path);
+        long size = -1;
+        foreach (var file in new DirectoryInfo(path).EnumerateFiles())
+        {
+            latest = file.LastWriteTimeUtc > latest ? file.LastWriteTimeUtc : latest;
+            size += file.Length + 1;
+        }
+
+        return (latest, size);
     }
 
     private sealed class Generation(CertificateTrustResolver resolver, SocketsHttpHandler handler, (DateTime, long)[] stamps)

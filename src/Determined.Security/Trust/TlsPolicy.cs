@@ -102,7 +102,7 @@ public sealed class TlsPolicy
             file = null;
         }
 
-        if (options.DangerousSkipVerification && (file is not null || pem is not null))
+        if ((options.DangerousSkipVerification || noVerify) && (file is not null || pem is not null))
         {
             errors.Add(Messages.PinnedWithSkip(file ?? "inline PEM"));
         }

@@ -120,10 +120,44 @@ public sealed class MasterCertificateStore
         }
 
         var key = MasterAddress.Canonicalize(masterUrl);
-        Set(key, File.ReadAllText(legacy));
-        File.Delete(legacy);
-        Log.LegacyCertificateMigrated(_logger, legacy, key, FilePath);
-        return true;
+        var migrated = _file.Update(store =>
+        {
+            // Read, store and delete under the store's lock, so concurrent processes migrate it once.
+            string pem;
+            try
+            {
+                pem = File.ReadAllText(legacy);
+            }
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+            {
+                return (false, false); // another process migrated it first
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new DeterminedException($"The legacy certificate file '{legacy}' cannot be read ({ex.Message}). Fix: make it readable, or delete it if the master is trusted otherwise.", ex);
+            }
+
+            var errors = new List<string>();
+            _ = CertificateFiles.LoadTrustPem(pem, legacy, "the legacy master.crt", errors);
+            if (errors.Count > 0)
+            {
+                throw new DeterminedException($"The legacy certificate file '{legacy}' cannot be migrated into '{FilePath}': {errors[0]} Fix: delete it, or replace it with the master's PEM certificate.");
+            }
+
+            if (!store.ContainsKey(key))
+            {
+                store[key] = pem; // an existing entry is newer than the legacy file and is kept
+            }
+
+            File.Delete(legacy);
+            return (true, true);
+        }, OnCorrupt);
+        if (migrated)
+        {
+            Log.LegacyCertificateMigrated(_logger, legacy, key, FilePath);
+        }
+
+        return migrated;
     }
 
     private static string? ValueOf(JsonObject store, string key) =>

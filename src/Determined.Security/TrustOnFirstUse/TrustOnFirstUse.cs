@@ -131,8 +131,10 @@ public sealed class TrustOnFirstUse
     {
         var url = MasterAddress.Canonicalize(masterUri);
         var probe = await MasterProbe.ProbeAsync(masterUri, certificateName, cancellationToken).ConfigureAwait(false);
-        if (probe.PresentedChain.Count == 0)
+        if (probe.PresentedChain.Count == 0 || probe.Error is not null)
         {
+            // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
+            // never trusted.
             throw new MasterCertificateException(
                 probe.SpeaksPlainHttp ? MasterCertificateError.PlaintextServer : MasterCertificateError.HandshakeFailed,
                 masterUri.IdnHost,
@@ -140,7 +142,7 @@ public sealed class TrustOnFirstUse
                 "check the URL and port of the master");
         }
 
-        var chain = probe.PresentedChain;
+        var chain = VerifiedChain(probe.PresentedChain, ExpectedPin);
         var leaf = chain[0];
         var summary = CertificateSummary.Create(leaf);
         var stored = storedPem is null ? null : FirstCertificate(storedPem);
@@ -157,7 +159,7 @@ public sealed class TrustOnFirstUse
 
             if (ExpectedPin is not null && MatchesChain(ExpectedPin, chain))
             {
-                Store.Set(url, probe.ExportChainPem());
+                Store.Set(url, Pem(chain));
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("replaced");
                 Log.CertificateReplacedByExpectedPin(_logger, url, oldFingerprint, summary.Sha256Fingerprint);
@@ -183,7 +185,7 @@ public sealed class TrustOnFirstUse
                     chain);
             }
 
-            Store.Set(url, probe.ExportChainPem());
+            Store.Set(url, Pem(chain));
             SecurityTelemetry.FirstUse("trusted");
             Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "matched the expected fingerprint", Store.FilePath);
             return summary;
@@ -213,7 +215,7 @@ public sealed class TrustOnFirstUse
                 chain);
         }
 
-        Store.Set(url, probe.ExportChainPem());
+        Store.Set(url, Pem(chain));
         SecurityTelemetry.FirstUse("trusted");
         Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "accepted at the prompt", Store.FilePath);
         return summary;
@@ -230,6 +232,61 @@ public sealed class TrustOnFirstUse
             $"Presented: SHA-256 {now.Sha256Fingerprint}, '{now.Subject}', valid {Messages.Date(now.NotBefore)} to {Messages.Date(now.NotAfter)}";
         return new MasterCertificateException(MasterCertificateError.CertificateChanged, host, Messages.Failure(MasterCertificateError.CertificateChanged, host, null, detail, fix), fix, chain);
     }
+
+    /// <summary>
+    /// The part of what the server presented that is cryptographically linked to its leaf, leaf first: the leaf (whose key
+    /// the completed handshake proved), then each issuer whose signature verifies, up to the expected pin when one is given.
+    /// Unrelated certificates a server (or an attacker) adds are never stored, and so never become trust anchors.
+    /// </summary>
+    private static List<X509Certificate2> VerifiedChain(IReadOnlyList<X509Certificate2> presented, CertificatePin? pin)
+    {
+        var leaf = presented[0];
+        var others = presented.Skip(1).ToList();
+        X509Certificate2? anchor = null;
+        if (pin is not null)
+        {
+            anchor = presented.FirstOrDefault(pin.Matches);
+            if (anchor is null || ReferenceEquals(anchor, leaf))
+            {
+                return [leaf];
+            }
+        }
+
+        if (others.Count == 0)
+        {
+            return [leaf];
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
+        chain.ChainPolicy.CustomTrustStore.AddRange(anchor is null ? others.ToArray() : new[] { anchor });
+        chain.ChainPolicy.ExtraStore.AddRange(others.ToArray());
+        chain.Build(leaf);
+        var linked = new List<X509Certificate2>();
+        foreach (var element in chain.ChainElements)
+        {
+            var status = element.ChainElementStatus.Aggregate(X509ChainStatusFlags.NoError, (f, e) => f | e.Status);
+            if ((status & (X509ChainStatusFlags.NotSignatureValid | X509ChainStatusFlags.Revoked | X509ChainStatusFlags.HasNotSupportedCriticalExtension | X509ChainStatusFlags.InvalidBasicConstraints)) != 0)
+            {
+                break;
+            }
+
+            var original = presented.FirstOrDefault(p => p.RawDataMemory.Span.SequenceEqual(element.Certificate.RawDataMemory.Span));
+            if (original is null)
+            {
+                break;
+            }
+
+            linked.Add(original);
+        }
+
+        return linked.Count == 0 ? [leaf] : linked;
+    }
+
+    private static string Pem(IEnumerable<X509Certificate2> chain) => string.Concat(chain.Select(c => c.ExportCertificatePem() + "\n"));
 
     private static bool MatchesChain(CertificatePin pin, IReadOnlyList<X509Certificate2> chain) =>
         chain.Any(pin.Matches);

@@ -24,6 +24,14 @@ public sealed class TlsPolicyValidationTests : IDisposable
     }
 
     [Fact]
+    public void Create_NoVerifyWithPinnedPem_IsRejected()
+    {
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify", MasterCertificatePem = TestCertificates.Pem(_pki.Root) })).Failures);
+
+        Assert.Contains("cannot specify a master cert file with verification off", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Create_NoVerifyWithName_IsAllowed()
     {
         var policy = TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "NOVERIFY", MasterCertificateName = "master" });

@@ -236,18 +236,31 @@ public sealed class MasterCertificateStoreTests : IDisposable
     [Fact]
     public void DiskFull_WriteFailsClearlyWithENOSPC_AndPreviousStoreIsIntact()
     {
-        var store = new MasterCertificateStore(StoreDir);
-        store.Set("https://a:1", TestCertificates.Pem(_pki.Root));
-        var before = File.ReadAllBytes(store.FilePath);
-        // The temp file is where every write goes first; pointing it at /dev/full makes the write fail with ENOSPC.
-        File.CreateSymbolicLink(store.FilePath + ".temp", "/dev/full");
+        // A real full disk: a 64 KiB tmpfs (the tests run as root on Linux, as CI does).
+        var mountPoint = Path.Combine(_pki.Directory, "small-disk");
+        Directory.CreateDirectory(mountPoint);
+        var mount = System.Diagnostics.Process.Start("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint])!;
+        mount.WaitForExit();
+        Assert.True(mount.ExitCode == 0, "mounting a small tmpfs needs root; run the tests as root (CI does)");
+        try
+        {
+            var store = new MasterCertificateStore(mountPoint);
+            store.Set("https://a:1", TestCertificates.Pem(_pki.Root));
+            var before = File.ReadAllBytes(store.FilePath);
+            var huge = string.Concat(Enumerable.Repeat(TestCertificates.Pem(_pki.Root, _pki.Intermediate, _pki.Leaf), 60));
 
-        var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root, _pki.Intermediate, _pki.Leaf)));
+            var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", huge));
 
-        Assert.Contains("No space left on device", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("free disk space", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(before, File.ReadAllBytes(store.FilePath));
-        Assert.Null(store.Get("https://b:1"));
+            Assert.Contains("No space left on device", ex.Message, StringComparison.Ordinal);
+            Assert.Contains("free disk space", ex.Message, StringComparison.Ordinal);
+            Assert.Equal(before, File.ReadAllBytes(store.FilePath));
+            Assert.Null(store.Get("https://b:1"));
+            Assert.False(File.Exists(store.FilePath + ".temp"));
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [mountPoint])!.WaitForExit();
+        }
     }
 
     [Fact]

@@ -167,6 +167,36 @@ public sealed class TrustOnFirstUseTests : IDisposable
     }
 
     [Fact]
+    public async Task ExpectedPin_MatchingOnlyAnExtraCertificateTheServerAppended_IsRefused_NothingStored()
+    {
+        // An attacker presents its own self-signed leaf followed by the real master's (public) certificate.
+        var attacker = TestCertificates.CreateLeaf(null, new() { CommonName = "attacker" });
+        using var server = await OpenSslServer.StartAsync(attacker, _pki.Leaf);
+        var realPin = CertificatePin.FromCertificate(_pki.Leaf);
+
+        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(expected: realPin), server.Uri));
+
+        Assert.Equal(MasterCertificateError.PinMismatch, ex.Error);
+        Assert.Empty(new MasterCertificateStore(Path.Combine(_pki.Directory, "config")).List());
+    }
+
+    [Fact]
+    public async Task AcceptedChain_StoresOnlyCertificatesLinkedToTheLeaf_NotUnrelatedExtras()
+    {
+        var unrelated = TestCertificates.CreateRoot("Unrelated CA");
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, _pki.Intermediate, unrelated);
+
+        var page = await GetInfoAsync(NewTofu(_ => true), server.Uri); // s_server -www answers with its status page
+        Assert.Contains("<HTML>", page, StringComparison.Ordinal);
+
+        var stored = new MasterCertificateStore(Path.Combine(_pki.Directory, "config")).Get(server.Uri.ToString());
+        Assert.NotNull(stored);
+        var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        certificates.ImportFromPem(stored);
+        Assert.Equal([_pki.Leaf.Thumbprint, _pki.Intermediate.Thumbprint], certificates.Select(c => c.Thumbprint));
+    }
+
+    [Fact]
     public async Task ExplicitPinnedFile_DisablesTrustOnFirstUse()
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
