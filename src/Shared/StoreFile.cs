@@ -61,9 +61,29 @@ internal sealed class StoreFile
             return [];
         }
 
-        using var held = AcquireLock();
-        return Read(onCorrupt);
+        FileStream? held;
+        try
+        {
+            held = AcquireLock();
+        }
+        catch (DeterminedException ex) when (ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io)))
+        {
+            // A read-only configuration directory (e.g. a mounted secret): the lock cannot be created, but reading is safe.
+            held = null;
+        }
+
+        using (held)
+        {
+            return Read(onCorrupt);
+        }
     }
+
+    /// <summary>
+    /// Another process holds the lock: on Unix .NET reports flock's EWOULDBLOCK with the raw errno as HResult (11 on Linux,
+    /// 35 on macOS); on Windows it is ERROR_SHARING_VIOLATION/ERROR_LOCK_VIOLATION (0x80070020/21).
+    /// </summary>
+    private static bool IsSharingViolation(IOException ex) =>
+        OperatingSystem.IsWindows() ? (ex.HResult & 0xFFFF) is 32 or 33 : ex.HResult is 11 or 35;
 
     private JsonObject Read(Action<string, string>? onCorrupt)
     {
@@ -180,10 +200,14 @@ internal sealed class StoreFile
 
                 return new FileStream(LockPath, options);
             }
-            catch (IOException) when (Time.GetElapsedTime(deadline) < s_lockTimeout)
+            catch (IOException ex) when (IsSharingViolation(ex) && Time.GetElapsedTime(deadline) < s_lockTimeout)
             {
                 Thread.Sleep(delay);
                 delay = Math.Min(delay * 2, 100);
+            }
+            catch (IOException ex) when (!IsSharingViolation(ex))
+            {
+                throw new DeterminedException($"The lock file '{LockPath}' cannot be created ({ex.Message}). Fix: make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}', free disk space, or point DET_DEBUG_CONFIG_PATH at a writable directory.", ex);
             }
             catch (IOException ex)
             {

@@ -264,6 +264,30 @@ public sealed class MasterCertificateStoreTests : IDisposable
     }
 
     [Fact]
+    public void ReadOnlyFileSystem_ReadsWork_WritesFailAtOnceWithTheCause()
+    {
+        var store = new MasterCertificateStore(StoreDir);
+        store.Set("https://a:1", TestCertificates.Pem(_pki.Root));
+        File.Delete(store.FilePath + ".lock");
+        var mount = System.Diagnostics.Process.Start("mount", ["--bind", "-o", "ro", StoreDir, StoreDir])!;
+        mount.WaitForExit();
+        Assert.True(mount.ExitCode == 0, "a read-only bind mount needs root; run the tests as root (CI does)");
+        try
+        {
+            System.Diagnostics.Process.Start("mount", ["-o", "remount,ro,bind", StoreDir])!.WaitForExit();
+            Assert.NotNull(store.Get("https://a:1")); // read without the lock: nothing can write here anyway
+            var watch = System.Diagnostics.Stopwatch.StartNew();
+            var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root)));
+            Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"a read-only directory is not lock contention (took {watch.Elapsed})");
+            Assert.Contains("Read-only file system", ex.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            System.Diagnostics.Process.Start("umount", [StoreDir])!.WaitForExit();
+        }
+    }
+
+    [Fact]
     public void ReadOnlyDirectory_WriteFailsClearly_AndPreviousStoreIsIntact()
     {
         var store = new MasterCertificateStore(StoreDir);
