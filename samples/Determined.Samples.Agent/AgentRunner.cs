@@ -16,6 +16,8 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
 {
     public const string Version = "0.38.0-dotnet-sample";
 
+    private const int MaxMessageBytes = 16 * 1024 * 1024;
+
     /// <summary>Registered at least once: later connections say reconnect=true and keep the agent id.</summary>
     private bool _registered;
 
@@ -112,7 +114,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             throw new FatalAgentException($"The master {config.MasterUri} refused the agent connection with HTTP {(int)status} ({ex.Message}).");
         }
 
-        var first = await ReceiveAsync(socket, cancellationToken);
+        var first = await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, cancellationToken);
         var setup = first is null ? null : ProtocolJson.ParseMaster(first)?.MasterSetAgentOptions;
         if (setup is null)
         {
@@ -153,7 +155,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         logger.LogInformation("Agent {AgentId} registered with the master (reconnect={Reconnect})", config.AgentId, reconnect);
 
         var launcher = new TaskLauncher(config, Send, logger);
-        while (await ReceiveAsync(socket, cancellationToken) is { } text)
+        while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, cancellationToken) is { } text)
         {
             var message = ProtocolJson.ParseMaster(text);
             if (message?.StartContainer is { } start)
@@ -176,31 +178,6 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         }
 
         return null;
-    }
-
-    private static async Task<string?> ReceiveAsync(ClientWebSocket socket, CancellationToken cancellationToken)
-    {
-        var buffer = new byte[16 * 1024];
-        using var message = new MemoryStream();
-        while (true)
-        {
-            var result = await socket.ReceiveAsync(buffer, cancellationToken);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return null;
-            }
-
-            message.Write(buffer, 0, result.Count);
-            if (message.Length > 16 * 1024 * 1024)
-            {
-                throw new WebSocketException("message too big");
-            }
-
-            if (result.EndOfMessage)
-            {
-                return Encoding.UTF8.GetString(message.GetBuffer(), 0, (int)message.Length);
-            }
-        }
     }
 }
 

@@ -81,7 +81,7 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
         await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = setupMessage() }, ct);
         using var first = CancellationTokenSource.CreateLinkedTokenSource(ct);
         first.CancelAfter(TimeSpan.FromSeconds(30));
-        var started = ProtocolJson.ParseAgent(await ReceiveText(socket, first.Token) ?? string.Empty)?.AgentStarted;
+        var started = ProtocolJson.ParseAgent(await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, first.Token) ?? string.Empty)?.AgentStarted;
         if (started is null)
         {
             logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", id);
@@ -98,7 +98,7 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
             id, agent.Hostname, agent.ResourcePool, query["reconnect"].ToString(), certificate?.Subject ?? "none");
         try
         {
-            while (await ReceiveText(socket, ct) is { } text)
+            while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, ct) is { } text)
             {
                 var message = ProtocolJson.ParseAgent(text);
                 if (message?.ContainerStateChanged is { } change)
@@ -134,36 +134,4 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
 
     private static Task SendRaw(WebSocket socket, MasterMessage message, CancellationToken ct) =>
         socket.SendAsync(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message)), WebSocketMessageType.Text, true, ct);
-
-    /// <summary>One whole text message (fragments joined, bounded size); null when the peer closed.</summary>
-    public static async Task<string?> ReceiveText(WebSocket socket, CancellationToken ct)
-    {
-        var buffer = new byte[16 * 1024];
-        using var message = new MemoryStream();
-        while (true)
-        {
-            var result = await socket.ReceiveAsync(buffer, ct);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                if (socket.State == WebSocketState.CloseReceived)
-                {
-                    await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
-                }
-
-                return null;
-            }
-
-            message.Write(buffer, 0, result.Count);
-            if (message.Length > MaxMessageBytes)
-            {
-                await socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, "message too big", CancellationToken.None);
-                return null;
-            }
-
-            if (result.EndOfMessage)
-            {
-                return Encoding.UTF8.GetString(message.GetBuffer(), 0, (int)message.Length);
-            }
-        }
-    }
 }

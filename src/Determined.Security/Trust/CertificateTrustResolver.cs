@@ -260,7 +260,7 @@ public class CertificateTrustResolver
                 "renew the expired CA certificate and re-issue the chain, or fix this machine's clock"));
         }
 
-        if (CertificateNames.IsCertificateAuthority(leaf) && !HasSubjectAlternativeNames(leaf))
+        if (IsCaAsServer(leaf))
         {
             problems.Add((MasterCertificateError.CaCertificateAsServer,
                 $"the server presented the CA certificate '{leaf.Subject}' as its own certificate",
@@ -395,11 +395,12 @@ public class CertificateTrustResolver
     private static bool PassesExtraChecks(X509Certificate2 leaf) =>
         CertificateNames.AllowsServerAuthentication(leaf)
         && !CertificateNames.HasWeakKey(leaf, out _)
-        && !(CertificateNames.IsCertificateAuthority(leaf) && !HasSubjectAlternativeNames(leaf))
+        && !IsCaAsServer(leaf)
         && (string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal) || !CertificateNames.HasWeakSignature(leaf, out _));
 
-    private static bool HasSubjectAlternativeNames(X509Certificate2 certificate) =>
-        certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().Any();
+    /// <summary>A CA certificate without names presented as the server's own (a self-signed server certificate with CA:TRUE and names is allowed).</summary>
+    private static bool IsCaAsServer(X509Certificate2 leaf) =>
+        CertificateNames.IsCertificateAuthority(leaf) && !leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Any();
 
     private bool ReachesPinned(X509Certificate2 leaf, X509Chain? chain)
     {
