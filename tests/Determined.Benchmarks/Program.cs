@@ -14,11 +14,6 @@ using Determined.Sdk;
 using Determined.Security;
 using Determined.Testing;
 
-if (args is ["startup-child", var mode])
-{
-    return await Scenarios.StartupChildAsync(mode);
-}
-
 if (args.Length > 0 && args[0] == "load")
 {
     var seconds = args.Contains("--quick") ? 5 : 60;

@@ -237,93 +237,35 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
             ["DET_DEBUG_CONFIG_PATH"] = Path.Combine(_dir, "config"),
         };
 
-        async Task<double> Run(string mode)
-        {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.ArgumentList.Add(typeof(Scenarios).Assembly.Location);
-            psi.ArgumentList.Add("startup-child");
-            psi.ArgumentList.Add(mode);
-            foreach (var (k, v) in env)
-            {
-                psi.Environment[k] = v;
-            }
-
-            var watch = Stopwatch.StartNew();
-            using var p = Process.Start(psi)!;
-            var err = p.StandardError.ReadToEndAsync();
-            await p.StandardOutput.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            watch.Stop();
-            return p.ExitCode == 0 ? watch.Elapsed.TotalMilliseconds : throw new InvalidOperationException($"startup child '{mode}' failed: {await err}");
-        }
-
-        var (a, b) = await Harness.InterleaveAsync(Math.Max(3, settings.Rounds), () => Run("sdk"), () => Run("bare"));
-        return [new Result("startup", "ms to first authenticated GET", false, a, b, "NativeAOT not measured: no ILCompiler package in this environment")];
-    }
-
-    public static async Task<int> StartupChildAsync(string mode)
-    {
+        var results = new List<Result>();
+        var task = StartupTask.Locate();
+        var (a, b) = await Harness.InterleaveAsync(settings.Rounds * 6, () => StartupTask.TimeAsync(task, "sdk", env), () => StartupTask.TimeAsync(task, "bare", env));
+        results.Add(new Result("startup", "ms to first authenticated GET", false, a, b, "JIT: `dotnet Determined.Benchmarks.StartupTask.dll sdk|bare`"));
 #pragma warning disable RS0030
-        Func<string, string?> env = Environment.GetEnvironmentVariable;
+        if (Environment.GetEnvironmentVariable("BENCH_PHASES") is not null)
 #pragma warning restore RS0030
-        var trace = env("BENCH_TRACE") is not null;
-        if (mode == "phases")
         {
-            var w = Stopwatch.StartNew();
-            void Mark(string what) { Console.Error.WriteLine($"{w.Elapsed.TotalMilliseconds,7:0.0} ms  {what}"); w.Restart(); }
-            if (env("BENCH_BARE_FIRST") is not null)
-            {
-                await StartupChildAsync("bare");
-                Mark("bare request first (warms OpenSSL and the HTTP stack)");
-            }
-
-            var settings = DeterminedConnectionSettings.Resolve(new DeterminedClientOptions());
-            Mark("Resolve settings (incl. TlsPolicy)");
-            var resolver = new CertificateTrustResolver(TlsPolicy.Create(settings.Tls));
-            Mark("TlsPolicy.Create again + resolver");
-            var handler = new MasterHttpHandlerFactory(resolver).CreateHandler(settings.MasterUri);
-            Mark("CreateHandler");
-            using var hc = new HttpClient(handler) { BaseAddress = settings.MasterUri };
-            using var c = new DeterminedClient(hc, settings);
-            Mark("HttpClient + DeterminedClient");
-            await c.GetCurrentUserAsync();
-            Mark("first GetCurrentUserAsync");
-            await c.GetCurrentUserAsync();
-            Mark("second GetCurrentUserAsync");
-            return 0;
+            Console.Error.WriteLine(await StartupTask.PhasesAsync(task, env));
         }
 
-        var since = Stopwatch.StartNew();
-        if (mode == "sdk")
+#pragma warning disable RS0030
+        if (Environment.GetEnvironmentVariable("BENCH_NO_AOT") is not null)
+#pragma warning restore RS0030
         {
-            using var client = DeterminedClient.FromEnvironment();
-            if (trace)
-            {
-                Console.Error.WriteLine($"FromEnvironment {since.Elapsed.TotalMilliseconds:0} ms (process {(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:0} ms)");
-            }
-
-            var me = await client.GetCurrentUserAsync();
-            if (trace)
-            {
-                Console.Error.WriteLine($"GetCurrentUserAsync {since.Elapsed.TotalMilliseconds:0} ms; assemblies: {string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name).Order())}");
-            }
-
-            return me.Username is null ? 1 : 0;
+            Console.WriteLine("startup-aot: not measured: BENCH_NO_AOT is set");
+            return results;
         }
 
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-        policy.CustomTrustStore.ImportFromPemFile(env("DET_MASTER_CERT_FILE")!);
-        using var http = new HttpClient(new SocketsHttpHandler { SslOptions = { CertificateChainPolicy = policy } });
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(env("DET_MASTER")!), "/api/v1/me"));
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", env("DET_USER_TOKEN"));
-        using var response = await http.SendAsync(request);
-        var user = JsonNode.Parse(await response.Content.ReadAsStringAsync())?["user"]?["username"];
-        if (trace)
+        var (aot, why) = await StartupTask.PublishAotAsync(_dir);
+        if (aot is null)
         {
-            Console.Error.WriteLine($"bare {since.Elapsed.TotalMilliseconds:0} ms (process {(DateTime.Now - Process.GetCurrentProcess().StartTime).TotalMilliseconds:0} ms); assemblies: {string.Join(", ", AppDomain.CurrentDomain.GetAssemblies().Select(a => a.GetName().Name).Order())}");
+            Console.WriteLine($"startup-aot: not measured: {why}");
+            return results;
         }
 
-        return response.IsSuccessStatusCode && user is not null ? 0 : 1;
+        (a, b) = await Harness.InterleaveAsync(settings.Rounds * 6, () => StartupTask.TimeAsync(aot, "sdk", env), () => StartupTask.TimeAsync(aot, "bare", env));
+        results.Add(new Result("startup-aot", "ms to first authenticated GET", false, a, b, "NativeAOT: the same program published with PublishAot (0 trimming/AOT warnings)"));
+        return results;
     }
 
     private async Task<IEnumerable<Result>> TrustOverheadAsync()

@@ -26,7 +26,14 @@ internal static class SecurityTelemetry
 
     public static readonly Counter<long> Reloads = s_meter.CreateCounter<long>("determined.security.reloads", "{reload}", "Reloads of trust material or client identities.");
 
-    public static void Accepted() => Handshakes.Add(1, new KeyValuePair<string, object?>("result", "accepted"));
+    // Every success-path recorder checks Enabled first: with no listener, a handshake pays no boxing or enum formatting.
+    public static void Accepted()
+    {
+        if (Handshakes.Enabled)
+        {
+            Handshakes.Add(1, new KeyValuePair<string, object?>("result", "accepted"));
+        }
+    }
 
     public static void Failed(MasterCertificateError error) =>
         HandshakeFailures.Add(1, new KeyValuePair<string, object?>("error.type", error.ToString()));
@@ -37,7 +44,13 @@ internal static class SecurityTelemetry
         Failed(error);
     }
 
-    public static void Decided(TrustSource source) => TrustDecisions.Add(1, new KeyValuePair<string, object?>("trust.source", source.ToString()));
+    public static void Decided(TrustSource source)
+    {
+        if (TrustDecisions.Enabled)
+        {
+            TrustDecisions.Add(1, new KeyValuePair<string, object?>("trust.source", source.ToString()));
+        }
+    }
 
     public static void FirstUse(string @event) => TrustOnFirstUse.Add(1, new KeyValuePair<string, object?>("event", @event));
 }

@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Determined.Benchmarks;
+
+/// <summary>Runs tests/Determined.Benchmarks.StartupTask as a child process, under the JIT or published with NativeAOT.</summary>
+internal static class StartupTask
+{
+    private const string Project = "Determined.Benchmarks.StartupTask";
+
+    /// <summary>A way to start the task program: the command and the arguments before the mode.</summary>
+    public sealed record Command(string FileName, IReadOnlyList<string> Prefix);
+
+    /// <summary>The JIT build next to this benchmark's build (same configuration), run with <c>dotnet</c>.</summary>
+    public static Command Locate()
+    {
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
+        var dll = Path.Combine(RepoRoot(), "tests", Project, "bin", configuration, "net10.0", Project + ".dll");
+        return File.Exists(dll) ? new Command("dotnet", [dll]) : throw new FileNotFoundException($"{dll} is missing: build Determined.sln -c {configuration} first.");
+    }
+
+    /// <summary>Milliseconds from process start to exit (the program exits right after its first authenticated GET).</summary>
+    public static async Task<double> TimeAsync(Command command, string mode, IReadOnlyDictionary<string, string> env)
+    {
+        var watch = Stopwatch.StartNew();
+        var (exit, _, error) = await RunAsync(command, mode, env);
+        watch.Stop();
+        return exit == 0 ? watch.Elapsed.TotalMilliseconds : throw new InvalidOperationException($"startup task '{mode}' exited with {exit}: {error}");
+    }
+
+    /// <summary>The phase breakdown printed by the task program's <c>phases</c> mode.</summary>
+    public static async Task<string> PhasesAsync(Command command, IReadOnlyDictionary<string, string> env)
+    {
+#pragma warning disable RS0030
+        if (Environment.GetEnvironmentVariable("BENCH_PHASES_JIT_LOG") is { } jitLog)
+#pragma warning restore RS0030
+        {
+            // Every method the child compiles, with its tier, in order (a release-runtime feature since .NET 7).
+            env = new Dictionary<string, string>(env) { ["DOTNET_JitStdOutFile"] = jitLog, ["DOTNET_JitDisasmSummary"] = "1" };
+        }
+
+        var (exit, _, error) = await RunAsync(command, "phases", env);
+        return exit == 0 ? error : throw new InvalidOperationException($"startup task 'phases' exited with {exit}: {error}");
+    }
+
+    /// <summary>
+    /// Publishes the task program with NativeAOT into <paramref name="workDirectory"/> (its own artifacts path, so the
+    /// repository's build outputs are untouched). Returns no command, with the reason, when there is no C toolchain.
+    /// A publish that fails or warns (trimming/AOT analysis) throws: the SDK must stay AOT-clean.
+    /// </summary>
+    public static async Task<(Command? Command, string Why)> PublishAotAsync(string workDirectory)
+    {
+        var clang = FindOnPath("clang", "clang-20", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14");
+        if (clang is null)
+        {
+            return (null, "no clang on PATH (NativeAOT links with clang: apt-get install clang)");
+        }
+
+        var output = Path.Combine(workDirectory, "aot");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[]
+        {
+            "publish", Path.Combine(RepoRoot(), "tests", Project, Project + ".csproj"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
+            "-p:PublishAot=true", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
+        })
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        var log = await stdout + await stderr;
+        var warnings = log.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
+        if (process.ExitCode != 0 || warnings.Count > 0)
+        {
+            throw new InvalidOperationException($"NativeAOT publish of {Project} failed (exit {process.ExitCode}, {warnings.Count} warnings):\n{string.Join('\n', log.Split('\n').TakeLast(40))}");
+        }
+
+        Console.WriteLine($"startup-aot: published {Project} with NativeAOT ({clang}) in {watch.Elapsed.TotalSeconds:0} s, 0 warnings");
+        return (new Command(Path.Combine(output, Project), []), string.Empty);
+    }
+
+    private static async Task<(int Exit, string Output, string Error)> RunAsync(Command command, string mode, IReadOnlyDictionary<string, string> env)
+    {
+        var psi = new ProcessStartInfo(command.FileName) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in command.Prefix)
+        {
+            psi.ArgumentList.Add(arg);
+        }
+
+        psi.ArgumentList.Add(mode);
+        foreach (var (key, value) in env)
+        {
+            psi.Environment[key] = value;
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    private static string RepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Determined.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException($"Determined.sln not found above {AppContext.BaseDirectory}.");
+    }
+
+    private static string? FindOnPath(params string[] names)
+    {
+#pragma warning disable RS0030
+        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
+#pragma warning restore RS0030
+        return names.FirstOrDefault(n => path.Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, n))));
+    }
+}
