@@ -61,7 +61,7 @@ internal static class StartupTask
         foreach (var arg in new[]
         {
             "publish", Path.Combine(RepoRoot(), "tests", Project, Project + ".csproj"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
-            "-p:PublishAot=true", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
+            "-p:PublishAot=true", "-p:DeterminedReadyToRun=false", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
         })
         {
             psi.ArgumentList.Add(arg);

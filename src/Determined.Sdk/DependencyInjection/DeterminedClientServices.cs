@@ -11,31 +11,53 @@ namespace Determined.Sdk;
 internal sealed class DeterminedRegistration
 {
     public IConfiguration? Section { get; set; }
+
+    /// <summary>
+    /// What validation resolved, for the options instance it validated. The settings singleton reuses it, so start-up reads
+    /// the TLS files and the stores once (the options monitor validates before it hands out the instance the singleton is
+    /// made from).
+    /// </summary>
+    public (DeterminedClientOptions Options, DeterminedConnectionSettings Settings)? Validated { get; set; }
 }
 
 /// <summary>Validates <see cref="DeterminedClientOptions"/> at start: the effective settings, TLS files included; every problem listed.</summary>
-internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment, DeterminedRegistration registration) : IValidateOptions<DeterminedClientOptions>
+internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment, DeterminedRegistration registration, IServiceProvider services) : IValidateOptions<DeterminedClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, DeterminedClientOptions options)
     {
         var errors = new List<string>();
-        _ = DeterminedConnectionSettings.TryResolve(options, environment, NullLogger.Instance, registration.Section, errors);
-        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(DeterminedClientServices.LoggerCategory) ?? NullLogger.Instance;
+        var settings = DeterminedConnectionSettings.TryResolve(options, environment, logger, registration.Section, errors);
+        if (errors.Count > 0)
+        {
+            return ValidateOptionsResult.Fail(errors);
+        }
+
+        registration.Validated = (options, settings);
+        return ValidateOptionsResult.Success;
     }
 }
 
 /// <summary>Factories of the singletons <c>AddDeterminedClient</c> registers.</summary>
 internal static class DeterminedClientServices
 {
+    public const string LoggerCategory = "Determined.Sdk";
+
     public static DeterminedConnectionSettings Settings(IServiceProvider services)
     {
-        var options = services.GetRequiredService<IOptions<DeterminedClientOptions>>().Value;
+        // The monitor's instance is the one ValidateOnStart validated (IOptions<T>.Value would make and validate another).
+        var options = services.GetRequiredService<IOptionsMonitor<DeterminedClientOptions>>().CurrentValue;
+        if (services.GetService<DeterminedRegistration>()?.Validated is { } validated && ReferenceEquals(validated.Options, options))
+        {
+            return validated.Settings;
+        }
+
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var errors = new List<string>();
         var settings = DeterminedConnectionSettings.TryResolve(
             options,
             services.GetRequiredService<DeterminedEnvironment>(),
-            loggers.CreateLogger("Determined.Sdk"),
+            loggers.CreateLogger(LoggerCategory),
             services.GetService<DeterminedRegistration>()?.Section,
             errors);
         return errors.Count == 0 ? settings : throw new OptionsValidationException(Options.DefaultName, typeof(DeterminedClientOptions), errors);

@@ -1,3 +1,4 @@
+using Determined.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -31,6 +32,55 @@ public sealed class AddDeterminedClientTests : IDisposable
         var me = await client.GetCurrentUserAsync();
 
         Assert.Equal("task-owner", me.Username);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task StartUp_ResolvesTheSettingsOnce_ForValidationAndTheClient()
+    {
+        await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);
+        var env = _pki.TaskEnvironment(new Uri($"https://127.0.0.1:{master.Uri.Port}"));
+        var reads = 0;
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSingleton(new DeterminedEnvironment(name =>
+        {
+            if (name == DeterminedEnvironment.MasterCertFile)
+            {
+                Interlocked.Increment(ref reads);
+            }
+
+            return env.TryGetValue(name, out var value) ? value : null;
+        }));
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var client = host.Services.GetRequiredService<DeterminedClient>();
+
+        Assert.Equal("task-owner", (await client.GetCurrentUserAsync()).Username);
+        Assert.Same(client.Settings, host.Services.GetRequiredService<DeterminedConnectionSettings>());
+        Assert.Equal(1, reads); // validation resolved the settings (and read the TLS files); the client reuses that result
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public async Task MissingCertFile_IsWarnedAboutOnce_ThroughTheAppsLoggers()
+    {
+        using var logs = new FakeLoggerFactory();
+        var env = _pki.TaskEnvironment(new Uri("https://127.0.0.1:1"));
+        var missing = Path.Combine(_pki.Directory, "missing.crt");
+        env["DET_MASTER_CERT_FILE"] = missing;
+        var builder = Builder(env);
+        builder.Services.AddSingleton<Microsoft.Extensions.Logging.ILoggerFactory>(logs);
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        _ = host.Services.GetRequiredService<DeterminedClient>();
+
+        var warning = Assert.Single(logs.Records, r => r.Id.Name == "MissingCertFile");
+        Assert.Contains(missing, warning.Message, StringComparison.Ordinal);
+        Assert.Equal("Determined.Sdk", warning.Category);
         await host.StopAsync();
     }
 
