@@ -54,6 +54,11 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                 logger.LogError("{Message}", ex.Message);
                 return 1;
             }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException && cancellationToken.IsCancellationRequested)
+            {
+                // Asked to stop (SIGTERM, SIGQUIT, Ctrl+C) while connected: the session is closed, which is a clean exit.
+                break;
+            }
             catch (Exception ex) when (ex is WebSocketException or HttpRequestException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
             {
                 if (_sessionRegistered)
@@ -87,6 +92,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             }
         }
 
+        logger.LogInformation("Agent {AgentId} stopped", config.AgentId);
         return 0;
     }
 

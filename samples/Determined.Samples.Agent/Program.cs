@@ -2,6 +2,7 @@ using System.CommandLine;
 using Determined.Samples.Agent;
 using Determined.Samples.Agent.Configuration;
 using Determined.Samples.Common.Configuration;
+using Determined.Samples.Common.Hosting;
 using Determined.Security;
 using Microsoft.Extensions.Options;
 
@@ -73,7 +74,8 @@ root.SetAction(async (parse, cancellationToken) =>
 
     var resolver = new CertificateTrustResolver(policy ?? TlsPolicy.Default, loggerFactory.CreateLogger<CertificateTrustResolver>());
     var factory = new MasterHttpHandlerFactory(resolver, loggerFactory.CreateLogger<MasterHttpHandlerFactory>());
-    return await new AgentRunner(config, factory, logger).RunAsync(cancellationToken);
+    using var stopping = new ShutdownSignals(cancellationToken);
+    return await new AgentRunner(config, factory, logger).RunAsync(stopping.Token);
 });
 
 return await root.Parse(args).InvokeAsync();

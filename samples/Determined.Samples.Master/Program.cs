@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Determined.Samples.Common.Hosting;
 using Determined.Samples.Master;
 using Determined.Samples.Master.Configuration;
 
@@ -26,6 +27,7 @@ foreach (var (_, option) in flags)
 
 root.SetAction(async (parse, cancellationToken) =>
 {
+    using var stopping = new ShutdownSignals(cancellationToken);
     var given = new Dictionary<string, string>(StringComparer.Ordinal);
     foreach (var (key, option) in flags)
     {
@@ -54,7 +56,7 @@ root.SetAction(async (parse, cancellationToken) =>
     MasterHost host;
     try
     {
-        host = await MasterHost.StartAsync(config, env, cancellationToken: cancellationToken);
+        host = await MasterHost.StartAsync(config, env, cancellationToken: stopping.Token);
     }
     catch (Exception ex) when (ex is InvalidOperationException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
     {
@@ -65,7 +67,7 @@ root.SetAction(async (parse, cancellationToken) =>
     await using (host)
     {
         var done = new TaskCompletionSource();
-        using var registration = cancellationToken.Register(() => done.TrySetResult());
+        using var registration = stopping.Token.Register(() => done.TrySetResult());
         await done.Task;
     }
 

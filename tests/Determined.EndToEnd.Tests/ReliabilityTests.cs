@@ -173,6 +173,29 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SigTerm_StopsTheAgentAndTheMasterInOrder_WithExitCodeZero()
+    {
+        // Containers, systemd and supervisors stop programs with SIGTERM; ignoring it means being killed after the grace period.
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true);
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+
+        await Signal(agent, "TERM");
+        Assert.Equal(0, await agent.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        await cluster.Master!.WaitForLineAsync("Agent agent-1 disconnected");
+
+        await Signal(cluster.Master!, "TERM");
+        Assert.Equal(0, await cluster.Master!.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    private static async Task Signal(Determined.Testing.RunningProcess process, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", ["-" + signal, process.Process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    [Fact]
     public void AgentMessagesAndYaml_AnyInput_NeverThrow()
     {
         var tried = 0;
