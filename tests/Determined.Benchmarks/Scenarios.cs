@@ -44,6 +44,7 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
         ("throughput-h2", () => ThroughputAsync(HttpVersion.Version20, "throughput-h2")),
         ("handshake", HandshakeAsync),
         ("resumption", ResumptionAsync),
+        ("handler-overhead", HandlerOverheadAsync),
         ("startup", StartupAsync),
         ("trust-overhead", TrustOverheadAsync),
         ("master", MasterAsync),
@@ -221,6 +222,42 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
             server.Kill();
             return [new Result("resumption", "fraction resumed", true, [oursFraction], [ipFraction], "ours: IP URL with the name override; baseline: the same IP URL without it (.NET never resumes IP-literal targets)")];
         }
+    }
+
+    /// <summary>
+    /// What the SDK's handler adds to each request, without the network's noise: the same SocketsHttpHandler settings over an
+    /// in-memory transport that answers at once (no sockets, no TLS, no thread hops), ours through MasterHttpHandlerFactory
+    /// (reload check, encryption rule, failure classification wrapper), the baseline a bare SocketsHttpHandler.
+    /// </summary>
+    private async Task<IEnumerable<Result>> HandlerOverheadAsync()
+    {
+        var uri = new Uri("http://127.0.0.1:8080/info");
+        var resolver = new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = RootPem, MasterCertificateName = Name }));
+        using var ours = new HttpClient(new InMemoryFactory(resolver).CreateHandler(uri));
+        using var bare = new HttpClient(new SocketsHttpHandler { ConnectCallback = static (_, _) => ValueTask.FromResult<Stream>(new CannedHttpStream()) });
+
+        async Task<double> MicrosecondsPerRequest(HttpClient client)
+        {
+            var n = 0;
+            var watch = Stopwatch.StartNew();
+            while (watch.Elapsed < settings.Round / 4)
+            {
+                using var response = await client.GetAsync(uri);
+                response.EnsureSuccessStatusCode();
+                n++;
+            }
+
+            return watch.Elapsed.TotalMicroseconds / n;
+        }
+
+        var (a, b) = await Harness.InterleaveAsync(settings.Rounds * 4, () => MicrosecondsPerRequest(ours), () => MicrosecondsPerRequest(bare));
+        return [new Result("handler-overhead", "µs/request", false, a, b, $"in-memory HTTP/1.1, no network or TLS; added {Result.Median(a) - Result.Median(b):0.00} µs per request")];
+    }
+
+    private sealed class InMemoryFactory(CertificateTrustResolver resolver) : MasterHttpHandlerFactory(resolver)
+    {
+        protected override void ConfigureHandler(Uri masterUri, SocketsHttpHandler handler) =>
+            handler.ConnectCallback = static (_, _) => ValueTask.FromResult<Stream>(new CannedHttpStream());
     }
 
     private async Task<IEnumerable<Result>> StartupAsync()
