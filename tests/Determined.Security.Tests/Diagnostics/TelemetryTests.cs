@@ -3,6 +3,13 @@ using Microsoft.Extensions.Logging;
 
 namespace Determined.Security.Tests.Diagnostics;
 
+/// <summary>
+/// The Determined.Security meter is process-wide, so these tests run alone (after the parallel ones) and count exactly.
+/// </summary>
+[CollectionDefinition(nameof(TelemetryTests), DisableParallelization = true)]
+public sealed class TelemetryTestGroup;
+
+[Collection(nameof(TelemetryTests))]
 public sealed class TelemetryTests : IDisposable
 {
     private readonly Pki _pki = new();
@@ -19,10 +26,10 @@ public sealed class TelemetryTests : IDisposable
         await Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile }, server.Uri, logs);
         await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateName = "wrong.example", MasterCertificateFile = _pki.RootFile }, server.Uri, logs));
 
-        Assert.True(metrics.Sum("determined.security.handshakes", "result", "accepted") >= 1);
-        Assert.True(metrics.Sum("determined.security.handshakes", "result", "rejected") >= 1);
-        Assert.True(metrics.Sum("determined.security.handshake_failures", "error.type", "NameMismatch") >= 1);
-        Assert.True(metrics.Sum("determined.security.trust_decisions", "trust.source", "PinnedAdded") >= 2);
+        Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "accepted"));
+        Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "rejected"));
+        Assert.Equal(1, metrics.Sum("determined.security.handshake_failures", "error.type", "NameMismatch"));
+        Assert.Equal(2, metrics.Sum("determined.security.trust_decisions", "trust.source", "PinnedAdded"));
         var rejected = Assert.Single(logs.Records, r => r.Id.Id == 1003);
         Assert.Equal(LogLevel.Warning, rejected.Level);
         Assert.Equal("CertificateRejected", rejected.Id.Name);
@@ -38,7 +45,7 @@ public sealed class TelemetryTests : IDisposable
 
         await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), new Uri($"https://127.0.0.1:{server.Port}"), logs));
 
-        Assert.True(metrics.Sum("determined.security.handshake_failures", "error.type", "PlaintextServer") >= 1);
+        Assert.Equal(1, metrics.Sum("determined.security.handshake_failures", "error.type", "PlaintextServer"));
         Assert.Contains(logs.Records, r => r.Id.Id == 1005 && r.Id.Name == "ConnectionFailed");
     }
 }
