@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Security;
 using System.Security.Authentication;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Determined.Samples.Master.Agents;
 using Determined.Samples.Master.Api;
@@ -134,24 +135,32 @@ public sealed class MasterHost : IAsyncDisposable
 
     private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks)
     {
-        app.MapGet("/info", () => Results.Json(new
-        {
-            version = identity.Version,
-            master_id = identity.MasterId,
-            cluster_id = identity.ClusterId,
-            cluster_name = identity.ClusterName,
-            telemetry = new { enabled = false, segment_key = (string?)null },
-            sso_providers = Array.Empty<object>(),
-        }));
+        // The identity never changes while the master runs: serialize these answers once, not per request (every task,
+        // agent and CLI asks for /info first).
+        var info = JsonSerializer.SerializeToUtf8Bytes(
+            new
+            {
+                version = identity.Version,
+                master_id = identity.MasterId,
+                cluster_id = identity.ClusterId,
+                cluster_name = identity.ClusterName,
+                telemetry = new { enabled = false, segment_key = (string?)null },
+                sso_providers = Array.Empty<object>(),
+            },
+            JsonSerializerOptions.Web);
+        app.MapGet("/info", () => Results.Bytes(info, "application/json; charset=utf-8"));
 
-        app.MapGet("/api/v1/master", () => Results.Json(new
-        {
-            version = identity.Version,
-            masterId = identity.MasterId,
-            clusterId = identity.ClusterId,
-            clusterName = identity.ClusterName,
-            telemetryEnabled = false,
-        }));
+        var master = JsonSerializer.SerializeToUtf8Bytes(
+            new
+            {
+                version = identity.Version,
+                masterId = identity.MasterId,
+                clusterId = identity.ClusterId,
+                clusterName = identity.ClusterName,
+                telemetryEnabled = false,
+            },
+            JsonSerializerOptions.Web);
+        app.MapGet("/api/v1/master", () => Results.Bytes(master, "application/json; charset=utf-8"));
 
         app.MapPost("/api/v1/auth/login", async (HttpContext context) =>
         {
