@@ -40,6 +40,11 @@ foreach (var (name, scenario) in env.All())
     }
 
     Console.WriteLine($"running {name} ...");
+
+    // Let the previous scenario's garbage, connections and thread-pool growth settle, so it does not tilt the next one.
+    GC.Collect();
+    GC.WaitForPendingFinalizers();
+    await Task.Delay(quick ? 100 : 1000);
     try
     {
         results.AddRange(await scenario());
