@@ -16,7 +16,9 @@ using Determined.Testing;
 
 if (args.Length > 0 && args[0] == "load")
 {
-    var seconds = args.Contains("--quick") ? 5 : 60;
+    // load [--quick | --seconds N]: 60 s by default, 5 s quick (CI), N seconds for a soak.
+    var secondsIndex = Array.IndexOf(args, "--seconds");
+    var seconds = secondsIndex > 0 && secondsIndex + 1 < args.Length ? int.Parse(args[secondsIndex + 1], CultureInfo.InvariantCulture) : args.Contains("--quick") ? 5 : 60;
     Console.WriteLine(await LoadRun.RunAsync(TimeSpan.FromSeconds(seconds), 64));
     return 0;
 }
