@@ -54,7 +54,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                 logger.LogError("{Message}", ex.Message);
                 return 1;
             }
-            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or IOException && cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or HttpRequestException or IOException && cancellationToken.IsCancellationRequested)
             {
                 // Asked to stop (SIGTERM, SIGQUIT, Ctrl+C) while connected: the session is closed, which is a clean exit.
                 break;

@@ -41,6 +41,13 @@ public sealed class ShutdownSignals : IDisposable
     {
         // Handled: the program shuts down in order (connections closed, files flushed) and exits with its own code.
         context.Cancel = true;
-        _stopping.Cancel();
+        try
+        {
+            _stopping.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // A signal that arrives while the program is already finishing.
+        }
     }
 }

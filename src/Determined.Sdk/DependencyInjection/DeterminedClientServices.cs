@@ -17,8 +17,11 @@ internal sealed class DeterminedRegistration
     /// the TLS files and the stores once (the options monitor validates before it hands out the instance the singleton is
     /// made from).
     /// </summary>
-    public (DeterminedClientOptions Options, DeterminedConnectionSettings Settings)? Validated { get; set; }
+    public ValidatedSettings? Validated { get; set; }
 }
+
+/// <summary>One validation's result: a reference, so a reader never sees the options of one run with the settings of another.</summary>
+internal sealed record ValidatedSettings(DeterminedClientOptions Options, DeterminedConnectionSettings Settings);
 
 /// <summary>Validates <see cref="DeterminedClientOptions"/> at start: the effective settings, TLS files included; every problem listed.</summary>
 internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment, DeterminedRegistration registration, IServiceProvider services) : IValidateOptions<DeterminedClientOptions>
@@ -33,7 +36,7 @@ internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment env
             return ValidateOptionsResult.Fail(errors);
         }
 
-        registration.Validated = (options, settings);
+        registration.Validated = new ValidatedSettings(options, settings);
         return ValidateOptionsResult.Success;
     }
 }

@@ -54,6 +54,54 @@ public sealed class TlsPolicyValidationTests : IDisposable
     }
 
     [Fact]
+    public async Task Create_FileTheProcessMayNotRead_NamesPathCauseUserAndFix()
+    {
+        // A real permission failure: a 0600 root-owned certificate read by a process running as 'nobody' (root reads anything,
+        // so the validation runs in a child process that drops to nobody with setpriv; the test needs root, as CI has).
+        Assert.True(Environment.UserName == "root", "This test needs root: it creates a root-owned file and runs a child as 'nobody'.");
+        var shared = Directory.CreateTempSubdirectory("det-unreadable-");
+        try
+        {
+            File.SetUnixFileMode(shared.FullName, (UnixFileMode)0b111_101_101);
+            var host = Path.Combine(shared.FullName, "host");
+            var built = Path.GetDirectoryName(ChildProcess.ProjectDll("tests/Determined.TestHost", "Determined.TestHost"))!;
+            foreach (var file in Directory.EnumerateFiles(built))
+            {
+                Directory.CreateDirectory(host);
+                File.Copy(file, Path.Combine(host, Path.GetFileName(file)));
+            }
+
+            File.SetUnixFileMode(host, (UnixFileMode)0b111_101_101);
+            var certificate = Path.Combine(shared.FullName, "master.crt");
+            File.WriteAllText(certificate, TestCertificates.Pem(_pki.Root));
+            File.SetUnixFileMode(certificate, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+            var psi = new System.Diagnostics.ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var arg in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "--", "dotnet", Path.Combine(host, "Determined.TestHost.dll"), "tls-policy", certificate })
+            {
+                psi.ArgumentList.Add(arg);
+            }
+
+            psi.Environment["HOME"] = shared.FullName;
+            psi.Environment["DOTNET_CLI_HOME"] = shared.FullName;
+            using var child = System.Diagnostics.Process.Start(psi)!;
+            var output = await child.StandardOutput.ReadToEndAsync();
+            var error = await child.StandardError.ReadToEndAsync();
+            await child.WaitForExitAsync();
+
+            Assert.True(child.ExitCode == 1, $"exit {child.ExitCode}; stdout: {output}; stderr: {error}");
+            var message = output.Trim();
+            Assert.Contains($"The file '{certificate}' given by", message, StringComparison.Ordinal);
+            Assert.Contains("cannot be read (UnauthorizedAccessException", message, StringComparison.Ordinal);
+            Assert.Contains("Fix: check its permissions (the process runs as 'nobody')", message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            shared.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void Create_FileWithoutCertificates_SaysSoWithPath()
     {
         var path = _pki.Write("empty.pem", "hello\n");
