@@ -135,9 +135,9 @@ public sealed class Cluster : IAsyncDisposable
         return client;
     }
 
-    public static async Task<string> LaunchTaskAsync(DeterminedClient client, string? agentId = null)
+    public static async Task<string> LaunchTaskAsync(DeterminedClient client, string? agentId = null, IEnumerable<string>? command = null)
     {
-        var body = new JsonObject { ["command"] = new JsonArray("dotnet", TaskDll) };
+        var body = new JsonObject { ["command"] = new JsonArray((command ?? ["dotnet", TaskDll]).Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()) };
         if (agentId is not null)
         {
             body["agentId"] = agentId;
