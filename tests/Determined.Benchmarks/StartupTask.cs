@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using Determined.Testing;
 
 namespace Determined.Benchmarks;
 
@@ -57,65 +58,30 @@ internal static class StartupTask
         }
 
         var output = Path.Combine(workDirectory, "aot");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in new[]
+        var publish = await ChildProcess.RunAsync(
+            "dotnet",
+            [
+                "publish", Path.Combine(RepoRoot(), "tests", Project, Project + ".csproj"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
+                "-p:PublishAot=true", "-p:DeterminedReadyToRun=false", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
+            ],
+            timeout: TimeSpan.FromMinutes(6));
+        var warnings = publish.Output.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
+        if (publish.ExitCode != 0 || warnings.Count > 0)
         {
-            "publish", Path.Combine(RepoRoot(), "tests", Project, Project + ".csproj"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
-            "-p:PublishAot=true", "-p:DeterminedReadyToRun=false", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
-        })
-        {
-            psi.ArgumentList.Add(arg);
+            throw new InvalidOperationException($"NativeAOT publish of {Project} failed (exit {publish.ExitCode}, {warnings.Count} warnings):\n{string.Join('\n', publish.Output.Split('\n').TakeLast(40))}");
         }
 
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        var log = await stdout + await stderr;
-        var warnings = log.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
-        if (process.ExitCode != 0 || warnings.Count > 0)
-        {
-            throw new InvalidOperationException($"NativeAOT publish of {Project} failed (exit {process.ExitCode}, {warnings.Count} warnings):\n{string.Join('\n', log.Split('\n').TakeLast(40))}");
-        }
-
-        Console.WriteLine($"startup-aot: published {Project} with NativeAOT ({clang}) in {watch.Elapsed.TotalSeconds:0} s, 0 warnings");
+        Console.WriteLine($"startup-aot: published {Project} with NativeAOT ({clang}) in {publish.Elapsed.TotalSeconds:0} s, 0 warnings");
         return (new Command(Path.Combine(output, Project), []), string.Empty);
     }
 
     private static async Task<(int Exit, string Output, string Error)> RunAsync(Command command, string mode, IReadOnlyDictionary<string, string> env)
     {
-        var psi = new ProcessStartInfo(command.FileName) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var arg in command.Prefix)
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        psi.ArgumentList.Add(mode);
-        foreach (var (key, value) in env)
-        {
-            psi.Environment[key] = value;
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout, await stderr);
+        var run = await ChildProcess.RunAsync(command.FileName, [.. command.Prefix, mode], env.ToDictionary(p => p.Key, p => (string?)p.Value));
+        return (run.ExitCode, run.Stdout, run.Stderr);
     }
 
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Determined.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException($"Determined.sln not found above {AppContext.BaseDirectory}.");
-    }
+    private static string RepoRoot() => ChildProcess.RepoRoot();
 
     private static string? FindOnPath(params string[] names)
     {

@@ -32,39 +32,25 @@ public sealed class CliTests : IAsyncLifetime
 
     private async Task<(int Exit, string Stdout, string Stderr, TimeSpan Elapsed)> DetWithEnvAsync(string[] env, string? stdin, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Det);
-        foreach (var a in args)
+        // A clean slate: none of this machine's DET_* variables, the test's config directory, no password prompt.
+        var environment = new Dictionary<string, string?>();
+#pragma warning disable RS0030
+        foreach (var key in Environment.GetEnvironmentVariables().Keys.Cast<string>().Where(k => k.StartsWith("DET", StringComparison.Ordinal)))
+#pragma warning restore RS0030
         {
-            psi.ArgumentList.Add(a);
+            environment[key] = null;
         }
 
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("DET", StringComparison.Ordinal)).ToList())
-        {
-            psi.Environment.Remove(key);
-        }
-
-        psi.Environment["DET_DEBUG_CONFIG_PATH"] = ConfigDir;
-        psi.Environment["DET_PASS"] = string.Empty;
+        environment["DET_DEBUG_CONFIG_PATH"] = ConfigDir;
+        environment["DET_PASS"] = string.Empty;
         foreach (var pair in env)
         {
             var parts = pair.Split('=', 2);
-            psi.Environment[parts[0]] = parts[1];
+            environment[parts[0]] = parts[1];
         }
 
-        var watch = Stopwatch.StartNew();
-        using var process = Process.Start(psi)!;
-        if (stdin is not null)
-        {
-            await process.StandardInput.WriteAsync(stdin);
-        }
-
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(cts.Token);
-        var result = (process.ExitCode, await stdout, await stderr, watch.Elapsed);
+        var run = await ChildProcess.RunAsync("dotnet", [Det, .. args], environment, stdin);
+        var result = (run.ExitCode, run.Stdout, run.Stderr, run.Elapsed);
         _pki.Capture($"det {string.Join(' ', args)}", result.Item2 + result.Item3);
         return result;
     }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Determined.Testing;
@@ -20,28 +19,17 @@ public sealed class NativeAotTests
         var work = Directory.CreateTempSubdirectory("det-aot-task-").FullName;
         try
         {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[]
-            {
-                "publish", Path.Combine(ChildProcess.RepoRoot(), "samples", "Determined.Samples.Task", "Determined.Samples.Task.csproj"),
-                "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishAot=true", "-p:DeterminedReadyToRun=false",
-                $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(work, "build"), "-o", Path.Combine(work, "bin"),
-            })
-            {
-                psi.ArgumentList.Add(arg);
-            }
-
-            using (var publish = Process.Start(psi)!)
-            {
-                var stdout = publish.StandardOutput.ReadToEndAsync();
-                var stderr = publish.StandardError.ReadToEndAsync();
-                using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(6));
-                await publish.WaitForExitAsync(timeout.Token);
-                var log = await stdout + await stderr;
-                Assert.True(publish.ExitCode == 0, "NativeAOT publish failed:\n" + log);
-                var warnings = log.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
-                Assert.True(warnings.Count == 0, "NativeAOT publish warnings:\n" + string.Join('\n', warnings));
-            }
+            var publish = await ChildProcess.RunAsync(
+                "dotnet",
+                [
+                    "publish", Path.Combine(ChildProcess.RepoRoot(), "samples", "Determined.Samples.Task", "Determined.Samples.Task.csproj"),
+                    "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishAot=true", "-p:DeterminedReadyToRun=false",
+                    $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(work, "build"), "-o", Path.Combine(work, "bin"),
+                ],
+                timeout: TimeSpan.FromMinutes(6));
+            Assert.True(publish.ExitCode == 0, "NativeAOT publish failed:\n" + publish.Output);
+            var warnings = publish.Output.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
+            Assert.True(warnings.Count == 0, "NativeAOT publish warnings:\n" + string.Join('\n', warnings));
 
             var binary = Path.Combine(work, "bin", "Determined.Samples.Task");
             Assert.True(File.Exists(binary), binary + " was not produced");

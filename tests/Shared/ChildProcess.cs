@@ -24,16 +24,50 @@ public static class ChildProcess
         return File.Exists(path) ? path : throw new FileNotFoundException("Build the solution first; missing " + path);
     }
 
-    public static Process StartDotnet(string dll, IEnumerable<string> args, IDictionary<string, string?>? environment = null, bool redirectInput = false)
+    public static Process StartDotnet(string dll, IEnumerable<string> args, IDictionary<string, string?>? environment = null, bool redirectInput = false) =>
+        Process.Start(StartInfo("dotnet", [dll, .. args], environment, redirectInput)) ?? throw new InvalidOperationException("could not start dotnet " + dll);
+
+    /// <summary>What a finished child process printed, and how it ended.</summary>
+    public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        public string Output => Stdout + Stderr;
+    }
+
+    /// <summary>
+    /// Runs a program to completion (bounded by <paramref name="timeout"/>, default 60 s; killed and reported when it hangs),
+    /// with <paramref name="stdin"/> written then closed, and environment changes (a null value removes a variable).
+    /// </summary>
+    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? stdin = null, TimeSpan? timeout = null)
+    {
+        var psi = StartInfo(fileName, args, environment, redirectInput: true);
+        var watch = Stopwatch.StartNew();
+        using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + fileName);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = redirectInput,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(dll);
+            await process.StandardInput.WriteAsync(stdin);
+        }
+
+        process.StandardInput.Close();
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"{fileName} {string.Join(' ', psi.ArgumentList)} did not exit within {timeout ?? TimeSpan.FromSeconds(60)}; output so far:\n{await stdout}{await stderr}");
+        }
+
+        return new Result(process.ExitCode, await stdout, await stderr, watch.Elapsed);
+    }
+
+    /// <summary>Output and error redirected; environment changes applied (a null value removes a variable).</summary>
+    private static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment, bool redirectInput)
+    {
+        var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = redirectInput, UseShellExecute = false };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -51,7 +85,7 @@ public static class ChildProcess
             }
         }
 
-        return Process.Start(psi) ?? throw new InvalidOperationException("could not start dotnet " + dll);
+        return psi;
     }
 
     public static Process StartPython(string script, params string[] args)

@@ -76,21 +76,13 @@ public sealed class TlsPolicyValidationTests : IDisposable
             File.WriteAllText(certificate, TestCertificates.Pem(_pki.Root));
             File.SetUnixFileMode(certificate, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 
-            var psi = new System.Diagnostics.ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "--", "dotnet", Path.Combine(host, "Determined.TestHost.dll"), "tls-policy", certificate })
-            {
-                psi.ArgumentList.Add(arg);
-            }
+            var child = await ChildProcess.RunAsync(
+                "setpriv",
+                ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "dotnet", Path.Combine(host, "Determined.TestHost.dll"), "tls-policy", certificate],
+                new Dictionary<string, string?> { ["HOME"] = shared.FullName, ["DOTNET_CLI_HOME"] = shared.FullName });
 
-            psi.Environment["HOME"] = shared.FullName;
-            psi.Environment["DOTNET_CLI_HOME"] = shared.FullName;
-            using var child = System.Diagnostics.Process.Start(psi)!;
-            var output = await child.StandardOutput.ReadToEndAsync();
-            var error = await child.StandardError.ReadToEndAsync();
-            await child.WaitForExitAsync();
-
-            Assert.True(child.ExitCode == 1, $"exit {child.ExitCode}; stdout: {output}; stderr: {error}");
-            var message = output.Trim();
+            Assert.True(child.ExitCode == 1, $"exit {child.ExitCode}; stdout: {child.Stdout}; stderr: {child.Stderr}");
+            var message = child.Stdout.Trim();
             Assert.Contains($"The file '{certificate}' given by", message, StringComparison.Ordinal);
             Assert.Contains("cannot be read (UnauthorizedAccessException", message, StringComparison.Ordinal);
             Assert.Contains("Fix: check its permissions (the process runs as 'nobody')", message, StringComparison.Ordinal);
