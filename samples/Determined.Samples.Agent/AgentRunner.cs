@@ -161,6 +161,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         logger.LogInformation("Agent {AgentId} registered with the master (reconnect={Reconnect})", config.AgentId, reconnect);
 
         var launcher = new TaskLauncher(config, Send, logger);
+        using var stopTasks = cancellationToken.Register(() => launcher.KillAll()); // the agent stops: so do its tasks
         while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, cancellationToken) is { } text)
         {
             var message = ProtocolJson.ParseMaster(text);

@@ -120,6 +120,26 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
         }
     }
 
+    /// <summary>Kills every task this launcher started that still runs (the agent is stopping).</summary>
+    public void KillAll()
+    {
+        lock (_gate)
+        {
+            foreach (var (id, process) in _running)
+            {
+                logger.LogWarning("Stopping task container {ContainerId}: the agent is stopping", id);
+                try
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+                catch (InvalidOperationException)
+                {
+                    // It exited meanwhile.
+                }
+            }
+        }
+    }
+
     public void Kill(string containerId)
     {
         lock (_gate)

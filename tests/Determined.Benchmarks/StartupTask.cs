@@ -51,7 +51,7 @@ internal static class StartupTask
     /// </summary>
     public static async Task<(Command? Command, string Why)> PublishAotAsync(string workDirectory)
     {
-        var clang = FindOnPath("clang", "clang-20", "clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14");
+        var clang = ChildProcess.FindClang();
         if (clang is null)
         {
             return (null, "no clang on PATH (NativeAOT links with clang: apt-get install clang)");
@@ -82,12 +82,4 @@ internal static class StartupTask
     }
 
     private static string RepoRoot() => ChildProcess.RepoRoot();
-
-    private static string? FindOnPath(params string[] names)
-    {
-#pragma warning disable RS0030
-        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
-#pragma warning restore RS0030
-        return names.FirstOrDefault(n => path.Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, n))));
-    }
 }

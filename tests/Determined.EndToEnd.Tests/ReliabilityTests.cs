@@ -179,13 +179,36 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         await using var cluster = new Cluster();
         await cluster.StartMasterAsync(tls: true);
         var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var client = await cluster.LoginAsync();
+        var taskId = await Cluster.LaunchTaskAsync(client, command: ["sleep", "617"]);
+        await agent.WaitForLineAsync("Started task .*: sleep 617");
+        var task = await WaitForTaskProcessAsync("sleep 617");
 
         await Signal(agent, "TERM");
         Assert.Equal(0, await agent.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         await cluster.Master!.WaitForLineAsync("Agent agent-1 disconnected");
+        Assert.True(task.WaitForExit(TimeSpan.FromSeconds(10)), $"the agent's task {taskId} still runs after the agent stopped");
 
         await Signal(cluster.Master!, "TERM");
         Assert.Equal(0, await cluster.Master!.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    private static async Task<System.Diagnostics.Process> WaitForTaskProcessAsync(string commandLine)
+    {
+        for (var i = 0; i < 200; i++)
+        {
+            foreach (var process in System.Diagnostics.Process.GetProcessesByName(commandLine.Split(' ')[0]))
+            {
+                if (File.ReadAllText($"/proc/{process.Id}/cmdline").Replace('\0', ' ').Trim() == commandLine)
+                {
+                    return process;
+                }
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"no process '{commandLine}' started within 10 s");
     }
 
     private static async Task Signal(Determined.Testing.RunningProcess process, string signal)

@@ -64,6 +64,22 @@ public static class ChildProcess
         return new Result(process.ExitCode, await stdout, await stderr, watch.Elapsed);
     }
 
+    /// <summary>The C compiler NativeAOT links with: <c>clang</c>, else the newest <c>clang-N</c> on PATH; null when there is none.</summary>
+    public static string? FindClang()
+    {
+#pragma warning disable RS0030
+        var path = Environment.GetEnvironmentVariable("PATH") ?? string.Empty;
+#pragma warning restore RS0030
+        var found = path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Where(Directory.Exists)
+            .SelectMany(d => Directory.EnumerateFiles(d, "clang*"))
+            .Select(Path.GetFileName)
+            .Where(n => n == "clang" || (n!.StartsWith("clang-", StringComparison.Ordinal) && n.Length > 6 && n[6..].All(char.IsAsciiDigit)))
+            .Distinct()
+            .ToList();
+        return found.Contains("clang") ? "clang" : found.OrderByDescending(n => int.Parse(n![6..], System.Globalization.CultureInfo.InvariantCulture)).FirstOrDefault();
+    }
+
     /// <summary>Output and error redirected; environment changes applied (a null value removes a variable).</summary>
     private static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment, bool redirectInput)
     {
