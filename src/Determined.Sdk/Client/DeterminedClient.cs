@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Determined.Security;
@@ -161,7 +160,7 @@ public class DeterminedClient : IDisposable
     public virtual async Task PostTaskLogsAsync(IEnumerable<TaskLog> logs, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(logs);
-        using var response = await SendAsync(HttpMethod.Post, "api/v1/task/logs", JsonContent.Create(new TaskLogsRequest { Logs = logs.ToList() }, SdkJsonContext.Default.TaskLogsRequest), cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Post, "api/v1/task/logs", Json(new TaskLogsRequest { Logs = logs.ToList() }, SdkJsonContext.Default.TaskLogsRequest), cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
@@ -193,9 +192,17 @@ public class DeterminedClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(requestTypeInfo);
         ArgumentNullException.ThrowIfNull(responseTypeInfo);
-        using var response = await SendAsync(method, path, JsonContent.Create(body, requestTypeInfo), cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(method, path, Json(body, requestTypeInfo), cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await ReadAsync(response, responseTypeInfo, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A UTF-8 JSON body, serialized once into bytes (SendAsync buffers bodies anyway, so they can be retried).</summary>
+    private static ByteArrayContent Json<T>(T value, JsonTypeInfo<T> typeInfo)
+    {
+        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(value, typeInfo));
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json") { CharSet = "utf-8" };
+        return content;
     }
 
     /// <summary>A body that is not the expected JSON is the master's fault: a <see cref="DeterminedApiException"/>, never a raw JsonException.</summary>
@@ -204,7 +211,7 @@ public class DeterminedClient : IDisposable
         try
         {
             // The master answers UTF-8 JSON; reading the stream directly skips HttpContentJsonExtensions' charset handling
-            // (and loading System.Net.Http.Json for every GET), which costs start-up time in every task.
+            // (and loading System.Net.Http.Json), which costs start-up time in every task.
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
             await using (stream.ConfigureAwait(false))
             {
