@@ -137,6 +137,7 @@ public sealed class MasterHost : IAsyncDisposable
     {
         // The identity never changes while the master runs: serialize these answers once, not per request (every task,
         // agent and CLI asks for /info first).
+        static IResult Fixed(byte[] json) => Results.Bytes(json, "application/json; charset=utf-8");
         var info = JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -148,8 +149,6 @@ public sealed class MasterHost : IAsyncDisposable
                 sso_providers = Array.Empty<object>(),
             },
             JsonSerializerOptions.Web);
-        app.MapGet("/info", () => Results.Bytes(info, "application/json; charset=utf-8"));
-
         var master = JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -160,7 +159,8 @@ public sealed class MasterHost : IAsyncDisposable
                 telemetryEnabled = false,
             },
             JsonSerializerOptions.Web);
-        app.MapGet("/api/v1/master", () => Results.Bytes(master, "application/json; charset=utf-8"));
+        app.MapGet("/info", () => Fixed(info));
+        app.MapGet("/api/v1/master", () => Fixed(master));
 
         app.MapPost("/api/v1/auth/login", async (HttpContext context) =>
         {

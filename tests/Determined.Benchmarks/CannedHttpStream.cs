@@ -15,6 +15,10 @@ internal sealed class CannedHttpStream : Stream
     private int _matched;
     private (TaskCompletionSource<int> Completion, Memory<byte> Buffer)? _waiting;
 
+    /// <summary>A <see cref="System.Net.Http.SocketsHttpHandler.ConnectCallback"/> that "connects" to a new canned server.</summary>
+    public static ValueTask<Stream> ConnectAsync(System.Net.Http.SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<Stream>(new CannedHttpStream());
+
     public override bool CanRead => true;
 
     public override bool CanSeek => false;

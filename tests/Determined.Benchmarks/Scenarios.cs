@@ -236,7 +236,7 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
         var uri = new Uri("http://127.0.0.1:8080/info");
         var resolver = new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = RootPem, MasterCertificateName = Name }));
         using var ours = new HttpClient(new InMemoryFactory(resolver).CreateHandler(uri));
-        using var bare = new HttpClient(new SocketsHttpHandler { ConnectCallback = static (_, _) => ValueTask.FromResult<Stream>(new CannedHttpStream()) });
+        using var bare = new HttpClient(new SocketsHttpHandler { ConnectCallback = CannedHttpStream.ConnectAsync });
 
         async Task<double> MicrosecondsPerRequest(HttpClient client)
         {
@@ -259,7 +259,7 @@ public sealed partial class Scenarios(Scenarios.Settings settings) : IDisposable
     private sealed class InMemoryFactory(CertificateTrustResolver resolver) : MasterHttpHandlerFactory(resolver)
     {
         protected override void ConfigureHandler(Uri masterUri, SocketsHttpHandler handler) =>
-            handler.ConnectCallback = static (_, _) => ValueTask.FromResult<Stream>(new CannedHttpStream());
+            handler.ConnectCallback = CannedHttpStream.ConnectAsync;
     }
 
     private async Task<IEnumerable<Result>> StartupAsync()

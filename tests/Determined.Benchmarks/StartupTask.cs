@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Determined.Testing;
 
 namespace Determined.Benchmarks;
@@ -16,17 +14,15 @@ internal static class StartupTask
     public static Command Locate()
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name;
-        var dll = Path.Combine(RepoRoot(), "tests", Project, "bin", configuration, "net10.0", Project + ".dll");
+        var dll = Path.Combine(ChildProcess.RepoRoot(), "tests", Project, "bin", configuration, "net10.0", Project + ".dll");
         return File.Exists(dll) ? new Command("dotnet", [dll]) : throw new FileNotFoundException($"{dll} is missing: build Determined.sln -c {configuration} first.");
     }
 
     /// <summary>Milliseconds from process start to exit (the program exits right after its first authenticated GET).</summary>
     public static async Task<double> TimeAsync(Command command, string mode, IReadOnlyDictionary<string, string> env)
     {
-        var watch = Stopwatch.StartNew();
-        var (exit, _, error) = await RunAsync(command, mode, env);
-        watch.Stop();
-        return exit == 0 ? watch.Elapsed.TotalMilliseconds : throw new InvalidOperationException($"startup task '{mode}' exited with {exit}: {error}");
+        var run = await RunAsync(command, mode, env);
+        return run.ExitCode == 0 ? run.Elapsed.TotalMilliseconds : throw new InvalidOperationException($"startup task '{mode}' exited with {run.ExitCode}: {run.Stderr}");
     }
 
     /// <summary>The phase breakdown printed by the task program's <c>phases</c> mode.</summary>
@@ -40,8 +36,8 @@ internal static class StartupTask
             env = new Dictionary<string, string>(env) { ["DOTNET_JitStdOutFile"] = jitLog, ["DOTNET_JitDisasmSummary"] = "1" };
         }
 
-        var (exit, _, error) = await RunAsync(command, "phases", env);
-        return exit == 0 ? error : throw new InvalidOperationException($"startup task 'phases' exited with {exit}: {error}");
+        var run = await RunAsync(command, "phases", env);
+        return run.ExitCode == 0 ? run.Stderr : throw new InvalidOperationException($"startup task 'phases' exited with {run.ExitCode}: {run.Stderr}");
     }
 
     /// <summary>
@@ -57,29 +53,16 @@ internal static class StartupTask
             return (null, "no clang on PATH (NativeAOT links with clang: apt-get install clang)");
         }
 
-        var output = Path.Combine(workDirectory, "aot");
-        var publish = await ChildProcess.RunAsync(
-            "dotnet",
-            [
-                "publish", Path.Combine(RepoRoot(), "tests", Project, Project + ".csproj"), "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier,
-                "-p:PublishAot=true", "-p:DeterminedReadyToRun=false", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "aot-build"), "-o", output,
-            ],
-            timeout: TimeSpan.FromMinutes(6));
-        var warnings = publish.Output.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
-        if (publish.ExitCode != 0 || warnings.Count > 0)
+        var publish = await ChildProcess.PublishNativeAotAsync(Path.Combine("tests", Project, Project + ".csproj"), Path.Combine(workDirectory, "aot"), clang, TimeSpan.FromMinutes(6));
+        if (publish.Run.ExitCode != 0 || publish.Warnings.Count > 0)
         {
-            throw new InvalidOperationException($"NativeAOT publish of {Project} failed (exit {publish.ExitCode}, {warnings.Count} warnings):\n{string.Join('\n', publish.Output.Split('\n').TakeLast(40))}");
+            throw new InvalidOperationException($"NativeAOT publish of {Project} failed (exit {publish.Run.ExitCode}, {publish.Warnings.Count} warnings):\n{string.Join('\n', publish.Run.Output.Split('\n').TakeLast(40))}");
         }
 
-        Console.WriteLine($"startup-aot: published {Project} with NativeAOT ({clang}) in {publish.Elapsed.TotalSeconds:0} s, 0 warnings");
-        return (new Command(Path.Combine(output, Project), []), string.Empty);
+        Console.WriteLine($"startup-aot: published {Project} with NativeAOT ({clang}) in {publish.Run.Elapsed.TotalSeconds:0} s, 0 warnings");
+        return (new Command(publish.Binary, []), string.Empty);
     }
 
-    private static async Task<(int Exit, string Output, string Error)> RunAsync(Command command, string mode, IReadOnlyDictionary<string, string> env)
-    {
-        var run = await ChildProcess.RunAsync(command.FileName, [.. command.Prefix, mode], env.ToDictionary(p => p.Key, p => (string?)p.Value));
-        return (run.ExitCode, run.Stdout, run.Stderr);
-    }
-
-    private static string RepoRoot() => ChildProcess.RepoRoot();
+    private static Task<ChildProcess.Result> RunAsync(Command command, string mode, IReadOnlyDictionary<string, string> env) =>
+        ChildProcess.RunAsync(command.FileName, [.. command.Prefix, mode], env.ToDictionary(p => p.Key, p => (string?)p.Value));
 }

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using Determined.Testing;
 
@@ -19,19 +18,12 @@ public sealed class NativeAotTests
         var work = Directory.CreateTempSubdirectory("det-aot-task-").FullName;
         try
         {
-            var publish = await ChildProcess.RunAsync(
-                "dotnet",
-                [
-                    "publish", Path.Combine(ChildProcess.RepoRoot(), "samples", "Determined.Samples.Task", "Determined.Samples.Task.csproj"),
-                    "-c", "Release", "-r", RuntimeInformation.RuntimeIdentifier, "-p:PublishAot=true",
-                    $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(work, "build"), "-o", Path.Combine(work, "bin"),
-                ],
-                timeout: TimeSpan.FromMinutes(4)); // inside dotnet test's 5-minute hang limit
-            Assert.True(publish.ExitCode == 0, "NativeAOT publish failed:\n" + publish.Output);
-            var warnings = publish.Output.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
-            Assert.True(warnings.Count == 0, "NativeAOT publish warnings:\n" + string.Join('\n', warnings));
+            var publish = await ChildProcess.PublishNativeAotAsync(
+                "samples/Determined.Samples.Task/Determined.Samples.Task.csproj", work, clang!, TimeSpan.FromMinutes(4)); // inside dotnet test's 5-minute hang limit
+            Assert.True(publish.Run.ExitCode == 0, "NativeAOT publish failed:\n" + publish.Run.Output);
+            Assert.True(publish.Warnings.Count == 0, "NativeAOT publish warnings:\n" + string.Join('\n', publish.Warnings));
 
-            var binary = Path.Combine(work, "bin", "Determined.Samples.Task");
+            var binary = publish.Binary;
             Assert.True(File.Exists(binary), binary + " was not produced");
             File.SetUnixFileMode(work, (UnixFileMode)0b111_101_101);
 

@@ -64,6 +64,27 @@ public static class ChildProcess
         return new Result(process.ExitCode, await stdout, await stderr, watch.Elapsed);
     }
 
+    /// <summary>What a NativeAOT publish produced: the run, its distinct warning lines and the native binary's path.</summary>
+    public sealed record NativeAotPublish(Result Run, IReadOnlyList<string> Warnings, string Binary);
+
+    /// <summary>
+    /// Publishes a project of this repository with NativeAOT for this machine's RID into <paramref name="workDirectory"/> (its
+    /// own artifacts path, so the repository's build outputs are untouched), linking with <paramref name="clang"/>.
+    /// </summary>
+    public static async Task<NativeAotPublish> PublishNativeAotAsync(string relativeProjectFile, string workDirectory, string clang, TimeSpan timeout)
+    {
+        var output = Path.Combine(workDirectory, "bin");
+        var run = await RunAsync(
+            "dotnet",
+            [
+                "publish", Path.Combine(RepoRoot(), relativeProjectFile), "-c", "Release", "-r", System.Runtime.InteropServices.RuntimeInformation.RuntimeIdentifier,
+                "-p:PublishAot=true", $"-p:CppCompilerAndLinker={clang}", "--artifacts-path", Path.Combine(workDirectory, "build"), "-o", output,
+            ],
+            timeout: timeout);
+        var warnings = run.Output.Split('\n').Where(l => l.Contains(": warning ", StringComparison.Ordinal)).Distinct().ToList();
+        return new NativeAotPublish(run, warnings, Path.Combine(output, Path.GetFileNameWithoutExtension(relativeProjectFile)));
+    }
+
     /// <summary>The C compiler NativeAOT links with: <c>clang</c>, else the newest <c>clang-N</c> on PATH; null when there is none.</summary>
     public static string? FindClang()
     {
