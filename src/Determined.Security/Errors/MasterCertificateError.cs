@@ -26,10 +26,10 @@ public enum MasterCertificateError
     /// <summary>The server presented a CA certificate as its own certificate.</summary>
     CaCertificateAsServer,
 
-    /// <summary>The server certificate's key is too small (RSA below 2048 bits, or an equally weak key).</summary>
+    /// <summary>A key in the chain is refused: RSA below 2048 bits, DSA, or an EC curve other than P-256, P-384 and P-521.</summary>
     WeakKey,
 
-    /// <summary>The server certificate is signed with a broken algorithm (MD5 or SHA-1).</summary>
+    /// <summary>A certificate in the chain (other than the trust anchor) is signed with a broken algorithm (MD5 or SHA-1).</summary>
     WeakSignature,
 
     /// <summary>A certificate in the chain has been revoked.</summary>
@@ -61,4 +61,10 @@ public enum MasterCertificateError
 
     /// <summary>The certificate was shown for trust on first use and was not accepted.</summary>
     NotTrusted,
+
+    /// <summary>A certificate in the chain is malformed (bad encoding, duplicate or empty extensions, an invalid DNS name, a bad serial number).</summary>
+    MalformedCertificate,
+
+    /// <summary>A name of the server certificate is outside what a CA's name constraints allow, or the constraints themselves are invalid.</summary>
+    NameConstraintViolation,
 }

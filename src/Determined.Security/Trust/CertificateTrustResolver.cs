@@ -22,7 +22,7 @@ public class CertificateTrustResolver
     private static readonly Oid s_serverAuth = new(CertificateNames.ServerAuthOid);
     private readonly ILogger _logger;
     private readonly X509ChainPolicy? _pinnedChainPolicy;
-    private volatile byte[]? _lastGoodLeaf;
+    private volatile AcceptedChain? _lastGood;
 
     /// <summary>Initializes a new instance.</summary>
     /// <param name="policy">The validated TLS settings.</param>
@@ -108,38 +108,42 @@ public class CertificateTrustResolver
 
     /// <summary>
     /// Checks a certificate (and the intermediates that came with it) against the trust decided for a master URL,
-    /// building the chain itself. Used for chains captured outside a handshake.
+    /// building the chain itself at the resolver's <see cref="TimeProvider"/> time and applying the same server-certificate
+    /// profile as a handshake. Used for chains captured outside a handshake.
     /// </summary>
     /// <param name="masterUri">The master URL.</param>
     /// <param name="certificate">The leaf certificate.</param>
     /// <param name="additionalCertificates">Intermediates presented with the leaf, if any.</param>
-    /// <exception cref="MasterCertificateException">The certificate is not trusted; the exception says why.</exception>
+    /// <exception cref="MasterCertificateException">The certificate is not trusted, whatever its bytes; the exception says why.</exception>
     public virtual void ValidateCertificate(Uri masterUri, X509Certificate2 certificate, X509Certificate2Collection? additionalCertificates = null)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
         ArgumentNullException.ThrowIfNull(certificate);
         if (Policy.DangerousSkipVerification)
         {
+            Log.SkipVerification(_logger, Messages.SkipVerificationWarning(ExpectedName(masterUri)));
             return;
         }
 
         var name = ExpectedName(masterUri);
         using var chain = new X509Chain();
-        chain.ChainPolicy = _pinnedChainPolicy?.Clone() ?? NewSystemChainPolicy();
-        if (additionalCertificates is not null)
-        {
-            chain.ChainPolicy.ExtraStore.AddRange(additionalCertificates);
-        }
-
         var errors = SslPolicyErrors.None;
-        if (!chain.Build(certificate))
+        try
         {
-            errors |= SslPolicyErrors.RemoteCertificateChainErrors;
-        }
+            chain.ChainPolicy = NewPolicy(TimeProvider.GetUtcNow());
+            if (additionalCertificates is not null)
+            {
+                chain.ChainPolicy.ExtraStore.AddRange(additionalCertificates);
+            }
 
-        if (!certificate.MatchesHostname(name, allowWildcards: true, allowCommonName: false))
+            if (!chain.Build(certificate))
+            {
+                errors |= SslPolicyErrors.RemoteCertificateChainErrors;
+            }
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException)
         {
-            errors |= SslPolicyErrors.RemoteCertificateNameMismatch;
+            throw Reject(CertificateFailures.Unprocessable(name, [certificate, .. additionalCertificates ?? []], ex));
         }
 
         var failure = Evaluate(name, certificate, chain, errors);
@@ -180,17 +184,24 @@ public class CertificateTrustResolver
 
         options.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
         {
-            if (errors == SslPolicyErrors.None && certificate is X509Certificate2 leaf && PassesExtraChecksCached(leaf))
+            // With a name override the override is verified, whatever the stream's target host says (never the URL host).
+            var host = Policy.MasterCertificateName ?? ((sender as SslStream)?.TargetHostName is { Length: > 0 } target ? target : expectedName);
+            if (errors == SslPolicyErrors.None && chain is not null && _lastGood is { } good && good.Matches(chain, host, TimeProvider.GetUtcNow()))
             {
                 SecurityTelemetry.Accepted();
                 return true;
             }
 
-            var host = (sender as SslStream)?.TargetHostName is { Length: > 0 } target ? target : expectedName;
             var failure = Evaluate(host, certificate as X509Certificate2, chain, errors);
-            return failure is null ? true : throw failure;
+            return failure is null ? Accepted() : throw failure;
         };
         return options;
+    }
+
+    private static bool Accepted()
+    {
+        SecurityTelemetry.Accepted();
+        return true;
     }
 
     internal static string ExpectedNameFor(Uri masterUri, TlsPolicy policy) =>
@@ -201,167 +212,191 @@ public class CertificateTrustResolver
     internal static bool IsHttps(Uri uri) =>
         uri.Scheme.Equals(Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase) || uri.Scheme.Equals(Uri.UriSchemeWss, StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Classifies a failed (or policy-violating) chain; <see langword="null"/> when the certificate is acceptable.</summary>
+    /// <summary>
+    /// Judges a chain the platform built (in a handshake or in <see cref="ValidateCertificate"/>): which anchor it reached,
+    /// then the server-certificate profile on that path at the resolver's clock. <see langword="null"/> when acceptable;
+    /// otherwise the classified rejection (never another exception type, whatever the bytes).
+    /// </summary>
     internal MasterCertificateException? Evaluate(string host, X509Certificate2? leaf, X509Chain? chain, SslPolicyErrors errors)
     {
         if (leaf is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
         {
-            return Reject(new MasterCertificateException(
-                MasterCertificateError.NoCertificate,
-                host,
-                Messages.Failure(MasterCertificateError.NoCertificate, host, null, "the server sent no certificate", "check that the port belongs to a Determined master with security.tls.cert and security.tls.key set"),
-                "check that the port belongs to a Determined master with TLS configured"));
+            return Reject(CertificateFailures.NoCertificate(host));
         }
 
         var presented = Presented(leaf, chain);
-        var status = chain is null ? X509ChainStatusFlags.NoError : AllStatus(chain);
-        var chainTrusted = !errors.HasFlag(SslPolicyErrors.RemoteCertificateChainErrors);
-        if (!chainTrusted && (status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot)) == 0)
+        var owned = new List<X509Chain>();
+        try
         {
-            // OpenSSL's partial-chain rule (and Go's): a pinned certificate is a trust anchor even when it is not a root.
-            chainTrusted = ReachesPinned(leaf, chain);
+            return Judge(host, leaf, presented, chain, errors, owned);
         }
-
-        if (!chainTrusted && Policy.TrustMode == MasterTrustMode.PinnedAdded && _pinnedChainPolicy is not null)
+        catch (Exception ex) when (ex is not MasterCertificateException and not OutOfMemoryException)
         {
-            var systemStatus = BuildWithSystemRoots(leaf, presented, out var systemOk);
-            if (systemOk)
+            return Reject(CertificateFailures.Unprocessable(host, presented, ex));
+        }
+        finally
+        {
+            foreach (var c in owned)
+            {
+                c.Dispose();
+            }
+        }
+    }
+
+    private MasterCertificateException? Judge(string host, X509Certificate2 leaf, List<X509Certificate2> presented, X509Chain? chain, SslPolicyErrors errors, List<X509Chain> owned)
+    {
+        var now = TimeProvider.GetUtcNow();
+        var problems = new List<CertificateProblem>();
+        var verdict = Anchor(leaf, chain, problems);
+        if (!verdict.Anchored && Policy.TrustMode == MasterTrustMode.PinnedAdded && _pinnedChainPolicy is not null)
+        {
+            var system = Build(leaf, presented, NewSystemChainPolicy(now), owned, exclude: null);
+            var systemVerdict = Anchor(leaf, system, problems: null);
+            if (systemVerdict.Anchored)
             {
                 Log.AcceptedBySystemRoots(_logger, host);
-                chainTrusted = true;
-                status = X509ChainStatusFlags.NoError;
+                verdict = systemVerdict;
             }
             else
             {
-                status |= systemStatus & ~(X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain);
+                verdict = verdict with { Status = verdict.Status | (systemVerdict.Status & ~(X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.PartialChain)) };
             }
         }
 
-        var now = TimeProvider.GetUtcNow();
-        var problems = new List<(MasterCertificateError Error, string Detail, string Fix)>();
-        var notBefore = new DateTimeOffset(leaf.NotBefore.ToUniversalTime(), TimeSpan.Zero);
-        var notAfter = new DateTimeOffset(leaf.NotAfter.ToUniversalTime(), TimeSpan.Zero);
-        if (now < notBefore)
+        if (!verdict.Anchored && presented.Count > 2)
         {
-            problems.Add((MasterCertificateError.NotYetValid,
-                $"the certificate is not valid until {Messages.Date(notBefore)} and this machine's clock says {Messages.Date(now)}",
-                "if this machine's clock is wrong, correct it (NTP); otherwise wait until the certificate becomes valid or re-issue it with a correct start date"));
-        }
-        else if (now > notAfter)
-        {
-            problems.Add((MasterCertificateError.Expired,
-                $"the certificate expired at {Messages.Date(notAfter)} and this machine's clock says {Messages.Date(now)}",
-                "renew the master's certificate (security.tls.cert and security.tls.key on the master; the sample master reloads it without a restart); if this machine's clock is wrong, correct it"));
-        }
-        else if (status.HasFlag(X509ChainStatusFlags.NotTimeValid))
-        {
-            problems.Add((MasterCertificateError.Expired,
-                "a CA certificate in the chain has expired or is not yet valid (this machine's clock says " + Messages.Date(now) + ")",
-                "renew the expired CA certificate and re-issue the chain, or fix this machine's clock"));
+            verdict = TryAlternativePaths(host, leaf, presented, verdict, now, owned);
         }
 
-        if (IsCaAsServer(leaf))
+        var facts = verdict.Path.Select(c => CertificateFacts.Read(c.RawDataMemory)).ToList();
+        ServerCertificateProfile.Check(verdict.Path, facts, verdict.Anchored, host, now, problems);
+        if (verdict.Status.HasFlag(X509ChainStatusFlags.NotValidForUsage))
         {
-            problems.Add((MasterCertificateError.CaCertificateAsServer,
-                $"the server presented the CA certificate '{leaf.Subject}' as its own certificate",
-                "on the master, set security.tls.cert to a server certificate issued by that CA (leaf first, then intermediates), not to the CA certificate"));
+            problems.Add(new(MasterCertificateError.WrongKeyUsage,
+                "a CA in the chain restricts its extended key usage to purposes without TLS server authentication (serverAuth)",
+                "re-issue the intermediate CA with extendedKeyUsage including serverAuth (or without extendedKeyUsage)"));
         }
 
-        if (!CertificateNames.AllowsServerAuthentication(leaf) || status.HasFlag(X509ChainStatusFlags.NotValidForUsage))
+        if (!verdict.Anchored)
         {
-            problems.Add((MasterCertificateError.WrongKeyUsage,
-                "the certificate's extended key usage does not include TLS server authentication (serverAuth)",
-                "re-issue the master certificate with extendedKeyUsage = serverAuth"));
-        }
-
-        if (CertificateNames.HasWeakKey(leaf, out var keyDescription))
-        {
-            problems.Add((MasterCertificateError.WeakKey,
-                $"the certificate's key is too weak ({keyDescription})",
-                "re-issue the master certificate with an RSA key of at least 2048 bits or an EC P-256 key"));
-        }
-
-        if (!string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal) && CertificateNames.HasWeakSignature(leaf, out var algorithm))
-        {
-            problems.Add((MasterCertificateError.WeakSignature,
-                $"the certificate is signed with {algorithm}, which is broken",
-                "re-issue the master certificate with a SHA-256 (or stronger) signature"));
-        }
-
-        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch))
-        {
-            var names = CertificateSummary.Create(leaf).Names.ToList();
-            var suggestion = names.FirstOrDefault() ?? "<a name in the certificate>";
-            problems.Add((MasterCertificateError.NameMismatch,
-                $"the certificate is not valid for '{host}'; its names are: {(names.Count == 0 ? "none (no subject alternative names; CN-only certificates are not accepted)" : string.Join(", ", names))}",
-                names.Count == 0
-                    ? "re-issue the master certificate with the master's DNS name or IP address as a subject alternative name"
-                    : $"connect with a URL whose host is one of those names, or set the expected name with {Messages.CertNameSetting} to '{suggestion}'"));
-        }
-
-        if (!chainTrusted)
-        {
-            AddChainProblems(problems, leaf, presented, status, host);
+            CertificateFailures.AddChainProblems(problems, presented, verdict.Status & ~X509ChainStatusFlags.NotValidForUsage, host, _pinnedChainPolicy is not null);
         }
 
         if (problems.Count == 0)
         {
+            _lastGood = AcceptedChain.Create(verdict.Path, facts, host);
             return null;
         }
 
-        var (primary, detail, fix) = problems[0];
-        var more = problems.Count > 1 ? $" Also: {string.Join("; ", problems.Skip(1).Select(p => p.Detail))}." : string.Empty;
-        var exception = new MasterCertificateException(primary, host, Messages.Failure(primary, host, leaf, detail, fix) + more, fix, presented)
-        {
-            Errors = problems.Select(p => p.Error).ToArray(),
-            PolicyErrors = errors,
-            ChainStatus = Enum.GetValues<X509ChainStatusFlags>().Where(f => f != 0 && status.HasFlag(f)).ToArray(),
-        };
-        return Reject(exception);
+        return Reject(CertificateFailures.Create(host, presented, problems, errors, verdict.Status));
     }
 
-    private static void AddChainProblems(List<(MasterCertificateError, string, string)> problems, X509Certificate2 leaf, List<X509Certificate2> presented, X509ChainStatusFlags status, string host)
+    /// <summary>
+    /// The trust anchor the platform's chain reached: a trusted root, or (OpenSSL's and Go's partial-chain rule) the first
+    /// pinned certificate on a chain whose only faults are "partial" or "untrusted root". A pinned certificate that names
+    /// itself as its issuer is a root: if the platform did not accept it as one, its self-signature or key identifiers are
+    /// broken and it is no anchor. Validity is judged by the profile on the resolver's clock, not by the platform's.
+    /// </summary>
+    private Verdict Anchor(X509Certificate2 leaf, X509Chain? chain, List<CertificateProblem>? problems)
     {
-        var presentedCount = presented.Count;
-        var topIssuer = presented[^1].Issuer;
-        var fingerprint = CertificatePin.Sha256Fingerprint(leaf);
-        var pinFix = $"pin the CA that issued it (or the master's own self-signed certificate) with {Messages.CertFileSetting}, or trust it for this master with 'det tls trust' after checking that its SHA-256 fingerprint is {fingerprint}";
-        if (status.HasFlag(X509ChainStatusFlags.Revoked))
+        if (chain is null || chain.ChainElements.Count == 0)
         {
-            problems.Add((MasterCertificateError.Revoked, "a certificate in the chain has been revoked", "re-issue the master certificate; do not trust a revoked one"));
+            return new Verdict([leaf], false, X509ChainStatusFlags.PartialChain);
         }
-        else if (status.HasFlag(X509ChainStatusFlags.PartialChain) && presentedCount == 1 && !string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal))
+
+        var path = new List<X509Certificate2>(chain.ChainElements.Count);
+        foreach (var element in chain.ChainElements)
         {
-            problems.Add((MasterCertificateError.IncompleteChain,
-                $"the server sent its certificate without any intermediate, and its issuer '{leaf.Issuer}' is neither pinned nor trusted here",
-                "on the master, security.tls.cert must hold the full chain: the leaf first, then every intermediate (e.g. Let's Encrypt's fullchain.pem), and for a private CA the root too; if the issuing CA itself is not trusted, " + pinFix));
+            path.Add(element.Certificate);
         }
-        else if (status.HasFlag(X509ChainStatusFlags.PartialChain))
+
+        var status = AllStatus(chain) & ~(X509ChainStatusFlags.NotTimeValid | X509ChainStatusFlags.NotTimeNested);
+        if ((status & ~X509ChainStatusFlags.NotValidForUsage) == 0)
         {
-            problems.Add((MasterCertificateError.UntrustedRoot,
-                $"the chain the server sent ends at '{topIssuer}', which is neither pinned nor trusted here",
-                pinFix));
+            return new Verdict(path, true, status);
         }
-        else if (status.HasFlag(X509ChainStatusFlags.UntrustedRoot) || status == X509ChainStatusFlags.NoError)
+
+        if ((status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot)) != 0 || _pinnedChainPolicy is null)
         {
-            var selfSigned = string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal);
-            problems.Add((MasterCertificateError.UntrustedRoot,
-                selfSigned
-                    ? $"the certificate is self-signed and not pinned for '{host}'"
-                    : $"the chain ends at a root that is not trusted here (issuer '{leaf.Issuer}')",
-                pinFix));
+            return new Verdict(path, false, status);
         }
-        else if ((status & (X509ChainStatusFlags.RevocationStatusUnknown | X509ChainStatusFlags.OfflineRevocation)) != 0)
+
+        for (var i = 0; i < path.Count; i++)
         {
-            problems.Add((MasterCertificateError.InvalidChain,
-                $"the revocation status of the chain could not be checked ({status})",
-                "publish a reachable CRL for the CA, or turn revocation checking off: TlsOptions.CheckCertificateRevocation (config Determined:Tls:CheckCertificateRevocation) = false, the default for private CAs"));
+            if (!IsPinned(path[i]))
+            {
+                continue;
+            }
+
+            if (i > 0 && path[i].SubjectName.RawData.AsSpan().SequenceEqual(path[i].IssuerName.RawData))
+            {
+                problems?.Add(new(MasterCertificateError.InvalidChain,
+                    $"the pinned root '{Messages.Printable(path[i].Subject)}' could not be verified as a self-signed root (its self-signature or its authority key identifier does not match its own key)",
+                    "re-create the CA certificate (a root's authority key identifier, when present, holds only its own subject key identifier), re-issue the chain and pin the new root"));
+                return new Verdict(path, false, status);
+            }
+
+            return new Verdict(path.GetRange(0, i + 1), true, X509ChainStatusFlags.NoError);
         }
-        else
-        {
-            problems.Add((MasterCertificateError.InvalidChain, $"the chain is invalid ({status})", pinFix));
-        }
+
+        return new Verdict(path, false, status);
     }
+
+    /// <summary>
+    /// When the platform's chain failed, other paths through the presented certificates may succeed (a cross-signed
+    /// intermediate, or one issued under a CA whose name constraints forbid it). Rebuilds a bounded number of times, each
+    /// time leaving out an intermediate of the failed path for which the server sent another certificate of the same name.
+    /// </summary>
+    private Verdict TryAlternativePaths(string host, X509Certificate2 leaf, List<X509Certificate2> presented, Verdict failed, DateTimeOffset now, List<X509Chain> owned)
+    {
+        const int MaxAttempts = 4;
+        var excluded = new List<X509Certificate2>();
+        var current = failed;
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var candidate = current.Path.Skip(1).FirstOrDefault(c =>
+                !excluded.Any(e => SameBytes(e, c))
+                && presented.Skip(1).Any(p => !SameBytes(p, c) && !excluded.Any(e => SameBytes(e, p)) && p.SubjectName.RawData.AsSpan().SequenceEqual(c.SubjectName.RawData)));
+            if (candidate is null)
+            {
+                return failed;
+            }
+
+            excluded.Add(candidate);
+            var chain = Build(leaf, presented, _pinnedChainPolicy is not null ? NewPolicy(now) : NewSystemChainPolicy(now), owned, excluded);
+            current = Anchor(leaf, chain, problems: null);
+            if (current.Anchored)
+            {
+                var facts = current.Path.Select(c => CertificateFacts.Read(c.RawDataMemory)).ToList();
+                var problems = new List<CertificateProblem>();
+                ServerCertificateProfile.Check(current.Path, facts, anchored: true, host, now, problems);
+                if (problems.Count == 0)
+                {
+                    return current;
+                }
+            }
+        }
+
+        return failed;
+    }
+
+    private static X509Chain Build(X509Certificate2 leaf, List<X509Certificate2> presented, X509ChainPolicy policy, List<X509Chain> owned, List<X509Certificate2>? exclude)
+    {
+        var chain = new X509Chain { ChainPolicy = policy };
+        owned.Add(chain);
+        foreach (var certificate in presented.Skip(1))
+        {
+            if (exclude is null || !exclude.Any(e => SameBytes(e, certificate)))
+            {
+                chain.ChainPolicy.ExtraStore.Add(certificate);
+            }
+        }
+
+        chain.Build(leaf);
+        return chain;
+    }
+
+    private static bool SameBytes(X509Certificate2 a, X509Certificate2 b) => a.RawDataMemory.Span.SequenceEqual(b.RawDataMemory.Span);
 
     private MasterCertificateException Reject(MasterCertificateException exception)
     {
@@ -370,93 +405,17 @@ public class CertificateTrustResolver
         return exception;
     }
 
-    /// <summary>
-    /// The extra checks cost key decoding; a master presents the same leaf on every handshake, so the last leaf that
-    /// passed is remembered (compared by its DER bytes) and not checked again.
-    /// </summary>
-    private bool PassesExtraChecksCached(X509Certificate2 leaf)
-    {
-        var last = _lastGoodLeaf;
-        if (last is not null && last.AsSpan().SequenceEqual(leaf.RawDataMemory.Span))
-        {
-            return true;
-        }
-
-        if (!PassesExtraChecks(leaf))
-        {
-            return false;
-        }
-
-        _lastGoodLeaf = leaf.RawData;
-        return true;
-    }
-
-    /// <summary>Policy checks that a valid chain can still fail (weak key, CA as server, EKU, SHA-1 signature).</summary>
-    private static bool PassesExtraChecks(X509Certificate2 leaf) =>
-        CertificateNames.AllowsServerAuthentication(leaf)
-        && !CertificateNames.HasWeakKey(leaf, out _)
-        && !IsCaAsServer(leaf)
-        && (string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal) || !CertificateNames.HasWeakSignature(leaf, out _));
-
-    /// <summary>A CA certificate without names presented as the server's own (a self-signed server certificate with CA:TRUE and names is allowed).</summary>
-    private static bool IsCaAsServer(X509Certificate2 leaf) =>
-        CertificateNames.IsCertificateAuthority(leaf) && !leaf.Extensions.OfType<X509SubjectAlternativeNameExtension>().Any();
-
-    private bool ReachesPinned(X509Certificate2 leaf, X509Chain? chain)
-    {
-        if (IsPinned(leaf))
-        {
-            return true;
-        }
-
-        if (chain is null)
-        {
-            return false;
-        }
-
-        // The chain elements were signature-checked by the builder; stop at the first pinned one.
-        foreach (var element in chain.ChainElements)
-        {
-            var bad = element.ChainElementStatus.Aggregate(X509ChainStatusFlags.NoError, (f, s) => f | s.Status)
-                & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot);
-            if (bad != 0)
-            {
-                return false;
-            }
-
-            if (IsPinned(element.Certificate))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
     private bool IsPinned(X509Certificate2 certificate)
     {
         foreach (var pinned in Policy.PinnedCollection)
         {
-            if (pinned.RawDataMemory.Span.SequenceEqual(certificate.RawDataMemory.Span))
+            if (SameBytes(pinned, certificate))
             {
                 return true;
             }
         }
 
         return false;
-    }
-
-    private X509ChainStatusFlags BuildWithSystemRoots(X509Certificate2 leaf, IReadOnlyList<X509Certificate2> presented, out bool ok)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy = Policy.SystemRootsOverride is { } roots ? NewChainPolicy(roots) : NewSystemChainPolicy();
-        foreach (var certificate in presented.Skip(1))
-        {
-            chain.ChainPolicy.ExtraStore.Add(certificate);
-        }
-
-        ok = chain.Build(leaf);
-        return AllStatus(chain);
     }
 
     private static X509ChainStatusFlags AllStatus(X509Chain chain)
@@ -465,6 +424,14 @@ public class CertificateTrustResolver
         foreach (var s in chain.ChainStatus)
         {
             flags |= s.Status;
+        }
+
+        foreach (var element in chain.ChainElements)
+        {
+            foreach (var s in element.ChainElementStatus)
+            {
+                flags |= s.Status;
+            }
         }
 
         return flags;
@@ -477,7 +444,7 @@ public class CertificateTrustResolver
         {
             foreach (var c in chain.ChainPolicy.ExtraStore)
             {
-                if (!c.RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span))
+                if (!SameBytes(c, leaf))
                 {
                     list.Add(c);
                 }
@@ -485,6 +452,13 @@ public class CertificateTrustResolver
         }
 
         return list;
+    }
+
+    private X509ChainPolicy NewPolicy(DateTimeOffset now)
+    {
+        var policy = _pinnedChainPolicy?.Clone() ?? NewSystemChainPolicy(now);
+        policy.VerificationTime = now.UtcDateTime;
+        return policy;
     }
 
     private X509ChainPolicy NewChainPolicy(X509Certificate2Collection roots)
@@ -501,18 +475,69 @@ public class CertificateTrustResolver
         return policy;
     }
 
-    private X509ChainPolicy NewSystemChainPolicy()
+    private X509ChainPolicy NewSystemChainPolicy(DateTimeOffset? now = null)
     {
-        if (Policy.SystemRootsOverride is { } roots)
+        var policy = Policy.SystemRootsOverride is { } roots
+            ? NewChainPolicy(roots)
+            : new X509ChainPolicy { RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck };
+        if (Policy.SystemRootsOverride is null)
         {
-            return NewChainPolicy(roots);
+            policy.ApplicationPolicy.Add(s_serverAuth);
         }
 
-        var policy = new X509ChainPolicy
+        if (now is { } time)
         {
-            RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
-        };
-        policy.ApplicationPolicy.Add(s_serverAuth);
+            policy.VerificationTime = time.UtcDateTime;
+        }
+
         return policy;
+    }
+
+    /// <summary>A path from leaf to anchor (or as far as the platform got) and whether it reached a trust anchor.</summary>
+    private readonly record struct Verdict(List<X509Certificate2> Path, bool Anchored, X509ChainStatusFlags Status);
+
+    /// <summary>
+    /// The last chain that passed everything, by its DER bytes: a master presents the same chain on every handshake, so
+    /// the profile runs once per chain (and name) instead of once per connection. Valid only within every element's dates.
+    /// </summary>
+    private sealed class AcceptedChain
+    {
+        private readonly byte[][] _elements;
+        private readonly string _host;
+        private readonly DateTimeOffset _from;
+        private readonly DateTimeOffset _to;
+
+        private AcceptedChain(byte[][] elements, string host, DateTimeOffset from, DateTimeOffset to)
+        {
+            _elements = elements;
+            _host = host;
+            _from = from;
+            _to = to;
+        }
+
+        public static AcceptedChain Create(List<X509Certificate2> path, List<CertificateFacts> facts, string host) => new(
+            path.Select(c => c.RawData).ToArray(),
+            host,
+            facts.Max(f => f.NotBefore),
+            facts.Min(f => f.NotAfter));
+
+        public bool Matches(X509Chain chain, string host, DateTimeOffset now)
+        {
+            var elements = chain.ChainElements;
+            if (elements.Count < _elements.Length || !string.Equals(host, _host, StringComparison.Ordinal) || now < _from || now >= _to)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < _elements.Length; i++)
+            {
+                if (!_elements[i].AsSpan().SequenceEqual(elements[i].Certificate.RawDataMemory.Span))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
     }
 }
