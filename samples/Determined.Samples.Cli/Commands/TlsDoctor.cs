@@ -69,9 +69,9 @@ public static class TlsDoctor
             for (var i = 0; i < probe.PresentedChain.Count; i++)
             {
                 var s = CertificateSummary.Create(probe.PresentedChain[i]);
-                await o.WriteLineAsync($"  [{i}] {s.Subject}");
-                await o.WriteLineAsync($"      issuer:  {s.Issuer}");
-                await o.WriteLineAsync($"      names:   {(s.Names.Any() ? string.Join(", ", s.Names) : "(none)")}");
+                await o.WriteLineAsync($"  [{i}] {Printable(s.Subject)}");
+                await o.WriteLineAsync($"      issuer:  {Printable(s.Issuer)}");
+                await o.WriteLineAsync($"      names:   {(s.Names.Any() ? Printable(string.Join(", ", s.Names)) : "(none)")}");
                 await o.WriteLineAsync($"      valid:   {s.NotBefore:u} to {s.NotAfter:u}");
                 await o.WriteLineAsync($"      SHA-256: {s.Sha256Fingerprint}");
                 await o.WriteLineAsync($"      SPKI:    {s.SpkiPin}");
@@ -79,7 +79,7 @@ public static class TlsDoctor
         }
         else if (probe is not null)
         {
-            await o.WriteLineAsync($"Connection:     no TLS handshake ({probe.Error}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
+            await o.WriteLineAsync($"Connection:     no TLS handshake ({Printable(probe.Error ?? "no error text")}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
         }
 
         var colour = !Console.IsOutputRedirected;
@@ -87,12 +87,62 @@ public static class TlsDoctor
         await o.WriteLineAsync($"Verdict:        {mark}{(failure is null ? string.Empty : $" ({failure.Error})")}");
         if (failure is not null)
         {
-            await o.WriteLineAsync($"Reason:         {failure.Message}");
-            await o.WriteLineAsync($"Fix:            {failure.SuggestedFix}");
+            // The message ends with the fix; print it once, on its own line.
+            var reason = failure.Message;
+            var fixAt = reason.LastIndexOf(" Fix: ", StringComparison.Ordinal);
+            await o.WriteLineAsync($"Reason:         {Printable(fixAt > 0 ? reason[..fixAt] : reason)}");
+            await o.WriteLineAsync($"Fix:            {Printable(failure.SuggestedFix)}");
+        }
+        else if (verdict == "OK" && probe is { PresentedChain.Count: > 0 })
+        {
+            await o.WriteLineAsync($"Accepted by:    {Printable(AcceptedBy(uri, tls, decision, probe, tls.MasterCertificateFile ?? (cli.Settings.Tls.MasterCertificatePem is null ? cli.Certificates.FilePath : "inline PEM")))}");
         }
 
         return failure is null && verdict == "OK" ? 0 : 1;
     }
+
+    /// <summary>
+    /// Which anchor accepted the chain: the pinned certificates, or a root of the system store (which SSL_CERT_FILE and
+    /// SSL_CERT_DIR redefine on Linux), so a pin that is silently unused is visible.
+    /// </summary>
+    private static string AcceptedBy(Uri uri, TlsOptions tls, TrustDecision decision, MasterProbeResult probe, string pinnedFrom)
+    {
+        var systemStore = "a root in the system trust store" + SystemStoreOverride();
+        if (decision.Source == TrustSource.System)
+        {
+            return systemStore;
+        }
+
+        if (decision.Source is not TrustSource.PinnedAdded)
+        {
+            return decision.Reason;
+        }
+
+        var pinnedOnly = tls.Clone();
+        pinnedOnly.TrustMode = MasterTrustMode.PinnedOnly;
+        try
+        {
+            new CertificateTrustResolver(TlsPolicy.Create(pinnedOnly)).ValidateCertificate(uri, probe.PresentedChain[0], [.. probe.PresentedChain.Skip(1)]);
+            return "the pinned certificate(s) from " + pinnedFrom;
+        }
+        catch (MasterCertificateException)
+        {
+            return systemStore + ", not the pinned certificate(s): the pin is not used for this master";
+        }
+    }
+
+    private static string SystemStoreOverride()
+    {
+        var file = Environment.GetEnvironmentVariable("SSL_CERT_FILE");
+        var dir = Environment.GetEnvironmentVariable("SSL_CERT_DIR");
+        return file is null && dir is null
+            ? string.Empty
+            : $" (redefined by {(file is null ? string.Empty : $"SSL_CERT_FILE={file}")}{(file is not null && dir is not null ? ", " : string.Empty)}{(dir is null ? string.Empty : $"SSL_CERT_DIR={dir}")})";
+    }
+
+    /// <summary>Text from a certificate or the network, safe for a terminal: control characters (ANSI escapes) shown escaped.</summary>
+    private static string Printable(string value) =>
+        string.Concat(value.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     private static string TrustSourceText(CliContext cli, TlsOptions tls, TrustDecision decision)
     {

@@ -77,11 +77,17 @@ internal static class CertificateFailures
             .Select(p => p.Problem)
             .DistinctBy(p => p.Detail)
             .ToList();
-        var (primary, detail, fix) = ordered[0];
-        var more = ordered.Count > 1 ? " Also: " + string.Join(" ", ordered.Skip(1).Select(p => Sentence(p.Detail))) : string.Empty;
-        var fixes = ordered.Select(p => p.Fix).Distinct().ToList();
-        var allFixes = fixes.Count == 1 ? fixes[0] : string.Join("; then ", fixes.Take(3));
-        return new MasterCertificateException(primary, host, Messages.Failure(primary, host, presented.Count > 0 ? presented[0] : null, detail, allFixes) + more, allFixes, presented)
+        var (primary, detail, _) = ordered[0];
+        if (ordered.Count > 1)
+        {
+            // "Also:" sentences come before the presented certificate and the one "Fix:" (Failure adds the final period).
+            var also = string.Join(" ", ordered.Skip(1).Select(p => Sentence(p.Detail)));
+            detail = $"{detail}. Also: {also[..^1]}";
+        }
+
+        var fixes = ordered.Select(p => p.Fix).Distinct().Take(3).ToList();
+        var allFixes = fixes.Count == 1 ? fixes[0] : string.Join("; also, ", fixes);
+        return new MasterCertificateException(primary, host, Messages.Failure(primary, host, presented.Count > 0 ? presented[0] : null, detail, allFixes), allFixes, presented)
         {
             Errors = ordered.Select(p => p.Error).Distinct().ToArray(),
             PolicyErrors = errors,

@@ -15,7 +15,7 @@ public sealed class TlsPolicy
         DangerousSkipVerification = options.DangerousSkipVerification
             || string.Equals(options.MasterCertificateFile?.Trim(), TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase);
         TrustMode = options.TrustMode;
-        MasterCertificateName = string.IsNullOrEmpty(options.MasterCertificateName) ? null : options.MasterCertificateName.Trim();
+        MasterCertificateName = string.IsNullOrWhiteSpace(options.MasterCertificateName) ? null : options.MasterCertificateName;
         CheckCertificateRevocation = options.CheckCertificateRevocation;
         MinimumTlsVersion = options.MinimumTlsVersion;
         RequireEncryption = options.RequireEncryption;
@@ -92,6 +92,11 @@ public sealed class TlsPolicy
         return policy ?? throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(TlsOptions), errors);
     }
 
+    /// <summary>A name override is one host name (one optional trailing dot) or one IP literal: never a wildcard, port, space or control character.</summary>
+    internal static bool IsCertificateName(string name) =>
+        HostNames.TryParseIPAddress(name, out _)
+        || HostNames.IsValidHostName(name.EndsWith('.') ? name[..^1] : name, allowWildcard: false);
+
     internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors)
     {
         var file = string.IsNullOrWhiteSpace(options.MasterCertificateFile) ? null : options.MasterCertificateFile.Trim();
@@ -112,9 +117,16 @@ public sealed class TlsPolicy
             errors.Add(Messages.FileAndPem(file));
         }
 
-        if (options.MasterCertificateName is { Length: > 0 } name && string.IsNullOrWhiteSpace(name))
+        if (options.MasterCertificateName is { Length: > 0 } name)
         {
-            errors.Add(Messages.BlankName());
+            if (string.IsNullOrWhiteSpace(name))
+            {
+                errors.Add(Messages.BlankName());
+            }
+            else if (!IsCertificateName(name))
+            {
+                errors.Add(Messages.BadCertificateName(name));
+            }
         }
 
         if (options.TrustMode == MasterTrustMode.PinnedOnly && file is null && pem is null && !options.DangerousSkipVerification && !noVerify)

@@ -150,7 +150,8 @@ public sealed class TrustOnFirstUse
         {
             if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
             {
-                Store.Set(url, probe.ExportChainPem());
+                // Same key as the trusted leaf: store the renewed chain, but only what is linked to the proven leaf.
+                Store.Set(url, Pem(chain));
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("renewed");
                 Log.CertificateRenewedSameKey(_logger, url, summary.SpkiPin, oldFingerprint, summary.Sha256Fingerprint);

@@ -190,4 +190,46 @@ public sealed class TlsPolicyValidationTests : IDisposable
         Assert.Equal(TrustSource.PinnedOnly, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, TrustMode = MasterTrustMode.PinnedOnly })).Resolve(https).Source);
         Assert.Equal(TrustSource.DangerousSkipVerification, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify" })).Resolve(https).Source);
     }
+
+    [Theory]
+    [InlineData("*")]
+    [InlineData("*.example.com")]
+    [InlineData("bad name")]
+    [InlineData("host:1")]
+    [InlineData("master\r\nX-Injected: 1")]
+    [InlineData("master\n")]
+    [InlineData(" master")]
+    [InlineData("https://master")]
+    [InlineData("master/path")]
+    [InlineData("under_score.example.com")]
+    [InlineData("-leading.example.com")]
+    [InlineData("1.2.3.04")]
+    [InlineData("[10.0.0.1]")]
+    public void Create_MasterCertificateNameThatIsNotOneHostOrAddress_IsASettingsErrorNamingEverySource(string name)
+    {
+        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateName = name })).Failures);
+
+        Assert.Contains("TlsOptions.MasterCertificateName", message, StringComparison.Ordinal);
+        Assert.Contains("DET_MASTER_CERT_NAME", message, StringComparison.Ordinal);
+        Assert.Contains("security.tls.master_cert_name", message, StringComparison.Ordinal);
+        Assert.Contains("Fix:", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\r", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("\n", message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("determined-master-ci")]
+    [InlineData("master.example.com")]
+    [InlineData("master.example.com.")]
+    [InlineData("xn--bcher-kva.example")]
+    [InlineData("10.0.0.5")]
+    [InlineData("::1")]
+    [InlineData("[2001:db8::1]")]
+    public void Create_MasterCertificateNameThatIsOneHostOrAddress_IsKeptExactly(string name)
+    {
+        var policy = TlsPolicy.Create(new TlsOptions { MasterCertificateName = name });
+
+        Assert.Equal(name, policy.MasterCertificateName);
+        Assert.Equal(name, new CertificateTrustResolver(policy).Resolve(new Uri("https://10.1.2.3:8443")).ExpectedName);
+    }
 }

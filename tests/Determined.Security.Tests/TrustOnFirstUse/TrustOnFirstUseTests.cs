@@ -225,6 +225,88 @@ public sealed class TrustOnFirstUseTests : IDisposable
         Assert.NotNull(plainResult.Error);
     }
 
+    [Fact]
+    public async Task Renewal_SameKeyWithAnUnrelatedCaAppended_StoresOnlyTheLeaf_AndThatCaNeverBecomesTrusted()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var first = SelfSigned(key, "master-v1");
+        await using (var original = await TlsTestServer.StartAsync(first))
+        {
+            await GetInfoAsync(NewTofu(_ => true), original.Uri);
+            MoveEntry(original.Uri, "https://127.0.0.1:1");
+        }
+
+        // The same key, renewed, but the server (or someone on the path) appends an unrelated CA.
+        var attackerCa = TestCertificates.CreateRoot("Attacker CA");
+        using var renewed = await OpenSslServer.StartAsync(SelfSigned(key, "master-v2"), attackerCa);
+        MoveEntry(new Uri("https://127.0.0.1:1"), renewed.Uri.ToString());
+        await GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("no prompt on same-key renewal")), renewed.Uri);
+
+        var stored = StoredThumbprints(renewed.Uri);
+        Assert.DoesNotContain(attackerCa.Thumbprint, stored);
+        Assert.Single(stored);
+
+        // A new key issued by that CA is a changed certificate, never trusted through the appended CA.
+        var forged = TestCertificates.CreateLeaf(attackerCa);
+        using var impostor = await OpenSslServer.StartAsync(forged, attackerCa);
+        MoveEntry(renewed.Uri, impostor.Uri.ToString());
+        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("must not prompt")), impostor.Uri));
+        Assert.Equal(MasterCertificateError.CertificateChanged, ex.Error);
+    }
+
+    [Fact]
+    public async Task ExpectedPin_WithAnUnrelatedCaAppended_StoresOnlyTheChainLinkedToTheLeaf()
+    {
+        var unrelated = TestCertificates.CreateRoot("Unrelated CA");
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, _pki.Intermediate, unrelated);
+
+        await GetInfoAsync(NewTofu(expected: CertificatePin.FromCertificate(_pki.Leaf)), server.Uri);
+
+        Assert.Equal([_pki.Leaf.Thumbprint], StoredThumbprints(server.Uri));
+    }
+
+    [Fact]
+    public async Task ExpectedPinOnTheIntermediate_WithAnUnrelatedCaAppended_StoresLeafAndIntermediateOnly()
+    {
+        var unrelated = TestCertificates.CreateRoot("Unrelated CA");
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, unrelated, _pki.Intermediate);
+
+        await GetInfoAsync(NewTofu(expected: CertificatePin.FromCertificate(_pki.Intermediate)), server.Uri);
+
+        Assert.Equal([_pki.Leaf.Thumbprint, _pki.Intermediate.Thumbprint], StoredThumbprints(server.Uri));
+    }
+
+    [Fact]
+    public async Task TrustCommand_WithAnUnrelatedCaAppended_StoresOnlyTheChainLinkedToTheLeaf()
+    {
+        var unrelated = TestCertificates.CreateRoot("Unrelated CA");
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, unrelated, _pki.Intermediate);
+
+        var trusted = await NewTofu(_ => true).TrustAsync(server.Uri);
+
+        Assert.Equal(CertificatePin.Sha256Fingerprint(_pki.Leaf), trusted.Sha256Fingerprint);
+        Assert.Equal([_pki.Leaf.Thumbprint, _pki.Intermediate.Thumbprint], StoredThumbprints(server.Uri));
+    }
+
+    private List<string> StoredThumbprints(Uri uri)
+    {
+        var stored = new MasterCertificateStore(Path.Combine(_pki.Directory, "config")).Get(uri.ToString());
+        Assert.NotNull(stored);
+        var certificates = new X509Certificate2Collection();
+        certificates.ImportFromPem(stored);
+        return certificates.Select(c => c.Thumbprint).ToList();
+    }
+
+    /// <summary>Moves the stored entry to another URL (a new server on another port plays the same master).</summary>
+    private void MoveEntry(Uri from, string to)
+    {
+        var store = new MasterCertificateStore(Path.Combine(_pki.Directory, "config"));
+        var pem = store.Get(from.ToString());
+        Assert.NotNull(pem);
+        store.Set(to, pem);
+        store.Remove(from.ToString());
+    }
+
     private static X509Certificate2 SelfSigned(ECDsa key, string name)
     {
         var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
