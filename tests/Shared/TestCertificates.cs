@@ -20,9 +20,9 @@ public static class TestCertificates
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(5));
     }
 
-    public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA", bool rsa = false)
+    public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA", bool rsa = false, int rsaKeySize = 0, X509Extension? nameConstraints = null)
     {
-        using AsymmetricAlgorithm key = rsa ? RSA.Create(2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using AsymmetricAlgorithm key = rsa || rsaKeySize > 0 ? RSA.Create(rsaKeySize > 0 ? rsaKeySize : 2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = key is RSA r
             ? new CertificateRequest("CN=" + name, r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
             : new CertificateRequest("CN=" + name, (ECDsa)key, HashAlgorithmName.SHA256);
@@ -30,6 +30,11 @@ public static class TestCertificates
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        if (nameConstraints is not null)
+        {
+            request.CertificateExtensions.Add(nameConstraints);
+        }
+
         using var cert = request.Create(issuer.SubjectName, Generator(issuer), DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddYears(4), RandomSerial());
         return key is RSA rk ? cert.CopyWithPrivateKey(rk) : cert.CopyWithPrivateKey((ECDsa)key);
     }
@@ -47,6 +52,36 @@ public static class TestCertificates
         public HashAlgorithmName Hash { get; init; } = HashAlgorithmName.SHA256;
         public bool NoSan { get; init; }
         public X509Extension[] Extensions { get; init; } = [];
+        public X509KeyUsageFlags? KeyUsage { get; init; } // null = the usual flags for the key type
+    }
+
+    /// <summary>A critical NameConstraints extension (RFC 5280 4.2.1.10) with DNS subtrees.</summary>
+    public static X509Extension NameConstraints(string[] permitted, string[] excluded, bool critical = true)
+    {
+        var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        using (writer.PushSequence())
+        {
+            foreach (var (names, tag) in new[] { (permitted, 0), (excluded, 1) })
+            {
+                if (names.Length == 0)
+                {
+                    continue;
+                }
+
+                using (writer.PushSequence(new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, tag, isConstructed: true)))
+                {
+                    foreach (var dns in names)
+                    {
+                        using (writer.PushSequence())
+                        {
+                            writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.IA5String, dns, new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 2));
+                        }
+                    }
+                }
+            }
+        }
+
+        return new X509Extension("2.5.29.30", writer.Encode(), critical);
     }
 
     /// <summary>Issues a leaf; with <paramref name="issuer"/> null it is self-signed.</summary>
@@ -59,8 +94,8 @@ public static class TestCertificates
             : new CertificateRequest("CN=" + spec.CommonName, (ECDsa)key, spec.Hash);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(spec.IsCa, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(
-            spec.IsCa ? X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature
-            : key is RSA ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature, true));
+            spec.KeyUsage ?? (spec.IsCa ? X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature
+            : key is RSA ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature), true));
         if (spec.Usages.Length > 0)
         {
             var oids = new OidCollection();

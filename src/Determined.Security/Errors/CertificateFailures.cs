@@ -11,6 +11,9 @@ internal static class CertificateFailures
 {
     private const X509ChainStatusFlags RevocationUnknown = X509ChainStatusFlags.RevocationStatusUnknown | X509ChainStatusFlags.OfflineRevocation;
 
+    private const X509ChainStatusFlags NameConstraintFlags = X509ChainStatusFlags.HasExcludedNameConstraint | X509ChainStatusFlags.HasNotPermittedNameConstraint
+        | X509ChainStatusFlags.HasNotSupportedNameConstraint | X509ChainStatusFlags.HasNotDefinedNameConstraint | X509ChainStatusFlags.InvalidNameConstraints;
+
     /// <summary>The server sent no certificate at all.</summary>
     public static MasterCertificateException NoCertificate(string host) => new(
         MasterCertificateError.NoCertificate,
@@ -34,7 +37,18 @@ internal static class CertificateFailures
         var fingerprint = CertificatePin.Sha256Fingerprint(leaf);
         var selfSigned = string.Equals(leaf.Subject, leaf.Issuer, StringComparison.Ordinal);
         var pinFix = $"pin the CA that issued it (or the master's own self-signed certificate) with {Messages.CertFileSetting}, or trust it for this master with 'det tls trust' after checking that its SHA-256 fingerprint is {fingerprint}";
-        var integrity = status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.Revoked | RevocationUnknown);
+        var integrity = status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.Revoked | RevocationUnknown | NameConstraintFlags);
+        if ((status & NameConstraintFlags) != 0)
+        {
+            problems.Add(new(MasterCertificateError.NameConstraintViolation,
+                $"a name of the server certificate is outside what a CA's name constraints allow (the platform reports {status & NameConstraintFlags})",
+                "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
+            if (integrity == 0 && (status & ~NameConstraintFlags) == 0)
+            {
+                return;
+            }
+        }
+
         if (status.HasFlag(X509ChainStatusFlags.Revoked))
         {
             problems.Add(new(MasterCertificateError.Revoked, "a certificate in the chain has been revoked", "re-issue the master certificate; do not trust a revoked one"));

@@ -24,6 +24,13 @@ public sealed class BadCertificateMatrixTests : IDisposable
         { "client-auth-only", MasterCertificateError.WrongKeyUsage },
         { "rsa-1024", MasterCertificateError.WeakKey },
         { "sha1-signed", MasterCertificateError.WeakSignature },
+        { "ca-with-san-as-leaf", MasterCertificateError.CaCertificateAsServer },
+        { "leaf-with-keycertsign", MasterCertificateError.WrongKeyUsage },
+        { "rsa-1024-intermediate", MasterCertificateError.WeakKey },
+        { "public-suffix-wildcard", MasterCertificateError.NameMismatch },
+        { "underscore-name", MasterCertificateError.MalformedCertificate },
+        { "excluded-by-name-constraint", MasterCertificateError.NameConstraintViolation },
+        { "wildcard-over-excluded-name", MasterCertificateError.NameConstraintViolation },
     };
 
     public void Dispose() => _pki.Dispose();
@@ -34,7 +41,15 @@ public sealed class BadCertificateMatrixTests : IDisposable
     {
         var (leaf, chain) = Build(defect);
         // OpenSSL-backed .NET servers refuse to serve weak certificates; openssl s_server at level 0 does.
-        var weak = defect is "rsa-1024" or "sha1-signed";
+        var weak = defect is "rsa-1024" or "sha1-signed" or "rsa-1024-intermediate";
+        // Name defects are checked against the name override (the URL is always 127.0.0.1).
+        var certificateName = defect switch
+        {
+            "public-suffix-wildcard" => "master.co.uk",
+            "underscore-name" or "excluded-by-name-constraint" => "localhost",
+            "wildcard-over-excluded-name" => "bar.example.com",
+            _ => null,
+        };
         await using var kestrel = weak ? null : await TlsTestServer.StartAsync(leaf, chain);
         using var openssl = weak ? await OpenSslServer.StartAsync(leaf, chain) : null;
         var uri = kestrel?.Uri ?? openssl!.Uri;
@@ -43,9 +58,9 @@ public sealed class BadCertificateMatrixTests : IDisposable
 
         var modes = new (string Name, TlsOptions Options, X509Certificate2Collection SystemRoots)[]
         {
-            ("System", new TlsOptions(), systemRoots),
-            ("PinnedAdded", new TlsOptions { MasterCertificateFile = rootFile }, []),
-            ("PinnedOnly", new TlsOptions { MasterCertificateFile = rootFile, TrustMode = MasterTrustMode.PinnedOnly }, []),
+            ("System", new TlsOptions { MasterCertificateName = certificateName }, systemRoots),
+            ("PinnedAdded", new TlsOptions { MasterCertificateFile = rootFile, MasterCertificateName = certificateName }, []),
+            ("PinnedOnly", new TlsOptions { MasterCertificateFile = rootFile, TrustMode = MasterTrustMode.PinnedOnly, MasterCertificateName = certificateName }, []),
         };
 
         foreach (var (name, options, roots) in modes)
@@ -113,6 +128,23 @@ public sealed class BadCertificateMatrixTests : IDisposable
                 return (TestCertificates.CreateLeaf(i, new() { RsaKeySize = 1024 }), [i]);
             case "sha1-signed":
                 return (TestCertificates.CreateSha1SignedLeafWithOpenSsl(i), [i]);
+            case "ca-with-san-as-leaf":
+                return (TestCertificates.CreateLeaf(i, new() { IsCa = true }), [i]);
+            case "leaf-with-keycertsign":
+                return (TestCertificates.CreateLeaf(i, new() { KeyUsage = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign }), [i]);
+            case "rsa-1024-intermediate":
+                var weakCa = TestCertificates.CreateIntermediate(_pki.Root, "Weak RSA-1024 CA", rsaKeySize: 1024);
+                return (TestCertificates.CreateLeaf(weakCa), [weakCa]);
+            case "public-suffix-wildcard":
+                return (TestCertificates.CreateLeaf(i, new() { Dns = ["*.co.uk"], Ips = [] }), [i]);
+            case "underscore-name":
+                return (TestCertificates.CreateLeaf(i, new() { Dns = ["localhost", "my_master.example.com"], Ips = [] }), [i]);
+            case "excluded-by-name-constraint":
+                var constrained = TestCertificates.CreateIntermediate(_pki.Root, "Constrained CA", nameConstraints: TestCertificates.NameConstraints(permitted: [], excluded: ["localhost"]));
+                return (TestCertificates.CreateLeaf(constrained, new() { Dns = ["localhost"], Ips = [] }), [constrained]);
+            case "wildcard-over-excluded-name":
+                var excluding = TestCertificates.CreateIntermediate(_pki.Root, "Excluding CA", nameConstraints: TestCertificates.NameConstraints(permitted: [], excluded: ["bar.example.com"]));
+                return (TestCertificates.CreateLeaf(excluding, new() { Dns = ["*.example.com"], Ips = [] }), [excluding]);
             default:
                 throw new ArgumentOutOfRangeException(nameof(defect), defect, null);
         }
