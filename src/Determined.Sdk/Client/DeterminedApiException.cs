@@ -45,5 +45,5 @@ public sealed class DeterminedApiException : DeterminedException
     public bool IsNotFound => StatusCode == HttpStatusCode.NotFound;
 
     /// <inheritdoc />
-    public override bool IsTransient => StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+    public override bool IsTransient => StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout or HttpStatusCode.RequestTimeout;
 }

@@ -17,11 +17,15 @@ namespace Determined.Sdk;
 /// <remarks>
 /// Authentication is added to every request: <c>Authorization: Bearer</c> with the user token (from
 /// <see cref="LoginAsync"/>, the options, <c>DET_USER_TOKEN</c> or <c>auth.json</c>), and inside a task
-/// <c>Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN</c>. Connection failures and 502/503/504 answers are
-/// retried with bounded exponential backoff; TLS failures never are.
+/// <c>Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN</c>. Each call has one deadline
+/// (<see cref="DeterminedClientOptions.Timeout"/>) and a bounded answer (<see cref="DeterminedClientOptions.MaxResponseBytes"/>).
+/// The HTTP pipeline retries idempotent requests after connection failures and 502/503/504 answers (Polly, with backoff
+/// and <c>Retry-After</c>); POSTs, TLS failures and other answers are never retried.
 /// </remarks>
 public class DeterminedClient : IDisposable
 {
+    private const int MaxErrorTextBytes = 64 * 1024;
+
     /// <summary>The header that carries a task's allocation token.</summary>
     public const string AllocationTokenHeader = "Grpc-Metadata-x-allocation-token";
 
@@ -91,13 +95,19 @@ public class DeterminedClient : IDisposable
         var handlerFactory = new MasterHttpHandlerFactory(
             new CertificateTrustResolver(settings.Policy ?? TlsPolicy.Create(settings.Tls), factory.CreateLogger<CertificateTrustResolver>()),
             factory.CreateLogger<MasterHttpHandlerFactory>());
-        var http = new HttpClient(handlerFactory.CreateHandler(settings.MasterUri), disposeHandler: true)
+        var telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
+        var retry = new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, factory.CreateLogger<DeterminedClient>(), telemetry)
+        {
+            InnerHandler = handlerFactory.CreateHandler(settings.MasterUri),
+        };
+        var http = new HttpClient(retry, disposeHandler: true)
         {
             BaseAddress = settings.MasterUri,
-            Timeout = options.Timeout,
+            // The client's own deadline covers the whole call, the body included.
+            Timeout = Timeout.InfiniteTimeSpan,
         };
         var client = new DeterminedClient(http, settings, factory.CreateLogger<DeterminedClient>(), ownsHttpClient: true);
-        client._telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
+        client._telemetry = telemetry;
         return client;
     }
 
@@ -230,41 +240,45 @@ public class DeterminedClient : IDisposable
     }
 
     /// <summary>
-    /// Sends a request to any endpoint with authentication and retries, and returns the raw response (the caller
-    /// checks the status and disposes it).
+    /// Sends a request to any endpoint with authentication, and returns the response once its headers arrived (the caller
+    /// checks the status and disposes it). One deadline (<see cref="DeterminedClientOptions.Timeout"/>) covers the whole
+    /// exchange, retries and the reading of the body included; the body is limited to
+    /// <see cref="DeterminedClientOptions.MaxResponseBytes"/>. Idempotent requests are retried by the HTTP pipeline.
     /// </summary>
     /// <param name="method">The HTTP method.</param>
     /// <param name="path">The path under the master URL.</param>
-    /// <param name="content">The body, if any (buffered so it can be retried).</param>
+    /// <param name="content">The body, if any: buffered so it can be resent, and never disposed by this method.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The response.</returns>
+    /// <exception cref="DeterminedApiException">The deadline expired (<c>Reason</c> <c>DeadlineExceeded</c>), or the body is larger than allowed (<c>ResponseTooLarge</c>, while it is read).</exception>
+    /// <exception cref="MasterCertificateException">The master's TLS endpoint could not be trusted or reached over TLS.</exception>
     public virtual async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(path);
-        byte[]? body = null;
-        MediaTypeHeaderValue? contentType = null;
-        if (content is not null)
-        {
-            body = await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-            contentType = content.Headers.ContentType;
-            content.Dispose();
-        }
-
         var uri = new Uri(_base + "/" + path.TrimStart('/'));
-        var maxRetries = Settings.Options.MaxRetries;
+        var deadline = new CallDeadline(Settings.Options.Timeout, _time, _base, $"{method.Method} {uri.AbsolutePath}");
         using var activity = SdkTelemetry.ActivitySource.StartActivity("Determined " + method.Method, ActivityKind.Client);
         activity?.SetTag("http.request.method", method.Method);
         activity?.SetTag("url.path", uri.AbsolutePath);
         activity?.SetTag("server.address", uri.Host);
         var started = Stopwatch.GetTimestamp();
-        for (var attempt = 0; ; attempt++)
+        using var request = new HttpRequestMessage(method, uri);
+        HttpResponseMessage response;
+        try
         {
-            using var request = new HttpRequestMessage(method, uri);
-            if (body is not null)
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            if (content is not null)
             {
-                request.Content = new ByteArrayContent(body);
-                request.Content.Headers.ContentType = contentType;
+                // Buffered so that an idempotent request can be resent; the caller's content stays the caller's.
+                request.Content = new ByteArrayContent(await content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false));
+                foreach (var header in content.Headers)
+                {
+                    if (!header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                    {
+                        request.Content.Headers.TryAddWithoutValidation(header.Key, header.Value);
+                    }
+                }
             }
 
             if (_userToken is { } token)
@@ -277,36 +291,25 @@ public class DeterminedClient : IDisposable
                 request.Headers.TryAddWithoutValidation(AllocationTokenHeader, "Bearer " + allocation);
             }
 
-            string reason;
-            try
-            {
-                var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-                if (response.StatusCode is not (HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout) || attempt >= maxRetries)
-                {
-                    Record(activity, method, started, ("http.response.status_code", (int)response.StatusCode));
-                    return response;
-                }
-
-                reason = $"HTTP {(int)response.StatusCode}";
-                response.Dispose();
-            }
-            catch (HttpRequestException ex) when (attempt < maxRetries && ex.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError)
-            {
-                reason = ex.Message;
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                Record(activity, method, started, ("error.type", ex is MasterCertificateException m ? m.Error.ToString() : ex.GetType().Name));
-                activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
-                throw;
-            }
-
-            var delay = TimeSpan.FromMilliseconds(Settings.Options.RetryDelay.TotalMilliseconds * Math.Pow(2, attempt) * (0.8 + (Random.Shared.NextDouble() * 0.4)));
-            Log.Retrying(_logger, method.Method, uri.AbsolutePath, reason, attempt + 1, maxRetries, (long)delay.TotalMilliseconds);
-            _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", method.Method));
-            activity?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection { ["reason"] = reason, ["attempt"] = attempt + 1 }));
-            await Task.Delay(delay, _time, cancellationToken).ConfigureAwait(false);
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
         }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (deadline.IsExpired || ex is TaskCanceledException { InnerException: TimeoutException }))
+        {
+            deadline.Dispose();
+            Record(activity, method, started, ("error.type", "DeadlineExceeded"));
+            throw deadline.Expired("connecting, sending the request or waiting for the answer", ex);
+        }
+        catch (Exception ex)
+        {
+            deadline.Dispose();
+            Record(activity, method, started, ("error.type", ex is MasterCertificateException m ? m.Error.ToString() : ex.GetType().Name));
+            activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            throw;
+        }
+
+        Record(activity, method, started, ("http.response.status_code", (int)response.StatusCode));
+        response.Content = new BoundedContent(response.Content, Settings.Options.MaxResponseBytes, deadline);
+        return response;
     }
 
     private void Record(Activity? activity, HttpMethod method, long started, (string Key, object Value) outcome)
@@ -347,7 +350,7 @@ public class DeterminedClient : IDisposable
             return;
         }
 
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var text = await ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
         int code = 0;
         string? reason = null;
         string? message = null;
@@ -363,6 +366,9 @@ public class DeterminedClient : IDisposable
             message = text.Length > 200 ? text[..200] : text;
         }
 
+        message = message is null ? null : Printable(message);
+        reason = reason is null ? null : Printable(reason);
+
         var status = (int)response.StatusCode;
         var path = response.RequestMessage?.RequestUri?.AbsolutePath;
         var hint = response.StatusCode switch
@@ -375,4 +381,32 @@ public class DeterminedClient : IDisposable
 
         static string method(HttpResponseMessage r) => r.RequestMessage?.Method.Method ?? "the request";
     }
+
+    /// <summary>At most <see cref="MaxErrorTextBytes"/> of an error answer are read: enough for any real error, bounded for a hostile one.</summary>
+    private static async Task<string> ReadErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var buffer = new byte[MaxErrorTextBytes];
+            var total = 0;
+            int n;
+            while (total < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                total += n;
+            }
+
+            return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
+        }
+    }
+
+    /// <summary>Text from the master, safe for logs and terminals: control characters (ANSI escapes, CR/LF) become spaces.</summary>
+    internal static string Printable(string text) =>
+        string.Create(text.Length, text, static (span, source) =>
+        {
+            for (var i = 0; i < source.Length; i++)
+            {
+                span[i] = char.IsControl(source[i]) ? ' ' : source[i];
+            }
+        });
 }

@@ -39,12 +39,24 @@ public sealed class DeterminedClientOptions
     /// <summary>Gets or sets a value indicating whether the CLI's token store (<c>auth.json</c>) supplies a token when none is given. On by default.</summary>
     public bool UseTokenStore { get; set; } = true;
 
-    /// <summary>Gets or sets how many times a request is retried after a connection failure or a 502/503/504 answer (never after a TLS failure). Default 3.</summary>
+    /// <summary>
+    /// Gets or sets how many times an idempotent request (GET, HEAD, OPTIONS, PUT, DELETE) is retried after a connection
+    /// failure or a 502/503/504 answer; POSTs and TLS failures are never retried. Default 3 (4 attempts).
+    /// </summary>
     public int MaxRetries { get; set; } = 3;
 
     /// <summary>Gets or sets the first retry delay; it doubles per attempt, with jitter. Default 250 ms.</summary>
     public TimeSpan RetryDelay { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>Gets or sets the timeout of one request. Default 100 seconds.</summary>
+    /// <summary>
+    /// Gets or sets the deadline of one call: connecting, the TLS handshake, every retry and wait, the response headers
+    /// and reading the body. Default 100 seconds; <see cref="System.Threading.Timeout.InfiniteTimeSpan"/> for none.
+    /// </summary>
     public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(100);
+
+    /// <summary>
+    /// Gets or sets the largest response body read from the master, in bytes; a larger one stops with a
+    /// <see cref="DeterminedApiException"/> (<c>ResponseTooLarge</c>). Error bodies are read up to 64 KiB. Default 64 MiB.
+    /// </summary>
+    public long MaxResponseBytes { get; set; } = 64L * 1024 * 1024;
 }

@@ -138,6 +138,11 @@ public sealed class DeterminedConnectionSettings
             errors.Add($"DeterminedClientOptions.RetryDelay is {options.RetryDelay}. Fix: use a delay from 0 to 1 minute (config Determined:RetryDelay, e.g. 00:00:00.250).");
         }
 
+        if (options.MaxResponseBytes < 1024)
+        {
+            errors.Add($"DeterminedClientOptions.MaxResponseBytes is {options.MaxResponseBytes}. Fix: use at least 1024 bytes (config Determined:MaxResponseBytes; default 67108864 = 64 MiB).");
+        }
+
         if (options.Timeout <= TimeSpan.Zero && options.Timeout != System.Threading.Timeout.InfiniteTimeSpan)
         {
             errors.Add($"DeterminedClientOptions.Timeout is {options.Timeout}. Fix: use a positive duration (config Determined:Timeout, e.g. 00:01:40).");

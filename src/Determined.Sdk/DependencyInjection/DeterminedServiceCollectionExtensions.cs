@@ -4,6 +4,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
@@ -57,6 +58,24 @@ public static class DeterminedServiceCollectionExtensions
             services.TryAddSingleton(sp => DeterminedClientServices.HandlerFactory(sp));
         }
 
+        if (first)
+        {
+            // One retry layer: when the app adds its own resilience handler (AddStandardResilienceHandler,
+            // AddResilienceHandler), the SDK's retry handler steps aside. Post-configured, so it runs after every handler
+            // the app added to this client.
+            services.PostConfigure<HttpClientFactoryOptions>(HttpClientName, o => o.HttpMessageHandlerBuilderActions.Add(b =>
+            {
+                if (b.AdditionalHandlers.Any(h => h is not RetryHandler && h.GetType().FullName == "Microsoft.Extensions.Http.Resilience.ResilienceHandler"))
+                {
+                    foreach (var ours in b.AdditionalHandlers.OfType<RetryHandler>().ToList())
+                    {
+                        b.AdditionalHandlers.Remove(ours);
+                        ours.Dispose();
+                    }
+                }
+            }));
+        }
+
         var registration = (DeterminedRegistration)services.First(d => d.ServiceType == typeof(DeterminedRegistration)).ImplementationInstance!;
         if (section is not null)
         {
@@ -81,9 +100,17 @@ public static class DeterminedServiceCollectionExtensions
                 {
                     var settings = sp.GetRequiredService<DeterminedConnectionSettings>();
                     http.BaseAddress = settings.MasterUri;
-                    http.Timeout = settings.Options.Timeout;
+                    // DeterminedClient's own deadline (Options.Timeout) covers the whole call, retries and body included.
+                    http.Timeout = Timeout.InfiniteTimeSpan;
                 })
                 .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<MasterHttpHandlerFactory>().CreateHandler(sp.GetRequiredService<DeterminedConnectionSettings>().MasterUri))
+                .AddHttpMessageHandler(sp =>
+                {
+                    var settings = sp.GetRequiredService<DeterminedConnectionSettings>();
+                    var logger = sp.GetService<ILoggerFactory>()?.CreateLogger<DeterminedClient>() ?? (ILogger)NullLogger.Instance;
+                    var meters = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>();
+                    return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters));
+                })
                 // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
                 // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.
                 .SetHandlerLifetime(Timeout.InfiniteTimeSpan);

@@ -1,0 +1,158 @@
+using System.Net;
+using Determined.Security;
+
+namespace Determined.Sdk;
+
+/// <summary>
+/// A response body that keeps the call's deadline and a size limit while it is read, without copying it: reads go
+/// straight to the inner stream, count bytes, and stop with a <see cref="DeterminedApiException"/> when the limit is
+/// passed or the deadline expires. Owns the deadline (disposed with the response).
+/// </summary>
+internal sealed class BoundedContent : HttpContent
+{
+    private readonly HttpContent _inner;
+    private readonly CallDeadline _deadline;
+    private readonly long _limit;
+
+    public BoundedContent(HttpContent inner, long limit, CallDeadline deadline)
+    {
+        _inner = inner;
+        _limit = limit;
+        _deadline = deadline;
+        foreach (var header in inner.Headers)
+        {
+            Headers.TryAddWithoutValidation(header.Key, header.Value);
+        }
+    }
+
+    protected override async Task<Stream> CreateContentReadStreamAsync(CancellationToken cancellationToken) =>
+        new BoundedStream(await _inner.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), _limit, _deadline);
+
+    protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
+
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        var source = await CreateContentReadStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (source.ConfigureAwait(false))
+        {
+            await source.CopyToAsync(stream, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = 0;
+        return false;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _inner.Dispose();
+            _deadline.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+
+    private sealed class BoundedStream(Stream inner, long limit, CallDeadline deadline) : Stream
+    {
+        private long _read;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => _read; set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            int n;
+            try
+            {
+                n = await inner.ReadAsync(buffer, linked.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException && deadline.IsExpired && !cancellationToken.IsCancellationRequested)
+            {
+                throw deadline.Expired("reading the response body", ex);
+            }
+
+            _read += n;
+            if (_read > limit)
+            {
+                throw new DeterminedApiException(
+                    HttpStatusCode.OK,
+                    0,
+                    "ResponseTooLarge",
+                    $"The answer of {deadline.Master} to {deadline.Request} is larger than {limit} bytes (DeterminedClientOptions.MaxResponseBytes); reading stopped. Fix: check that the URL points at a Determined master; if such answers are expected, raise MaxResponseBytes (config Determined:MaxResponseBytes).");
+            }
+
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                inner.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
+}
+
+/// <summary>One deadline for a whole call (connect, TLS, headers, body, retries), from <see cref="DeterminedClientOptions.Timeout"/>.</summary>
+internal sealed class CallDeadline : IDisposable
+{
+    private readonly CancellationTokenSource _source;
+    private readonly TimeSpan _timeout;
+
+    public CallDeadline(TimeSpan timeout, TimeProvider time, string master, string request)
+    {
+        _timeout = timeout;
+        _source = timeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(timeout, time);
+        Master = master;
+        Request = request;
+    }
+
+    public CancellationToken Token => _source.Token;
+
+    public bool IsExpired => _source.IsCancellationRequested;
+
+    public string Master { get; }
+
+    public string Request { get; }
+
+    public DeterminedApiException Expired(string phase, Exception? inner) => new(
+        HttpStatusCode.RequestTimeout,
+        4,
+        "DeadlineExceeded",
+        $"{Request} to the master {Master} did not complete within {_timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); it timed out while {phase}. Fix: check that the master is up and reachable; raise Timeout if the call is expected to take longer.",
+        inner);
+
+    public void Dispose() => _source.Dispose();
+}
