@@ -94,9 +94,29 @@ public sealed class CliContext
     {
         error.WriteLine(ex switch
         {
-            OptionsValidationException o => "error: " + string.Join("\nerror: ", o.Failures),
-            _ => "error: " + ex.Message,
+            OptionsValidationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
+            OperationCanceledException => "error: cancelled before the master answered",
+            _ => "error: " + Printable(ex.Message),
         });
-        return 1;
+        return ex is OperationCanceledException ? 130 : 1;
+    }
+
+    /// <summary>Text that may come from the master or a certificate, safe for a terminal: control characters (ANSI escapes, CR, BEL) shown escaped.</summary>
+    public static string Printable(string text)
+    {
+        var builder = new System.Text.StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            if (char.IsControl(c) && c != '\n')
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
     }
 }

@@ -15,13 +15,15 @@ var root = new RootCommand("det: a Determined CLI in .NET with trust on first us
 CliContext Context(ParseResult parse) =>
     new(parse.GetValue(master), parse.GetValue(trustFingerprint), Console.Out, Console.Error, Console.In, !Console.IsInputRedirected);
 
+static string P(string? text) => CliContext.Printable(text ?? string.Empty);
+
 async Task<int> Guard(Func<Task<int>> body)
 {
     try
     {
         return await body();
     }
-    catch (Exception ex) when (ex is DeterminedException or OptionsValidationException or FormatException or HttpRequestException or IOException)
+    catch (Exception ex) when (ex is DeterminedException or OptionsValidationException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException)
     {
         return CliContext.Fail(Console.Error, ex);
     }
@@ -34,10 +36,10 @@ info.SetAction((parse, ct) => Guard(async () =>
     var cli = Context(parse);
     var (i, m) = await cli.WithClientAsync(async (client, c) => (await client.GetInfoAsync(c), await client.GetMasterAsync(c)), ct);
     Console.WriteLine($"Master:       {cli.MasterUrl}");
-    Console.WriteLine($"Version:      {i.Version}");
-    Console.WriteLine($"Master ID:    {i.MasterId}");
-    Console.WriteLine($"Cluster ID:   {i.ClusterId}");
-    Console.WriteLine($"Cluster name: {m.ClusterName ?? i.ClusterName}");
+    Console.WriteLine($"Version:      {P(i.Version)}");
+    Console.WriteLine($"Master ID:    {P(i.MasterId)}");
+    Console.WriteLine($"Cluster ID:   {P(i.ClusterId)}");
+    Console.WriteLine($"Cluster name: {P(m.ClusterName ?? i.ClusterName)}");
     return 0;
 }));
 root.Subcommands.Add(info);
@@ -79,7 +81,7 @@ whoami.SetAction((parse, ct) => Guard(async () =>
 {
     var cli = Context(parse);
     var me = await cli.WithClientAsync((client, c) => client.GetCurrentUserAsync(c), ct);
-    Console.WriteLine($"You are logged in as user '{me.Username}'");
+    Console.WriteLine($"You are logged in as user '{P(me.Username)}'");
     return 0;
 }));
 user.Subcommands.Add(login);
@@ -114,7 +116,7 @@ list.SetAction((parse, ct) => Guard(() =>
     {
         var chain = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
         chain.ImportFromPem(pem);
-        Console.WriteLine(chain.Count == 0 ? $"{url}  (no certificate)" : $"{url}  {CertificateSummary.Create(chain[0])}");
+        Console.WriteLine(chain.Count == 0 ? $"{url}  (no certificate)" : $"{url}  {P(CertificateSummary.Create(chain[0]).ToString())}");
     }
 
     return Task.FromResult(0);
@@ -194,7 +196,7 @@ run.SetAction((parse, ct) => Guard(async () =>
         var text = await launched.Content.ReadAsStringAsync(c);
         if (!launched.IsSuccessStatusCode)
         {
-            Console.Error.WriteLine($"error: the master refused the command ({(int)launched.StatusCode}): {text}");
+            Console.Error.WriteLine($"error: the master refused the command ({(int)launched.StatusCode}): {P(text)}");
             return 1;
         }
 
@@ -209,7 +211,7 @@ run.SetAction((parse, ct) => Guard(async () =>
                 using var logs = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{taskId}/logs", null, c);
                 foreach (var line in (JsonArray)JsonNode.Parse(await logs.Content.ReadAsStringAsync(c))!["logs"]!)
                 {
-                    Console.WriteLine($"[{line!["source"]}] {line["log"]}");
+                    Console.WriteLine($"[{P(line!["source"]?.ToString())}] {P(line["log"]?.ToString())}");
                 }
 
                 var exit = (int?)task["exitCode"] ?? 1;

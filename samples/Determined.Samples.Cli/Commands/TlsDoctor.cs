@@ -140,9 +140,7 @@ public static class TlsDoctor
             : $" (redefined by {(file is null ? string.Empty : $"SSL_CERT_FILE={file}")}{(file is not null && dir is not null ? ", " : string.Empty)}{(dir is null ? string.Empty : $"SSL_CERT_DIR={dir}")})";
     }
 
-    /// <summary>Text from a certificate or the network, safe for a terminal: control characters (ANSI escapes) shown escaped.</summary>
-    private static string Printable(string value) =>
-        string.Concat(value.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
+    private static string Printable(string value) => CliContext.Printable(value);
 
     private static string TrustSourceText(CliContext cli, TlsOptions tls, TrustDecision decision)
     {

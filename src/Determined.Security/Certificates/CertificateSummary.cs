@@ -10,17 +10,38 @@ namespace Determined.Security;
 /// </summary>
 public sealed class CertificateSummary
 {
+    private const int MaxNamesShown = 20;
+
     private CertificateSummary(X509Certificate2 certificate)
     {
-        Subject = certificate.Subject;
-        Issuer = certificate.Issuer;
-        NotBefore = new DateTimeOffset(certificate.NotBefore.ToUniversalTime(), TimeSpan.Zero);
-        NotAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        // Read from the DER with the SDK's own exception-free reader: a summary of a malformed certificate (in a
+        // rejection message) must never throw.
+        var facts = CertificateFacts.Read(certificate.RawDataMemory);
+        Subject = SafeSubject(certificate);
+        Issuer = Safe(() => certificate.Issuer);
+        NotBefore = facts.NotBefore;
+        NotAfter = facts.NotAfter;
         Sha256Fingerprint = CertificatePin.Sha256Fingerprint(certificate);
-        SpkiPin = CertificatePin.SpkiPin(certificate);
-        (DnsNames, IPAddresses) = CertificateNames.Read(certificate);
-        IsCertificateAuthority = CertificateNames.IsCertificateAuthority(certificate);
-        IsSelfIssued = string.Equals(certificate.Subject, certificate.Issuer, StringComparison.Ordinal);
+        SpkiPin = Safe(() => CertificatePin.SpkiPin(certificate));
+        DnsNames = facts.DnsNames.Select(Messages.Printable).ToList();
+        IPAddresses = facts.IPAddresses.Select(a => new IPAddress(a)).ToList();
+        IsCertificateAuthority = facts.IsCertificateAuthority;
+        IsSelfIssued = facts.Malformed is null ? facts.SelfIssued : string.Equals(Subject, Issuer, StringComparison.Ordinal);
+    }
+
+    /// <summary>The subject, escaped for printing, or a placeholder when it cannot be decoded.</summary>
+    internal static string SafeSubject(X509Certificate2 certificate) => Safe(() => certificate.Subject);
+
+    private static string Safe(Func<string> read)
+    {
+        try
+        {
+            return Messages.Printable(read());
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or InvalidOperationException or FormatException)
+        {
+            return "<unreadable>";
+        }
     }
 
     /// <summary>Gets the subject distinguished name.</summary>
@@ -69,9 +90,12 @@ public sealed class CertificateSummary
     /// <returns>A one-line description for logs and messages.</returns>
     public override string ToString()
     {
-        var names = Names.ToList();
+        var names = Names.Take(MaxNamesShown + 1).ToList();
+        var shown = names.Count > MaxNamesShown
+            ? string.Join(", ", names.Take(MaxNamesShown)) + $" and {DnsNames.Count + IPAddresses.Count - MaxNamesShown} more"
+            : string.Join(", ", names);
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"'{Subject}' (names: {(names.Count == 0 ? "none" : string.Join(", ", names))}; SHA-256 {Sha256Fingerprint}; valid {NotBefore:yyyy-MM-dd HH:mm:ss}Z to {NotAfter:yyyy-MM-dd HH:mm:ss}Z)");
+            $"'{Subject}' (names: {(names.Count == 0 ? "none" : shown)}; SHA-256 {Sha256Fingerprint}; valid {NotBefore:yyyy-MM-dd HH:mm:ss}Z to {NotAfter:yyyy-MM-dd HH:mm:ss}Z)");
     }
 }

@@ -93,6 +93,22 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
 
             throw classified;
         }
+        catch (OperationCanceledException ex) when (ex.InnerException is TimeoutException && !cancellationToken.IsCancellationRequested)
+        {
+            // SocketsHttpHandler.ConnectTimeout covers the TCP connect and the TLS handshake: say which one stalled.
+            var authority = uri.GetLeftPart(UriPartial.Authority);
+            if (https && await MasterProbe.AcceptsConnectionsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            {
+                var stalled = Failure(uri, MasterCertificateError.HandshakeFailed,
+                    $"the server at {authority} accepted the connection but never answered the TLS handshake (within the connect timeout)",
+                    "check that the port belongs to a Determined master with TLS on (security.tls.cert and security.tls.key) and that no firewall or proxy holds the connection; a plain-TCP service on this port never answers a TLS client", ex);
+                Log.ConnectionFailed(_logger, uri, stalled.Error, stalled.Message);
+                SecurityTelemetry.Failed(stalled.Error);
+                throw stalled;
+            }
+
+            throw new HttpRequestException(HttpRequestError.ConnectionError, $"No connection to {authority} could be established within the connect timeout. Fix: check the master address and port, and that the master is running and reachable.", ex);
+        }
     }
 
     private async Task<MasterCertificateException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)

@@ -111,6 +111,23 @@ public static class MasterProbe
         }
     }
 
+    /// <summary>True when a TCP connection to the port is accepted within a few seconds.</summary>
+    internal static async Task<bool> AcceptsConnectionsAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(3));
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True when the port completes a TLS handshake.</summary>
     internal static async Task<bool> SpeaksTlsAsync(string host, int port, CancellationToken cancellationToken)
     {

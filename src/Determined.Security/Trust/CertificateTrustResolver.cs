@@ -143,7 +143,7 @@ public class CertificateTrustResolver
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException)
         {
-            throw Reject(CertificateFailures.Unprocessable(name, [certificate, .. additionalCertificates ?? []], ex));
+            throw Unbuildable(name, [certificate, .. additionalCertificates ?? []], ex);
         }
 
         var failure = Evaluate(name, certificate, chain, errors);
@@ -232,7 +232,7 @@ public class CertificateTrustResolver
         }
         catch (Exception ex) when (ex is not MasterCertificateException and not OutOfMemoryException)
         {
-            return Reject(CertificateFailures.Unprocessable(host, presented, ex));
+            return Unbuildable(host, presented, ex);
         }
         finally
         {
@@ -270,7 +270,7 @@ public class CertificateTrustResolver
 
         var facts = verdict.Path.Select(c => CertificateFacts.Read(c.RawDataMemory)).ToList();
         ServerCertificateProfile.Check(verdict.Path, facts, verdict.Anchored, host, now, problems);
-        if (verdict.Status.HasFlag(X509ChainStatusFlags.NotValidForUsage))
+        if (verdict.Status.HasFlag(X509ChainStatusFlags.NotValidForUsage) && !problems.Any(p => p.Error == MasterCertificateError.WrongKeyUsage))
         {
             problems.Add(new(MasterCertificateError.WrongKeyUsage,
                 "a CA in the chain restricts its extended key usage to purposes without TLS server authentication (serverAuth)",
@@ -289,6 +289,30 @@ public class CertificateTrustResolver
         }
 
         return Reject(CertificateFailures.Create(host, presented, problems, errors, verdict.Status));
+    }
+
+    /// <summary>
+    /// The platform could not process the chain (it threw, e.g. OpenSSL on an explicit-curve key): the profile still names
+    /// the defect when it sees one in the presented certificates; otherwise the chain is refused as unprocessable.
+    /// </summary>
+    private MasterCertificateException Unbuildable(string host, List<X509Certificate2> presented, Exception cause)
+    {
+        try
+        {
+            var facts = presented.Select(c => CertificateFacts.Read(c.RawDataMemory)).ToList();
+            var problems = new List<CertificateProblem>();
+            ServerCertificateProfile.Check(presented, facts, anchored: false, host, TimeProvider.GetUtcNow(), problems);
+            if (problems.Count > 0)
+            {
+                return Reject(CertificateFailures.Create(host, presented, problems, SslPolicyErrors.RemoteCertificateChainErrors, X509ChainStatusFlags.NoError));
+            }
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Fall through to the generic refusal below.
+        }
+
+        return Reject(CertificateFailures.Unprocessable(host, presented, cause));
     }
 
     /// <summary>

@@ -94,7 +94,7 @@ internal static class ServerCertificateProfile
 
     private static string Describe(X509Certificate2 certificate, int index, bool isAnchor)
     {
-        var subject = Messages.Printable(certificate.Subject);
+        var subject = CertificateSummary.SafeSubject(certificate);
         return index == 0 ? $"the server certificate '{subject}'" : isAnchor ? $"the trusted CA certificate '{subject}'" : $"the CA certificate '{subject}' (chain position {index})";
     }
 
@@ -173,7 +173,8 @@ internal static class ServerCertificateProfile
 
         foreach (var dns in f.DnsNames)
         {
-            if (!HostNames.IsValidHostName(dns, allowWildcard: true))
+            // An address written as a DNS name (DNS:10.0.0.5, a common mistake) is not refused: it never matches anything.
+            if (!HostNames.IsValidHostName(dns, allowWildcard: true) && !HostNames.TryParseIPAddress(dns, out _))
             {
                 problems.Add(new(MasterCertificateError.MalformedCertificate,
                     $"{who} holds the invalid DNS name '{Messages.Printable(dns)}' (a DNS name is letters, digits and hyphens in dot-separated labels, with at most one leading '*.')",
