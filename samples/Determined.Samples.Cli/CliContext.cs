@@ -96,10 +96,14 @@ public sealed class CliContext
         {
             OptionsValidationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
             OperationCanceledException => "error: cancelled before the master answered",
-            _ => "error: " + Printable(ex.Message),
+            _ => "error: " + Printable(Redact(ex.Message)),
         });
         return ex is OperationCanceledException ? 130 : 1;
     }
+
+    /// <summary>URL user information (proxy passwords) and token query parameters removed, as the SDK does.</summary>
+    public static string Redact(string text) =>
+        System.Text.RegularExpressions.Regex.Replace(text, @"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s'""]+@", "$1***@", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
 
     /// <summary>Text that may come from the master or a certificate, safe for a terminal: control characters (ANSI escapes, CR, BEL) shown escaped.</summary>
     public static string Printable(string text)

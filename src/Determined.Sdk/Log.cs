@@ -11,6 +11,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 5001, EventName = "Retrying", Level = LogLevel.Information, Message = "{Method} {Path} failed ({Reason}); retry {Attempt} of {MaxRetries} in {DelayMs} ms")]
     public static partial void Retrying(ILogger logger, string method, string path, string reason, int attempt, int maxRetries, long delayMs);
 
+    [LoggerMessage(EventId = 4003, EventName = "TokenStoreV0Migrated", Level = LogLevel.Warning, Message = "The token store '{Path}' was in version 0, which does not record which master issued its tokens; they were moved under the key '{Key}' and are not sent to any master. Fix: log in again with 'det user login'.")]
+    public static partial void TokenStoreV0Migrated(ILogger logger, string path, string key);
+
     [LoggerMessage(EventId = 4002, EventName = "TokenStoreQuarantined", Level = LogLevel.Warning, Message = "The token store '{Path}' was corrupt ({Problem}); it was moved to '{MovedTo}' and an empty store is used. Fix: log in again with 'det user login'; to recover tokens, fix the JSON in '{MovedTo}' and move it back.")]
     public static partial void TokenStoreQuarantined(ILogger logger, string path, string problem, string movedTo);
 }

@@ -85,6 +85,9 @@ internal sealed class StoreFile
     private static bool IsSharingViolation(IOException ex) =>
         OperatingSystem.IsWindows() ? (ex.HResult & 0xFFFF) is 32 or 33 : ex.HResult is 11 or 35;
 
+    /// <summary>The most a store file may hold (thousands of masters' chains).</summary>
+    private const int MaxStoreBytes = 16 * 1024 * 1024;
+
     private JsonObject Read(Action<string, string>? onCorrupt)
     {
         LastQuarantinedPath = null;
@@ -96,7 +99,12 @@ internal sealed class StoreFile
                 return [];
             }
 
-            text = File.ReadAllText(Path, Encoding.UTF8);
+            text = BoundedFile.ReadAllText(Path, MaxStoreBytes);
+        }
+        catch (UnsupportedFileException) when (new FileInfo(Path).Length == 0)
+        {
+            // Empty (or not a regular file): corrupt, so it is moved aside below like any unreadable JSON; never opened.
+            text = string.Empty;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {

@@ -105,6 +105,27 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TrustOnFirstUse_BehindAnAuthenticatingProxy_ProbesThroughTheTunnel_AndNeverPrintsThePassword()
+    {
+        await using var proxy = new ConnectProxy("alice", "S3cretPass");
+        string[] viaProxy = [$"HTTPS_PROXY=http://alice:S3cretPass@127.0.0.1:{proxy.Port}", "https_proxy=", "NO_PROXY=", "no_proxy="];
+
+        var trusted = await DetWithEnvAsync(viaProxy, null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info");
+
+        Assert.True(trusted.Exit == 0, trusted.Stderr);
+        Assert.Contains($"127.0.0.1:{_master.Uri.Port}", proxy.Targets); // the first-use probe and the request both tunnelled
+        Assert.True(proxy.Targets.Count >= 2, string.Join(", ", proxy.Targets));
+
+        File.Delete(Path.Combine(ConfigDir, "certs.json"));
+        var refused = await DetWithEnvAsync([$"HTTPS_PROXY=http://alice:WrongPass@127.0.0.1:{proxy.Port}", "https_proxy=", "NO_PROXY=", "no_proxy="], null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info");
+
+        Assert.Equal(1, refused.Exit);
+        Assert.Contains("407", refused.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("WrongPass", refused.Stdout + refused.Stderr, StringComparison.Ordinal);
+        Assert.True(proxy.Refused > 0);
+    }
+
+    [Fact]
     public async Task TrustByFingerprint_ThenChangedKey_IsRefusedWithRecoveryCommand()
     {
         Assert.Equal(0, (await DetAsync(null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info")).Exit);

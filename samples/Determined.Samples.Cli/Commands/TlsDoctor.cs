@@ -76,6 +76,12 @@ public static class TlsDoctor
                 await o.WriteLineAsync($"      SHA-256: {s.Sha256Fingerprint}");
                 await o.WriteLineAsync($"      SPKI:    {s.SpkiPin}");
             }
+
+            var soonest = probe.PresentedChain.Select(CertificateSummary.Create).MinBy(c => c.NotAfter)!;
+            var left = soonest.NotAfter - DateTimeOffset.UtcNow;
+            await o.WriteLineAsync(left < TimeSpan.Zero
+                ? $"Expires:        EXPIRED {-left.TotalDays:0} days ago ({Printable(soonest.Subject)})"
+                : $"Expires:        in {left.TotalDays:0} days, {soonest.NotAfter:u} ({Printable(soonest.Subject)}){(left <= tls.CertificateExpiryWarning ? " - renew it soon" : string.Empty)}");
         }
         else if (probe is not null)
         {

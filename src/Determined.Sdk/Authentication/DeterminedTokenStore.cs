@@ -8,7 +8,8 @@ namespace Determined.Sdk;
 /// <summary>
 /// The CLI's token store, <c>auth.json</c>, compatible with Determined's Python CLI (version 2:
 /// <c>{"version":2,"masters":{"&lt;url&gt;":{"active_user":"u","tokens":{"u":"TOKEN"}}}}</c>). Version 0 and 1 files are
-/// read and rewritten as version 2, as upstream. Same lock, temp-file and quarantine rules as <c>certs.json</c>;
+/// read and rewritten as version 2; unlike upstream, the tokens of a version-0 file (which names no master) are kept
+/// under a key no master has instead of being sent to whichever master is in use. Same lock, temp-file and quarantine rules as <c>certs.json</c>;
 /// the file is mode 0600. Tokens are never logged.
 /// </summary>
 public sealed class DeterminedTokenStore
@@ -114,9 +115,43 @@ public sealed class DeterminedTokenStore
         }, OnCorrupt);
     }
 
-    private JsonObject Read(string url) => Upgrade(_file.ReadLocked(OnCorrupt), url);
+    private JsonObject Read(string url)
+    {
+        var store = _file.ReadLocked(OnCorrupt);
+        if (store.Count > 0 && store["version"] is null && store["tokens"] is not null)
+        {
+            // A version-0 file records no master: its tokens are migrated once, under the lock, to a key no master URL
+            // can have (kept, never sent), instead of being offered to whatever master is in use (upstream's shim).
+            var moved = _file.Update(
+                s =>
+                {
+                    if (s["version"] is not null || s["tokens"] is null)
+                    {
+                        return (false, false); // another process migrated it first
+                    }
 
-    /// <summary>Upstream's shims: v0 (one master, no version) and v1 (non-canonical keys) become v2, in place.</summary>
+                    Upgrade(s, url);
+                    return (true, true);
+                },
+                OnCorrupt);
+            if (moved)
+            {
+                Log.TokenStoreV0Migrated(_logger, FilePath, UnboundV0Key);
+            }
+
+            store = _file.ReadLocked(OnCorrupt);
+        }
+
+        return Upgrade(store, url);
+    }
+
+    /// <summary>
+    /// Where the tokens of a version-0 <c>auth.json</c> are kept: it never recorded which master issued them, so they
+    /// belong to no master (a key that is not a URL) and are never sent; the user logs in again.
+    /// </summary>
+    internal const string UnboundV0Key = "(auth.json version 0: master unknown)";
+
+    /// <summary>Upstream's shims, made safe: v0 (no version, no master) and v1 (non-canonical keys) become v2, in place.</summary>
     private static JsonObject Upgrade(JsonObject store, string url)
     {
         var version = store["version"] is JsonValue v && v.TryGetValue<int>(out var n) ? n : 0;
@@ -133,7 +168,7 @@ public sealed class DeterminedTokenStore
 
             store.Clear();
             store["version"] = 2;
-            store["masters"] = v0.Count == 0 ? new JsonObject() : new JsonObject { [url] = v0 };
+            store["masters"] = v0.Count == 0 ? new JsonObject() : new JsonObject { [UnboundV0Key] = v0 };
             return store;
         }
 

@@ -247,7 +247,7 @@ public sealed class DeterminedConnectionSettings
         {
             try
             {
-                s.UserToken = File.ReadAllText(options.TokenFile).Trim();
+                s.UserToken = BoundedFile.ReadAllText(options.TokenFile, BoundedFile.MaxSecretBytes).Trim();
                 s.Add("Token", "(set, from file " + options.TokenFile + ")", configuration, "TokenFile");
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

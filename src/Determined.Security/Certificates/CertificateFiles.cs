@@ -405,13 +405,17 @@ internal static class CertificateFiles
         bytes = [];
         try
         {
-            bytes = File.ReadAllBytes(path);
+            bytes = BoundedFile.ReadAllBytes(path, BoundedFile.MaxCredentialBytes);
             text = System.Text.Encoding.UTF8.GetString(bytes);
             return true;
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
             errors.Add(Messages.FileMissing(path, setting));
+        }
+        catch (UnsupportedFileException ex)
+        {
+            errors.Add(Messages.FileUnsupported(setting, ex));
         }
         catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
         {

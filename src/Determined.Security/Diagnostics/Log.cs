@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 1005, EventName = "ConnectionFailed", Level = LogLevel.Warning, Message = "TLS connection to {MasterUri} failed ({Error}): {Message}")]
     public static partial void ConnectionFailed(ILogger logger, Uri masterUri, MasterCertificateError error, string message);
 
+    [LoggerMessage(EventId = 1006, EventName = "CertificateExpiresSoon", Level = LogLevel.Warning, Message = "The certificate {Subject} (SHA-256 {Fingerprint}) in the chain of master '{Host}' expires at {NotAfter} UTC, in {DaysLeft:0.#} days. Fix: renew it before then (the master: security.tls.cert and security.tls.key, reloaded without a restart; a CA: re-issue and pin the new one)")]
+    public static partial void CertificateExpiresSoon(ILogger logger, string subject, string fingerprint, string host, DateTimeOffset notAfter, double daysLeft);
+
     [LoggerMessage(EventId = 2001, EventName = "StoreQuarantined", Level = LogLevel.Warning, Message = "{Message}")]
     public static partial void StoreQuarantined(ILogger logger, string message);
 

@@ -8,7 +8,9 @@ namespace Determined.Security;
 /// <c>determined.security.handshake_failures</c> (tag <c>error.type</c> = a <see cref="MasterCertificateError"/>),
 /// <c>determined.security.trust_decisions</c> (tag <c>trust.source</c> = a <see cref="TrustSource"/>),
 /// <c>determined.security.trust_on_first_use</c> (tag <c>event</c> = trusted|renewed|replaced|changed|rejected),
-/// <c>determined.security.reloads</c> (tag <c>result</c> = loaded|refused).
+/// <c>determined.security.reloads</c> (tag <c>result</c> = loaded|refused),
+/// <c>determined.security.master_certificate.expires_in</c> (gauge, seconds until the first certificate of an accepted
+/// chain expires; tag <c>server.address</c> = the name verified).
 /// </summary>
 internal static class SecurityTelemetry
 {
@@ -25,6 +27,8 @@ internal static class SecurityTelemetry
     public static readonly Counter<long> TrustOnFirstUse = s_meter.CreateCounter<long>("determined.security.trust_on_first_use", "{event}", "Trust-on-first-use events.");
 
     public static readonly Counter<long> Reloads = s_meter.CreateCounter<long>("determined.security.reloads", "{reload}", "Reloads of trust material or client identities.");
+
+    public static readonly Gauge<double> ExpiresIn = s_meter.CreateGauge<double>("determined.security.master_certificate.expires_in", "s", "Time until the first certificate of a master's accepted chain expires.");
 
     // Every success-path recorder checks Enabled first: with no listener, a handshake pays no boxing or enum formatting.
     public static void Accepted()

@@ -51,6 +51,9 @@ internal static class Messages
     public static string FileMissing(string path, string setting) =>
         $"The file '{path}' given by {setting} does not exist. Fix: point the setting at an existing PEM file (Determined tasks get /run/determined/etc/ssl/master.crt), or unset it.";
 
+    public static string FileUnsupported(string setting, Exception cause) =>
+        $"The file given by {setting} cannot be used: {cause.Message}. Fix: point the setting at a regular PEM (or PKCS#12) file.";
+
     public static string FileUnreadable(string path, string setting, Exception cause) =>
         $"The file '{path}' given by {setting} cannot be read ({cause.GetType().Name}: {cause.Message}). Fix: check its permissions (the process runs as '{Environment.UserName}').";
 

@@ -82,6 +82,13 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             var classified = await ClassifyAsync(ex, uri, https, cancellationToken).ConfigureAwait(false);
             if (classified is null)
             {
+                // .NET's messages name the proxy URL, password included: never pass that on.
+                var redacted = Redaction.Redact(ex.Message);
+                if (!string.Equals(redacted, ex.Message, StringComparison.Ordinal) || (ex.InnerException is not null && !string.Equals(Redaction.Redact(ex.InnerException.Message), ex.InnerException.Message, StringComparison.Ordinal)))
+                {
+                    throw new HttpRequestException(ex.HttpRequestError, redacted, Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);
+                }
+
                 throw;
             }
 
@@ -132,7 +139,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
 
             return Failure(uri, MasterCertificateError.HandshakeFailed,
-                $"the TLS handshake with {uri.Authority} failed ({Innermost(ex).Message})",
+                $"the TLS handshake with {uri.Authority} failed ({Redaction.Redact(Innermost(ex).Message)})",
                 $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
         }
 

@@ -27,17 +27,17 @@ public static class MasterProbe
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(s_timeout);
         var presented = new List<X509Certificate2>();
-        using var client = new TcpClient();
+        Stream transport;
         try
         {
-            await client.ConnectAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
+            transport = await ConnectAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {ex.Message}");
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {Redaction.Redact(ex.Message)}");
         }
 
-        var ssl = new SslStream(client.GetStream(), leaveInnerStreamOpen: false);
+        var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
         await using var sslScope = ssl.ConfigureAwait(false);
         try
         {
@@ -85,9 +85,8 @@ public static class MasterProbe
         cts.CancelAfter(s_timeout);
         try
         {
-            using var client = new TcpClient();
-            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
-            var stream = client.GetStream();
+            var stream = await ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            await using var streamScope = stream.ConfigureAwait(false);
             var request = Encoding.ASCII.GetBytes($"HEAD /info HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
             await stream.WriteAsync(request, cts.Token).ConfigureAwait(false);
             var buffer = new byte[5];
@@ -111,6 +110,85 @@ public static class MasterProbe
         }
     }
 
+    /// <summary>
+    /// A connection to <paramref name="host"/>:<paramref name="port"/> as requests make it: directly, or through the proxy
+    /// <see cref="HttpClient.DefaultProxy"/> names for an <c>https://</c> URL of that host (<c>HTTPS_PROXY</c>,
+    /// <c>NO_PROXY</c>, …) with an HTTP CONNECT tunnel, the proxy's credentials sent as Basic authentication.
+    /// </summary>
+    internal static async Task<Stream> ConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var target = new UriBuilder(Uri.UriSchemeHttps, host, port).Uri;
+        var proxy = HttpClient.DefaultProxy;
+        Uri? proxyUri = null;
+        try
+        {
+            proxyUri = proxy.IsBypassed(target) ? null : proxy.GetProxy(target);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException)
+        {
+            proxyUri = null;
+        }
+
+        var client = new TcpClient();
+        try
+        {
+            if (proxyUri is null || proxyUri == target)
+            {
+                await client.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
+                return client.GetStream();
+            }
+
+            await client.ConnectAsync(proxyUri.IdnHost, proxyUri.Port, cancellationToken).ConfigureAwait(false);
+            var stream = client.GetStream();
+            var authority = target.Authority;
+            var request = new StringBuilder($"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+            if (proxy.Credentials?.GetCredential(proxyUri, "Basic") is { } credential && !string.IsNullOrEmpty(credential.UserName))
+            {
+                var basic = Convert.ToBase64String(Encoding.UTF8.GetBytes($"{credential.UserName}:{credential.Password}"));
+                request.Append("Proxy-Authorization: Basic ").Append(basic).Append("\r\n");
+            }
+
+            request.Append("\r\n");
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(request.ToString()), cancellationToken).ConfigureAwait(false);
+            var status = await ReadTunnelStatusAsync(stream, cancellationToken).ConfigureAwait(false);
+            if (status != 200)
+            {
+                throw new IOException($"the proxy {proxyUri.Scheme}://{proxyUri.Authority} refused to open a tunnel to {authority} (HTTP {status}){(status == 407 ? "; its credentials (in HTTPS_PROXY) were missing or wrong" : string.Empty)}");
+            }
+
+            return stream;
+        }
+        catch
+        {
+            client.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Reads the proxy's answer head (at most 16 KiB) and returns its status code, or 0 when it is not HTTP.</summary>
+    private static async Task<int> ReadTunnelStatusAsync(Stream stream, CancellationToken cancellationToken)
+    {
+        var head = new List<byte>(256);
+        var one = new byte[1];
+        while (head.Count < 16 * 1024)
+        {
+            if (await stream.ReadAsync(one, cancellationToken).ConfigureAwait(false) == 0)
+            {
+                break;
+            }
+
+            head.Add(one[0]);
+            if (head.Count >= 4 && head[^1] == '\n' && head[^2] == '\r' && head[^3] == '\n' && head[^4] == '\r')
+            {
+                var text = Encoding.ASCII.GetString(head.ToArray());
+                var parts = text.Split(' ', 3);
+                return parts.Length >= 2 && parts[0].StartsWith("HTTP/1.", StringComparison.Ordinal) && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var code) ? code : 0;
+            }
+        }
+
+        return 0;
+    }
+
     /// <summary>True when a TCP connection to the port is accepted within a few seconds.</summary>
     internal static async Task<bool> AcceptsConnectionsAsync(string host, int port, CancellationToken cancellationToken)
     {
@@ -118,8 +196,8 @@ public static class MasterProbe
         cts.CancelAfter(TimeSpan.FromSeconds(3));
         try
         {
-            using var client = new TcpClient();
-            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            var stream = await ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
             return true;
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)

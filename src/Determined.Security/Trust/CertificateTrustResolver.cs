@@ -23,6 +23,7 @@ public class CertificateTrustResolver
     private readonly ILogger _logger;
     private readonly X509ChainPolicy? _pinnedChainPolicy;
     private volatile AcceptedChain? _lastGood;
+    private string? _expiryWarned;
 
     /// <summary>Initializes a new instance.</summary>
     /// <param name="policy">The validated TLS settings.</param>
@@ -285,10 +286,43 @@ public class CertificateTrustResolver
         if (problems.Count == 0)
         {
             _lastGood = AcceptedChain.Create(verdict.Path, facts, host);
+            ReportExpiry(host, verdict.Path, facts, now);
             return null;
         }
 
         return Reject(CertificateFailures.Create(host, presented, problems, errors, verdict.Status));
+    }
+
+    /// <summary>
+    /// Runs once per newly accepted chain (later handshakes hit the cache): reports the time until its first certificate
+    /// expires, and warns once per certificate when that is within <see cref="TlsOptions.CertificateExpiryWarning"/>.
+    /// </summary>
+    private void ReportExpiry(string host, List<X509Certificate2> path, List<CertificateFacts> facts, DateTimeOffset now)
+    {
+        var first = 0;
+        for (var i = 1; i < facts.Count; i++)
+        {
+            if (facts[i].NotAfter < facts[first].NotAfter)
+            {
+                first = i;
+            }
+        }
+
+        var left = facts[first].NotAfter - now;
+        if (SecurityTelemetry.ExpiresIn.Enabled)
+        {
+            SecurityTelemetry.ExpiresIn.Record(left.TotalSeconds, new KeyValuePair<string, object?>("server.address", host));
+        }
+
+        var warning = Policy.Options.CertificateExpiryWarning;
+        if (warning > TimeSpan.Zero && left <= warning)
+        {
+            var fingerprint = CertificatePin.Sha256Fingerprint(path[first]);
+            if (!string.Equals(Interlocked.Exchange(ref _expiryWarned, fingerprint), fingerprint, StringComparison.Ordinal))
+            {
+                Log.CertificateExpiresSoon(_logger, CertificateSummary.SafeSubject(path[first]), fingerprint, host, facts[first].NotAfter, left.TotalDays);
+            }
+        }
     }
 
     /// <summary>

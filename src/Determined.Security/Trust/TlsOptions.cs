@@ -89,6 +89,13 @@ public sealed class TlsOptions
     /// </summary>
     public TimeSpan ReloadCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Gets or sets how long before a master's certificate (or a CA of its chain) expires a warning is logged (once per
+    /// chain and handler) so a renewal is seen before tasks fail. The time left is also reported as the metric
+    /// <c>determined.security.master_certificate.expires_in</c> (seconds). Default 14 days; zero turns the warning off.
+    /// </summary>
+    public TimeSpan CertificateExpiryWarning { get; set; } = TimeSpan.FromDays(14);
+
     /// <summary>Gets or sets the lowest TLS version to negotiate. Defaults to <see cref="TlsVersion.Tls12"/>.</summary>
     public TlsVersion MinimumTlsVersion { get; set; } = TlsVersion.Tls12;
 

@@ -167,6 +167,11 @@ public sealed class TlsPolicy
             errors.Add("TlsOptions.CipherSuites lists no TLS 1.3 suite but TlsOptions.MinimumTlsVersion is Tls13, so no connection could be made. Fix: add TLS_AES_128_GCM_SHA256 (or another TLS 1.3 suite), or lower MinimumTlsVersion to Tls12.");
         }
 
+        if (options.CertificateExpiryWarning < TimeSpan.Zero)
+        {
+            errors.Add($"TlsOptions.CertificateExpiryWarning is {options.CertificateExpiryWarning}. Fix: use a positive period (default 14 days), or zero to turn the warning off.");
+        }
+
         if (options.ReloadCheckInterval < TimeSpan.Zero)
         {
             errors.Add($"TlsOptions.ReloadCheckInterval is {options.ReloadCheckInterval}. Fix: use a positive interval, or zero to turn reloading off.");
@@ -254,12 +259,18 @@ public sealed class TlsPolicy
         {
             try
             {
-                using var reader = new StreamReader(file);
-                return reader.ReadLine() ?? string.Empty;
+                // The first line, from at most 64 KiB of a regular file (never a FIFO or a device).
+                var text = BoundedFile.ReadAllText(file, BoundedFile.MaxSecretBytes);
+                var end = text.AsSpan().IndexOfAny('\r', '\n');
+                return end < 0 ? text : text[..end];
             }
             catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {
                 errors.Add(Messages.FileMissing(file, what + " file"));
+            }
+            catch (UnsupportedFileException ex)
+            {
+                errors.Add(Messages.FileUnsupported(what + " file", ex));
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {

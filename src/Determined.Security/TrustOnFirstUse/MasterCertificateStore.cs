@@ -50,11 +50,25 @@ public sealed class MasterCertificateStore
     /// <summary>Returns the stored PEM chain for a master, or <see langword="null"/>.</summary>
     /// <param name="masterUrl">The master address in any accepted form (it is canonicalized).</param>
     /// <returns>The PEM chain, leaf first.</returns>
+    /// <exception cref="DeterminedException">The entry is not a usable chain; the message names the store, the entry and the command that removes it.</exception>
     public string? Get(string masterUrl)
     {
         var key = MasterAddress.Canonicalize(masterUrl);
         var store = _file.ReadLocked(OnCorrupt);
-        return ValueOf(store, key);
+        var pem = ValueOf(store, key);
+        if (pem is not null)
+        {
+            var errors = new List<string>();
+            _ = CertificateFiles.LoadTrustPem(pem, $"the entry '{key}' of {FilePath}", "certs.json", errors);
+            if (errors.Count > 0)
+            {
+                throw new DeterminedException(
+                    $"The entry for '{key}' in the trust store '{FilePath}' (certs.json) is not a usable certificate chain: {string.Join(" ", errors.Select(e => e.Split(" Fix:")[0]))} " +
+                    $"Fix: remove it with 'det tls forget {key}' (or delete that key from certs.json), then trust the master again ('det tls trust -m {key}', after checking its fingerprint).");
+            }
+        }
+
+        return pem;
     }
 
     /// <summary>Stores (or replaces) the PEM chain for a master.</summary>
@@ -126,7 +140,7 @@ public sealed class MasterCertificateStore
             string pem;
             try
             {
-                pem = File.ReadAllText(legacy);
+                pem = BoundedFile.ReadAllText(legacy, BoundedFile.MaxCredentialBytes);
             }
             catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {

@@ -30,19 +30,28 @@ public sealed class DeterminedTokenStoreTests : IDisposable
     }
 
     [Fact]
-    public void Version0File_IsShimmedUnderTheCurrentMaster()
+    public void Version0File_TokensAreNeverSentToAnyMaster_MigratedOnceKeptAndLogged()
     {
         Directory.CreateDirectory(_pki.ConfigDir);
         File.WriteAllText(AuthFile, "{\"active_user\": \"bob\", \"tokens\": {\"bob\": \"T0\"}}");
-        var store = new DeterminedTokenStore(_pki.ConfigDir);
+        using var logs = new FakeLoggerFactory();
+        var store = new DeterminedTokenStore(_pki.ConfigDir, logs.CreateLogger<DeterminedTokenStore>());
 
-        Assert.Equal("bob", store.GetActiveUser("https://m:8443"));
-        Assert.Equal("T0", store.GetToken("https://m:8443", "bob"));
+        // Upstream maps a v0 token to whatever master is in use; here it is offered to none.
+        Assert.Null(store.GetToken("https://m:8443", "bob"));
+        Assert.Null(store.GetActiveUser("https://m:8443"));
+        Assert.Null(store.GetToken("https://other:8443", "bob"));
 
-        store.SetToken("https://m:8443", "carol", "T3");
         var saved = JsonNode.Parse(File.ReadAllText(AuthFile))!;
         Assert.Equal(2, (int)saved["version"]!);
-        Assert.Equal("T0", (string?)saved["masters"]!["https://m:8443"]!["tokens"]!["bob"]);
+        Assert.Equal("T0", (string?)saved["masters"]![DeterminedTokenStore.UnboundV0Key]!["tokens"]!["bob"]); // kept, not lost
+        var warning = Assert.Single(logs.Records, r => r.Id.Name == "TokenStoreV0Migrated");
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.DoesNotContain("T0", warning.Message, StringComparison.Ordinal);
+
+        store.SetToken("https://m:8443", "carol", "T3");
+        Assert.Equal("T3", store.GetToken("https://m:8443", "carol"));
+        Assert.Single(logs.Records, r => r.Id.Name == "TokenStoreV0Migrated"); // once
     }
 
     [Fact]

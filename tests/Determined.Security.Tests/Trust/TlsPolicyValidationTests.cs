@@ -232,4 +232,48 @@ public sealed class TlsPolicyValidationTests : IDisposable
         Assert.Equal(name, policy.MasterCertificateName);
         Assert.Equal(name, new CertificateTrustResolver(policy).Resolve(new Uri("https://10.1.2.3:8443")).ExpectedName);
     }
+
+    public static TheoryData<string, string> SpecialFiles => new()
+    {
+        { "dev-zero", "MasterCertificateFile" }, { "fifo", "MasterCertificateFile" }, { "dir-with-fifo", "MasterCertificateFile" }, { "directory", "ClientKeyFile" },
+        { "dev-zero", "ClientCertificateFile" }, { "fifo", "ClientKeyFile" }, { "fifo", "ClientCertificatePasswordFile" }, { "dev-zero", "MasterCertificatePasswordFile" },
+    };
+
+    [Theory]
+    [MemberData(nameof(SpecialFiles))]
+    public async Task Create_DeviceFifoOrDirectoryAsACredentialFile_IsAClearErrorNamingTheSetting_NeverAHang(string kind, string setting)
+    {
+        var path = kind switch
+        {
+            "dev-zero" => "/dev/zero",
+            "fifo" => await MakeFifoAsync(Path.Combine(_pki.Directory, "credential.pem")),
+            "dir-with-fifo" => Path.GetDirectoryName(await MakeFifoAsync(Path.Combine(_pki.Directory, "trust.d", "x.pem")))!,
+            _ => _pki.Directory,
+        };
+        var good = _pki.RootFile;
+        var options = setting switch
+        {
+            "MasterCertificateFile" => new TlsOptions { MasterCertificateFile = path },
+            "ClientCertificateFile" => new TlsOptions { ClientCertificateFile = path },
+            "ClientKeyFile" => new TlsOptions { ClientCertificateFile = good, ClientKeyFile = path },
+            "ClientCertificatePasswordFile" => new TlsOptions { ClientCertificatePasswordFile = path },
+            _ => new TlsOptions { MasterCertificatePasswordFile = path },
+        };
+
+        var create = Task.Run(() => Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(options)));
+        var ex = await create.WaitAsync(TimeSpan.FromSeconds(60)); // a hang guard: the real figure is milliseconds
+
+        var message = string.Join(" ", ex.Failures);
+        Assert.Contains(path, message, StringComparison.Ordinal);
+        Assert.True(message.Contains(setting, StringComparison.Ordinal) || message.Contains("password", StringComparison.Ordinal), message);
+        Assert.Contains("Fix:", message, StringComparison.Ordinal);
+    }
+
+    private static async Task<string> MakeFifoAsync(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var result = await ChildProcess.RunAsync("mkfifo", [path], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(result.ExitCode == 0, "mkfifo failed: " + result.Stderr);
+        return path;
+    }
 }

@@ -126,6 +126,30 @@ public sealed class MasterCertificateStoreTests : IDisposable
         Assert.Contains("det tls trust", warning.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("not a certificate")]
+    [InlineData("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")]
+    public void Get_EntryThatIsNotAChain_NamesCertsJsonTheKeyAndTheForgetCommand_NotTlsOptions(string entry)
+    {
+        Directory.CreateDirectory(StoreDir);
+        File.WriteAllText(Path.Combine(StoreDir, "certs.json"), new System.Text.Json.Nodes.JsonObject { ["https://m.example:8443"] = entry }.ToJsonString());
+        var store = new MasterCertificateStore(StoreDir);
+
+        var ex = Assert.Throws<DeterminedException>(() => store.Get("https://m.example:8443"));
+        var tofu = Assert.Throws<DeterminedException>(() => new Determined.Security.TrustOnFirstUse(store).ApplyStoredTrust(new Uri("https://m.example:8443"), new TlsOptions()));
+
+        foreach (var message in new[] { ex.Message, tofu.Message })
+        {
+            Assert.Contains("certs.json", message, StringComparison.Ordinal);
+            Assert.Contains("'https://m.example:8443'", message, StringComparison.Ordinal);
+            Assert.Contains("det tls forget https://m.example:8443", message, StringComparison.Ordinal);
+            Assert.DoesNotContain("MasterCertificatePem", message, StringComparison.Ordinal);
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(message, "Fix:"));
+        }
+
+        Assert.True(store.Remove("https://m.example:8443")); // the fix works on the corrupt entry
+    }
+
     [Fact]
     public void MigrateLegacyCertificate_MovesMasterCrtIntoTheStoreAndDeletesIt()
     {
