@@ -113,8 +113,15 @@ public sealed class CliTests : IAsyncLifetime
         var trusted = await DetWithEnvAsync(viaProxy, null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info");
 
         Assert.True(trusted.Exit == 0, trusted.Stderr);
-        Assert.Contains($"127.0.0.1:{_master.Uri.Port}", proxy.Targets); // the first-use probe and the request both tunnelled
+        Assert.Contains(new Uri(Url).Authority, proxy.Targets); // the first-use probe and the request both tunnelled
         Assert.True(proxy.Targets.Count >= 2, string.Join(", ", proxy.Targets));
+
+        // 'det tls trust' only probes (no HTTP request): the probe itself went through the tunnel.
+        File.Delete(Path.Combine(ConfigDir, "certs.json"));
+        var before = proxy.Targets.Count;
+        var probed = await DetWithEnvAsync(viaProxy, null, "-m", Url, "tls", "trust", "--fingerprint", LeafFingerprint);
+        Assert.True(probed.Exit == 0, probed.Stderr);
+        Assert.True(proxy.Targets.Count > before, "the first-use probe dialled the master directly");
 
         File.Delete(Path.Combine(ConfigDir, "certs.json"));
         var refused = await DetWithEnvAsync([$"HTTPS_PROXY=http://alice:WrongPass@127.0.0.1:{proxy.Port}", "https_proxy=", "NO_PROXY=", "no_proxy="], null, "-m", Url, "--trust-fingerprint", LeafFingerprint, "info");

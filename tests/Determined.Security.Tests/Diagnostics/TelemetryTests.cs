@@ -37,6 +37,36 @@ public sealed class TelemetryTests : IDisposable
     }
 
     [Fact]
+    public void ExpiringChain_IsWarnedOncePerCertificate_AndTimeLeftIsAGauge()
+    {
+        using var metrics = new MeterCapture("Determined.Security");
+        using var logs = new FakeLoggerFactory();
+        var uri = new Uri("https://localhost:8443");
+        var leaf = _pki.Leaf;
+        var expiry = new DateTimeOffset(leaf.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(expiry.AddDays(-5));
+        var resolver = new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile }), logs.CreateLogger<CertificateTrustResolver>(), clock);
+
+        resolver.ValidateCertificate(uri, leaf, [_pki.Intermediate]);
+        resolver.ValidateCertificate(uri, leaf, [_pki.Intermediate]);
+
+        var warning = Assert.Single(logs.Records, r => r.Id.Id == 1006);
+        Assert.Equal("CertificateExpiresSoon", warning.Id.Name);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains(CertificatePin.Sha256Fingerprint(leaf), warning.Message, StringComparison.Ordinal);
+        Assert.Contains("in 5 days", warning.Message, StringComparison.Ordinal);
+        var gauge = metrics.Measurements.Where(m => m.Instrument == "determined.security.master_certificate.expires_in" && Equals(m.Tags.GetValueOrDefault("server.address"), "localhost")).ToList();
+        Assert.Equal(2, gauge.Count);
+        Assert.All(gauge, m => Assert.InRange(m.Value, TimeSpan.FromDays(5).TotalSeconds - 1, TimeSpan.FromDays(5).TotalSeconds + 1));
+
+        // Far from expiry, or with the warning off: no warning.
+        using var quiet = new FakeLoggerFactory();
+        new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile }), quiet.CreateLogger<CertificateTrustResolver>(), new Microsoft.Extensions.Time.Testing.FakeTimeProvider(expiry.AddDays(-20))).ValidateCertificate(uri, leaf, [_pki.Intermediate]);
+        new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile, CertificateExpiryWarning = TimeSpan.Zero }), quiet.CreateLogger<CertificateTrustResolver>(), clock).ValidateCertificate(uri, leaf, [_pki.Intermediate]);
+        Assert.DoesNotContain(quiet.Records, r => r.Id.Id == 1006);
+    }
+
+    [Fact]
     public async Task PlaintextFailure_IsCountedAndLogged()
     {
         await using var server = await TlsTestServer.StartAsync(certificate: null);
