@@ -18,30 +18,46 @@ internal sealed class RetryHandler : DelegatingHandler
 {
     internal static readonly HttpRequestOptionsKey<bool> IdempotentKey = new("Determined.Idempotent");
 
-    private static readonly ResiliencePropertyKey<HttpRequestMessage> s_request = new("Determined.Request");
     private static readonly TimeSpan s_maxRetryAfter = TimeSpan.FromSeconds(30);
 
-    private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly int _maxRetries;
+    private readonly TimeSpan _delay;
+    private readonly ILogger _logger;
+    private readonly SdkTelemetry _telemetry;
+    private readonly TimeProvider? _time;
+
+    // Built on the first retry: a call that succeeds at once (nearly all) never loads or compiles Polly, which keeps it
+    // off a task's start-up path. Typed object so that loading this class does not load Polly either.
+    private object? _pipeline;
 
     public RetryHandler(int maxRetries, TimeSpan delay, ILogger logger, SdkTelemetry telemetry, TimeProvider? time = null)
     {
-        if (maxRetries <= 0)
+        _maxRetries = maxRetries;
+        _delay = delay;
+        _logger = logger;
+        _telemetry = telemetry;
+        _time = time;
+    }
+
+    private ResiliencePipeline<HttpResponseMessage> Pipeline()
+    {
+        if (_pipeline is ResiliencePipeline<HttpResponseMessage> built)
         {
-            _pipeline = ResiliencePipeline<HttpResponseMessage>.Empty;
-            return;
+            return built;
         }
 
+        var (maxRetries, logger, telemetry, time) = (_maxRetries, _logger, _telemetry, _time);
         var options = new RetryStrategyOptions<HttpResponseMessage>
         {
             MaxRetryAttempts = maxRetries,
-            Delay = delay,
+            Delay = _delay,
             BackoffType = DelayBackoffType.Exponential,
             UseJitter = true,
             ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Context, args.Outcome)),
             DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time ?? TimeProvider.System)),
             OnRetry = args =>
             {
-                var request = args.Context.Properties.GetValue(s_request, null!);
+                var request = args.Context.Properties.GetValue(Keys.Request, null!);
                 var reason = args.Outcome.Exception?.Message ?? $"HTTP {(int)args.Outcome.Result!.StatusCode}";
                 Log.Retrying(logger, request.Method.Method, request.RequestUri?.AbsolutePath ?? string.Empty, reason, args.AttemptNumber + 1, maxRetries, (long)args.RetryDelay.TotalMilliseconds);
                 telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
@@ -55,7 +71,9 @@ internal sealed class RetryHandler : DelegatingHandler
             builder.TimeProvider = time;
         }
 
-        _pipeline = builder.AddRetry(options).Build();
+        var pipeline = builder.AddRetry(options).Build();
+        _pipeline = pipeline;
+        return pipeline;
     }
 
     internal static bool IsIdempotent(HttpRequestMessage request) =>
@@ -65,16 +83,45 @@ internal sealed class RetryHandler : DelegatingHandler
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        var context = ResilienceContextPool.Shared.Get(cancellationToken);
-        context.Properties.Set(s_request, request);
+        HttpResponseMessage? response = null;
+        Exception? error = null;
         try
         {
-            var outcome = await _pipeline.ExecuteOutcomeAsync(
-                static async (ctx, state) =>
+            response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (_maxRetries > 0 && IsRetryable(request, ex, cancellationToken))
+        {
+            error = ex;
+        }
+
+        if (response is not null && (_maxRetries <= 0 || !IsRetryable(request, response)))
+        {
+            return response;
+        }
+
+        return await RetryAsync(request, response, error, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The slow path: the first attempt's outcome goes through the Polly retry strategy, which waits and resends.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private async Task<HttpResponseMessage> RetryAsync(HttpRequestMessage request, HttpResponseMessage? firstResponse, Exception? firstError, CancellationToken cancellationToken)
+    {
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(Keys.Request, request);
+        var state = new Attempts(this, request, firstResponse, firstError);
+        try
+        {
+            var outcome = await Pipeline().ExecuteOutcomeAsync(
+                static async (ctx, attempts) =>
                 {
+                    if (attempts.TakeFirst() is { } first)
+                    {
+                        return first;
+                    }
+
                     try
                     {
-                        return Outcome.FromResult(await state.Handler.SendOnceAsync(state.Request, ctx.CancellationToken).ConfigureAwait(false));
+                        return Outcome.FromResult(await attempts.Handler.SendOnceAsync(attempts.Request, ctx.CancellationToken).ConfigureAwait(false));
                     }
                     catch (Exception ex)
                     {
@@ -82,7 +129,7 @@ internal sealed class RetryHandler : DelegatingHandler
                     }
                 },
                 context,
-                (Handler: this, Request: request)).ConfigureAwait(false);
+                state).ConfigureAwait(false);
             outcome.ThrowIfException();
             return outcome.Result!;
         }
@@ -92,11 +139,44 @@ internal sealed class RetryHandler : DelegatingHandler
         }
     }
 
+    private static bool IsRetryable(HttpRequestMessage request, HttpResponseMessage response) =>
+        response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout && IsIdempotent(request);
+
+    private static bool IsRetryable(HttpRequestMessage request, HttpRequestException error, CancellationToken cancellationToken) =>
+        !cancellationToken.IsCancellationRequested && error.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError && IsIdempotent(request);
+
+    /// <summary>Polly-typed statics live here, so that touching the handler's own statics never loads Polly.</summary>
+    private static class Keys
+    {
+        public static readonly ResiliencePropertyKey<HttpRequestMessage> Request = new("Determined.Request");
+    }
+
+    /// <summary>The first attempt, already made on the fast path, handed to the retry strategy once.</summary>
+    private sealed class Attempts(RetryHandler handler, HttpRequestMessage request, HttpResponseMessage? response, Exception? error)
+    {
+        private bool _taken;
+
+        public RetryHandler Handler { get; } = handler;
+
+        public HttpRequestMessage Request { get; } = request;
+
+        public Outcome<HttpResponseMessage>? TakeFirst()
+        {
+            if (_taken)
+            {
+                return null;
+            }
+
+            _taken = true;
+            return error is not null ? Outcome.FromException<HttpResponseMessage>(error) : Outcome.FromResult(response!);
+        }
+    }
+
     private Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, CancellationToken cancellationToken) => base.SendAsync(request, cancellationToken);
 
     private static bool ShouldRetry(ResilienceContext context, Outcome<HttpResponseMessage> outcome)
     {
-        if (context.CancellationToken.IsCancellationRequested || !context.Properties.TryGetValue(s_request, out var request) || !IsIdempotent(request))
+        if (context.CancellationToken.IsCancellationRequested || !context.Properties.TryGetValue(Keys.Request, out var request) || !IsIdempotent(request))
         {
             return false;
         }
