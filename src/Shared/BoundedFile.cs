@@ -37,13 +37,23 @@ internal static class BoundedFile
             throw new UnsupportedFileException($"'{path}' holds {info.Length} bytes, more than the {maxBytes} such a file may hold");
         }
 
+        // Read to the end (the file may have been replaced by a larger one since it was measured), never past the bound.
         using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 });
         var buffer = new byte[(int)Math.Min(info.Length + 1, maxBytes + 1L)];
         var total = 0;
         int n;
-        while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+        while ((n = stream.Read(buffer, total, buffer.Length - total)) > 0)
         {
             total += n;
+            if (total == buffer.Length)
+            {
+                if (total > maxBytes)
+                {
+                    break;
+                }
+
+                Array.Resize(ref buffer, (int)Math.Min(buffer.Length * 2L, maxBytes + 1L));
+            }
         }
 
         if (total > maxBytes)

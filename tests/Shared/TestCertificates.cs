@@ -53,6 +53,7 @@ public static class TestCertificates
         public bool NoSan { get; init; }
         public X509Extension[] Extensions { get; init; } = [];
         public X509KeyUsageFlags? KeyUsage { get; init; } // null = the usual flags for the key type
+        public bool EmptySubject { get; init; } // an empty subject (RFC 5280 then wants a critical SAN; this one is not)
     }
 
     /// <summary>A critical NameConstraints extension (RFC 5280 4.2.1.10) with DNS subtrees.</summary>
@@ -89,9 +90,10 @@ public static class TestCertificates
     {
         spec ??= new LeafSpec();
         using AsymmetricAlgorithm key = spec.RsaKeySize > 0 ? RSA.Create(spec.RsaKeySize) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var subject = spec.EmptySubject ? new X500DistinguishedName(string.Empty) : new X500DistinguishedName("CN=" + spec.CommonName);
         var request = key is RSA rsa
-            ? new CertificateRequest("CN=" + spec.CommonName, rsa, spec.Hash, RSASignaturePadding.Pkcs1)
-            : new CertificateRequest("CN=" + spec.CommonName, (ECDsa)key, spec.Hash);
+            ? new CertificateRequest(subject, rsa, spec.Hash, RSASignaturePadding.Pkcs1)
+            : new CertificateRequest(subject, (ECDsa)key, spec.Hash);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(spec.IsCa, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(
             spec.KeyUsage ?? (spec.IsCa ? X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature

@@ -16,17 +16,29 @@ public sealed class CertificateSummary
     {
         // Read from the DER with the SDK's own exception-free reader: a summary of a malformed certificate (in a
         // rejection message) must never throw.
-        var facts = CertificateFacts.Read(certificate.RawDataMemory);
+        var facts = CertificateFacts.Read(RawData(certificate));
         Subject = SafeSubject(certificate);
         Issuer = Safe(() => certificate.Issuer);
         NotBefore = facts.NotBefore;
         NotAfter = facts.NotAfter;
-        Sha256Fingerprint = CertificatePin.Sha256Fingerprint(certificate);
+        Sha256Fingerprint = Safe(() => CertificatePin.Sha256Fingerprint(certificate));
         SpkiPin = Safe(() => CertificatePin.SpkiPin(certificate));
         DnsNames = facts.DnsNames.Select(Messages.Printable).ToList();
         IPAddresses = facts.IPAddresses.Select(a => new IPAddress(a)).ToList();
         IsCertificateAuthority = facts.IsCertificateAuthority;
         IsSelfIssued = facts.Malformed is null ? facts.SelfIssued : string.Equals(Subject, Issuer, StringComparison.Ordinal);
+    }
+
+    private static ReadOnlyMemory<byte> RawData(X509Certificate2 certificate)
+    {
+        try
+        {
+            return certificate.RawDataMemory;
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
     }
 
     /// <summary>The subject, escaped for printing, or a placeholder when it cannot be decoded.</summary>

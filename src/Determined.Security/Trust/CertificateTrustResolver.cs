@@ -63,6 +63,7 @@ public class CertificateTrustResolver
     public virtual TrustDecision Resolve(Uri masterUri)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
+        ThrowIfRelative(masterUri);
         var name = ExpectedName(masterUri);
         var pinned = Policy.PinnedCollection.Count;
         var nameReason = Policy.MasterCertificateName is null ? "name from the URL" : $"name override from {Messages.CertNameSetting}";
@@ -102,6 +103,7 @@ public class CertificateTrustResolver
     public virtual SslClientAuthenticationOptions CreateSslClientAuthenticationOptions(Uri masterUri)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
+        ThrowIfRelative(masterUri);
         var options = CreateSslOptionsCore(ExpectedName(masterUri));
         options.TargetHost = ExpectedName(masterUri);
         return options;
@@ -119,6 +121,7 @@ public class CertificateTrustResolver
     public virtual void ValidateCertificate(Uri masterUri, X509Certificate2 certificate, X509Certificate2Collection? additionalCertificates = null)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
+        ThrowIfRelative(masterUri);
         ArgumentNullException.ThrowIfNull(certificate);
         if (Policy.DangerousSkipVerification)
         {
@@ -174,14 +177,7 @@ public class CertificateTrustResolver
             return options;
         }
 
-        if (_pinnedChainPolicy is not null)
-        {
-            options.CertificateChainPolicy = _pinnedChainPolicy.Clone();
-        }
-        else if (Policy.SystemRootsOverride is { } roots)
-        {
-            options.CertificateChainPolicy = NewChainPolicy(roots);
-        }
+        options.CertificateChainPolicy = _pinnedChainPolicy is not null ? _pinnedChainPolicy.Clone() : NewSystemChainPolicy();
 
         options.RemoteCertificateValidationCallback = (sender, certificate, chain, errors) =>
         {
@@ -197,6 +193,14 @@ public class CertificateTrustResolver
             return failure is null ? Accepted() : throw failure;
         };
         return options;
+    }
+
+    private static void ThrowIfRelative(Uri masterUri)
+    {
+        if (!masterUri.IsAbsoluteUri)
+        {
+            throw new ArgumentException($"The master URL '{masterUri}' must be absolute, e.g. https://master.example.com:8443.", nameof(masterUri));
+        }
     }
 
     private static bool Accepted()
@@ -386,7 +390,9 @@ public class CertificateTrustResolver
                 continue;
             }
 
-            if (i > 0 && path[i].SubjectName.RawData.AsSpan().SequenceEqual(path[i].IssuerName.RawData))
+            // A pinned self-issued certificate is a root: the platform accepts a valid one as such. One it reports as
+            // partial has a broken self-signature or key identifiers; a CA:TRUE leaf like that is no anchor either.
+            if ((i > 0 || CertificateFacts.Read(path[i].RawDataMemory).IsCertificateAuthority) && path[i].SubjectName.RawData.AsSpan().SequenceEqual(path[i].IssuerName.RawData))
             {
                 problems?.Add(new(MasterCertificateError.InvalidChain,
                     $"the pinned root '{Messages.Printable(path[i].Subject)}' could not be verified as a self-signed root (its self-signature or its authority key identifier does not match its own key)",
@@ -535,9 +541,15 @@ public class CertificateTrustResolver
 
     private X509ChainPolicy NewSystemChainPolicy(DateTimeOffset? now = null)
     {
+        // Nothing is ever fetched from URLs in certificates (a master must send its chain; a hostile chain could make every
+        // build wait on an address of its choosing): CRLs only when revocation is checked.
         var policy = Policy.SystemRootsOverride is { } roots
             ? NewChainPolicy(roots)
-            : new X509ChainPolicy { RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck };
+            : new X509ChainPolicy
+            {
+                RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
+                DisableCertificateDownloads = !Policy.CheckCertificateRevocation,
+            };
         if (Policy.SystemRootsOverride is null)
         {
             policy.ApplicationPolicy.Add(s_serverAuth);

@@ -38,6 +38,9 @@ internal sealed class CertificateFacts
     /// <summary>Gets why the certificate could not be read, or <see langword="null"/> when it could.</summary>
     public string? Malformed { get; private set; }
 
+    /// <summary>Gets the X.509 version field: 0 for v1 (no extensions possible), 2 for v3.</summary>
+    public int Version { get; private set; }
+
     public byte[] SerialNumber { get; private set; } = [];
 
     public string SignatureAlgorithm { get; private set; } = string.Empty;
@@ -106,7 +109,7 @@ internal sealed class CertificateFacts
 
         if (tbs.PeekTag().HasSameClassAndValue(s_context0))
         {
-            tbs.ReadSequence(s_context0).ReadInteger();
+            Version = (int)tbs.ReadSequence(s_context0).ReadInteger();
         }
 
         SerialNumber = tbs.ReadIntegerBytes().ToArray();

@@ -69,7 +69,8 @@ internal static class HostNames
 
         if (span.Contains(':'))
         {
-            if (span.Contains('%') || !IPAddress.TryParse(span, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+            // Only a bare IPv6 literal: IPAddress.TryParse also takes "[::1]:8443" (a port) and zone ids.
+            if (span.IndexOfAny('[', ']', '%') >= 0 || span.IndexOfAny(' ', '/') >= 0 || !IPAddress.TryParse(span, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
             {
                 return false;
             }
@@ -103,6 +104,13 @@ internal static class HostNames
     /// <summary>The expected name as a certificate is checked against it: an IP address, or a lower-case DNS name without a trailing dot.</summary>
     public static (string? Dns, byte[]? Address) Normalize(string expected)
     {
+        // A URL's link-local zone ("[fe80::1%eth0]") names a local interface, not part of the address a certificate holds.
+        var zone = expected.IndexOf('%', StringComparison.Ordinal);
+        if (zone > 0 && expected.StartsWith('[') && expected.EndsWith(']'))
+        {
+            expected = expected[..zone] + "]";
+        }
+
         if (TryParseIPAddress(expected, out var address))
         {
             return (null, address);
@@ -152,6 +160,10 @@ internal static class HostNames
 
         return name.Length > domain.Length + 1 && name[^(domain.Length + 1)] == '.' && name[^domain.Length..].Equals(domain, StringComparison.OrdinalIgnoreCase);
     }
+
+    /// <summary>An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as its 4 IPv4 bytes; any other address as it is.</summary>
+    public static byte[] Unmap(byte[] address) =>
+        address.Length == 16 && address.AsSpan(0, 10).IndexOfAnyExcept((byte)0) < 0 && address[10] == 0xFF && address[11] == 0xFF ? address[12..] : address;
 
     /// <summary>The text of an IP address for messages.</summary>
     public static string Format(byte[] address) => new IPAddress(address).ToString();

@@ -75,7 +75,7 @@ internal static class ServerCertificateProfile
             }
             else
             {
-                CheckAuthority(f, who, problems);
+                CheckAuthority(f, who, isAnchor, problems);
             }
 
             if (isAnchor && f.SelfIssued && f.AuthorityKeyIdentifierWithoutKeyId)
@@ -171,18 +171,9 @@ internal static class ServerCertificateProfile
                 $"{who} has an empty subject and {(f.HasSubjectAlternativeName ? "a non-critical" : "no")} subject alternative name extension (RFC 5280 4.2.1.6 requires a critical one)", ReissueFix));
         }
 
-        foreach (var dns in f.DnsNames)
-        {
-            // An address written as a DNS name (DNS:10.0.0.5, a common mistake) is not refused: it never matches anything.
-            if (!HostNames.IsValidHostName(dns, allowWildcard: true) && !HostNames.TryParseIPAddress(dns, out _))
-            {
-                problems.Add(new(MasterCertificateError.MalformedCertificate,
-                    $"{who} holds the invalid DNS name '{Messages.Printable(dns)}' (a DNS name is letters, digits and hyphens in dot-separated labels, with at most one leading '*.')",
-                    "re-issue the master certificate with valid DNS names (no underscores, spaces, leading dots or partial wildcards)"));
-                return;
-            }
-        }
-
+        // A DNS name that is not a valid host name (an underscore, a space, a leading dot, a partial wildcard, an address
+        // written as DNS:10.0.0.5) never matches anything, as in OpenSSL, Go and browsers; under a CA with name
+        // constraints it is a violation (it cannot be judged).
         CheckName(f, who, expectedName, problems);
     }
 
@@ -212,6 +203,11 @@ internal static class ServerCertificateProfile
         {
             foreach (var candidate in f.DnsNames)
             {
+                if (!HostNames.IsValidHostName(candidate, allowWildcard: true))
+                {
+                    continue;
+                }
+
                 if (HostNames.Matches(candidate, dns!, out var suffix))
                 {
                     return;
@@ -221,7 +217,7 @@ internal static class ServerCertificateProfile
             }
         }
 
-        var names = f.DnsNames.Select(Messages.Printable).Concat(f.IPAddresses.Select(HostNames.Format)).ToList();
+        var names = f.DnsNames.Select(n => HostNames.IsValidHostName(n, allowWildcard: true) ? n : $"{Messages.Printable(n)} (not a valid host name, never matched)").Concat(f.IPAddresses.Select(HostNames.Format)).ToList();
         var suggestion = names.FirstOrDefault(n => !n.StartsWith('*')) ?? "<a name in the certificate>";
         var detail = $"{who} is not valid for '{Messages.Printable(expectedName)}'; its names are: {(names.Count == 0 ? "none (no subject alternative names; CN-only certificates are not accepted)" : string.Join(", ", names))}";
         if (publicSuffix is not null)
@@ -235,10 +231,14 @@ internal static class ServerCertificateProfile
                 : $"connect with a URL whose host is one of those names, or set the expected name with {Messages.CertNameSetting} to '{suggestion}'"));
     }
 
-    private static void CheckAuthority(CertificateFacts f, string who, List<CertificateProblem> problems)
+    private static void CheckAuthority(CertificateFacts f, string who, bool isAnchor, List<CertificateProblem> problems)
     {
         const string CaFix = "re-issue the CA certificate with basicConstraints = critical, CA:TRUE and keyUsage = keyCertSign, cRLSign, then pin it";
-        if (!f.HasBasicConstraints || !f.IsCertificateAuthority)
+
+        // A self-signed version-1 trust anchor (no extensions at all: 'openssl x509 -req -signkey' tutorial CAs) is a CA
+        // by being trusted, as OpenSSL and Go decide; a v3 certificate must say CA:TRUE.
+        var v1Anchor = isAnchor && f.SelfIssued && f.Version == 0;
+        if (!v1Anchor && (!f.HasBasicConstraints || !f.IsCertificateAuthority))
         {
             problems.Add(new(MasterCertificateError.InvalidChain, $"{who} signed the certificate below it but is not a CA (basicConstraints CA:TRUE {(f.HasBasicConstraints ? "is false" : "is missing")})", CaFix));
         }
@@ -293,10 +293,13 @@ internal static class ServerCertificateProfile
             var who = Describe(path[i], i, isAnchor: false);
             foreach (var dns in leaf.DnsNames)
             {
-                if (HostNames.IsValidHostName(dns, allowWildcard: true) && DnsViolation(dns, constraints) is { } why)
+                var why = HostNames.IsValidHostName(dns, allowWildcard: true)
+                    ? DnsViolation(dns, constraints)
+                    : constraints.PermittedDns is not null || constraints.ExcludedDns.Count > 0 ? "is not a valid host name, so it cannot be judged against the DNS name constraints" : null;
+                if (why is not null)
                 {
                     problems.Add(new(MasterCertificateError.NameConstraintViolation,
-                        $"the server certificate's name '{dns}' {why} of {who}",
+                        $"the server certificate's name '{Messages.Printable(dns)}' {why} of {who}",
                         "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
                     return;
                 }
@@ -360,6 +363,12 @@ internal static class ServerCertificateProfile
 
     private static bool InRange(byte[] address, byte[] range, byte[] mask)
     {
+        // ::ffff:10.0.0.5 reaches 10.0.0.5: an IPv4 range judges an IPv4-mapped address by its IPv4 part.
+        if (address.Length == 16 && range.Length == 4)
+        {
+            address = HostNames.Unmap(address);
+        }
+
         if (address.Length != range.Length)
         {
             return false;

@@ -43,9 +43,11 @@ public sealed class ChainStatusTests : IDisposable
         byte[] crl = [];
         await using var crlServer = await TlsTestServer.StartAsync(new TlsTestServer.Options
         {
-            Map = app => app.MapGet("/ca.crl", () => Results.Bytes(crl, "application/pkix-crl")),
+            Map = app => app.MapGet("/{name}.crl", () => Results.Bytes(crl, "application/pkix-crl")),
         });
-        var cdp = CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([$"http://127.0.0.1:{crlServer.Port}/ca.crl"]);
+        // A URL of its own: .NET caches downloaded CRLs on disk by URL, and a port reused from an earlier run would serve
+        // that run's CRL (signed by another CA) from the cache.
+        var cdp = CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([$"http://127.0.0.1:{crlServer.Port}/ca-{Guid.NewGuid():N}.crl"]);
         var leaf = TestCertificates.CreateLeaf(_pki.Intermediate, new() { Extensions = [cdp] });
         var builder = new CertificateRevocationListBuilder();
         builder.AddEntry(leaf, DateTimeOffset.UtcNow.AddMinutes(-5), X509RevocationReason.KeyCompromise);

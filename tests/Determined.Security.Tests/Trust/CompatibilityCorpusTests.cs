@@ -104,6 +104,23 @@ public sealed class CompatibilityCorpusTests : IDisposable
     }
 
     [Fact]
+    public async Task OpenSslTutorialCa_Version1WithoutAnyExtension_IssuedLeafAcceptedWhenCaPinned()
+    {
+        // The oldest tutorial CA: "openssl x509 -req -signkey ca.key" with no extfile is a version-1 certificate (no
+        // extensions, so no basicConstraints); OpenSSL and Go accept it as a trust anchor, and so does the SDK.
+        var caKey = P("v1-ca.key");
+        await OpenSslAsync("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", caKey, "-out", P("v1-ca.csr"), "-subj", "/CN=Version 1 CA");
+        await OpenSslAsync("x509", "-req", "-in", P("v1-ca.csr"), "-signkey", caKey, "-days", "30", "-sha256", "-out", P("v1-ca.pem"));
+        var ca = new OpenSslCa(Load(P("v1-ca.pem")), P("v1-ca.pem"), caKey);
+        Assert.Equal(1, ca.Certificate.Version);
+        Assert.Empty(ca.Certificate.Extensions);
+
+        var leaf = Load(await OpenSslIssueAsync(ca, "leaf", "/CN=master", "rsa:2048", SanLocalhostAndLoopback + "\n"));
+
+        AssertAccepted(pinned: ca.Certificate, leaf, [], Localhost, Loopback);
+    }
+
+    [Fact]
     public async Task OpenSslX509Req_WildcardAndMixedCaseSans_AcceptedForTheNamesTheyCover()
     {
         // Cluster certificates are often wildcards under a company domain, and people type names in any case.

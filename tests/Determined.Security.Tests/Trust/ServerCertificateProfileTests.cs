@@ -50,6 +50,7 @@ public sealed class ServerCertificateProfileTests
         "signatures/sha256-signed-intermediate-under-rsa-root",
         "signatures/sha1-self-signed-pinned-root",
         "names/wildcard-one-label",
+        "names/invalid-dns-names-next-to-the-valid-one",
         "names/ipv6-url-ip-san",
         "names/ipv4-url-ip-san",
         "name-constraints/permitted-domain",
@@ -79,7 +80,10 @@ public sealed class ServerCertificateProfileTests
         { "keys/explicit-curve-leaf", MasterCertificateError.WeakKey },
         { "signatures/sha1-signed-intermediate", MasterCertificateError.WeakSignature },
         { "signatures/sha1-signed-leaf", MasterCertificateError.WeakSignature },
-        { "names/underscore-dns-san", MasterCertificateError.MalformedCertificate },
+        { "names/underscore-dns-san", MasterCertificateError.NameMismatch },
+        { "name-constraints/invalid-dns-name-under-constraint", MasterCertificateError.NameConstraintViolation },
+        { "name-constraints/ipv4-mapped-address-under-ipv4-exclusion", MasterCertificateError.NameConstraintViolation },
+        { "end-entity/pinned-self-issued-ca-signed-by-another-key", MasterCertificateError.InvalidChain },
         { "names/wildcard-com", MasterCertificateError.NameMismatch },
         { "names/wildcard-co-uk", MasterCertificateError.NameMismatch },
         { "names/wildcard-s3-amazonaws-com", MasterCertificateError.NameMismatch },
@@ -253,6 +257,11 @@ public sealed class ServerCertificateProfileTests
             .Concat(Mutants(ca.Certificate.RawData, random, 600).Select(m => (Target: "intermediate", m.Kind, m.Der)));
         foreach (var (target, kind, der) in mutants)
         {
+            if (der.AsSpan().SequenceEqual(target == "leaf" ? leaf.RawData : ca.Certificate.RawData))
+            {
+                continue; // random bytes equal to the ones they replaced: not a mutant
+            }
+
             tried++;
             X509Certificate2 loaded;
             try
@@ -419,6 +428,15 @@ public sealed class ServerCertificateProfileTests
             case "end-entity/pinned-self-signed-ca-with-san":
                 var self = Issue(null, new CertSpec { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
                 return new Scenario(Url, self, [], [self]);
+            case "end-entity/pinned-self-issued-ca-signed-by-another-key":
+            {
+                // Subject = issuer = CN=master.example.com, CA:TRUE with the master's SAN, but signed by another key: it
+                // looks like the pinned self-signed master, yet the platform cannot verify it as a root. Refused.
+                var signer = Issue(null, Ca("master.example.com"));
+                var impostor = Issue(signer, new CertSpec { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
+                return new Scenario(Url, impostor, [], [impostor]);
+            }
+
             case "end-entity/no-eku":
                 return Chain(Leaf(new CertSpec { Usages = null }));
             case "end-entity/key-usage-key-agreement-only":
@@ -485,7 +503,16 @@ public sealed class ServerCertificateProfileTests
 
             // 3. Names.
             case "names/underscore-dns-san":
-                return Chain(Leaf(new CertSpec { Dns = ["master.example.com", "foo_bar.example.com"] }));
+                // An invalid DNS name never matches: not even the URL host it spells with a hyphen.
+                return Chain(Leaf(new CertSpec { Dns = ["master_.example.com", "foo_bar.example.com"] }), "https://master-.example.com:8443");
+            case "names/invalid-dns-names-next-to-the-valid-one":
+                // As OpenSSL, Go and browsers: names that are not host names are skipped, not a reason to refuse.
+                return Chain(Leaf(new CertSpec { Dns = ["det_master.internal", "*", "my host", "master.example.com"] }));
+            case "name-constraints/ipv4-mapped-address-under-ipv4-exclusion":
+                // ::ffff:10.0.0.5 reaches 10.0.0.5: an IPv4 exclusion must catch it.
+                return Constrained(NameConstraints(null, [Subtree.Range("10.0.0.0", 8)]), [], "https://[::ffff:10.0.0.5]:8443", ["::ffff:10.0.0.5"]);
+            case "name-constraints/invalid-dns-name-under-constraint":
+                return Constrained(NameConstraints([Subtree.Name("example.com")], null), ["foo.example.com", ".example.com"], "https://foo.example.com:8443");
             case "names/wildcard-com":
                 return Chain(Leaf(new CertSpec { Dns = ["*.com"] }), "https://example.com:8443");
             case "names/wildcard-co-uk":

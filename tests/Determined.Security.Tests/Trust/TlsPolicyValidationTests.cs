@@ -205,6 +205,8 @@ public sealed class TlsPolicyValidationTests : IDisposable
     [InlineData("-leading.example.com")]
     [InlineData("1.2.3.04")]
     [InlineData("[10.0.0.1]")]
+    [InlineData("[::1]:8443")]
+    [InlineData("fe80::1%eth0")]
     public void Create_MasterCertificateNameThatIsNotOneHostOrAddress_IsASettingsErrorNamingEverySource(string name)
     {
         var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateName = name })).Failures);
@@ -275,5 +277,16 @@ public sealed class TlsPolicyValidationTests : IDisposable
         var result = await ChildProcess.RunAsync("mkfifo", [path], timeout: TimeSpan.FromSeconds(30));
         Assert.True(result.ExitCode == 0, "mkfifo failed: " + result.Stderr);
         return path;
+    }
+
+    [Fact]
+    public void ResolverMethods_RelativeUrl_AreArgumentExceptions()
+    {
+        var resolver = new CertificateTrustResolver(TlsPolicy.Default);
+        var relative = new Uri("/api/v1/master", UriKind.Relative);
+
+        Assert.Throws<ArgumentException>(() => resolver.Resolve(relative));
+        Assert.Throws<ArgumentException>(() => resolver.CreateSslClientAuthenticationOptions(relative));
+        Assert.Throws<ArgumentException>(() => resolver.ValidateCertificate(relative, _pki.Leaf));
     }
 }
