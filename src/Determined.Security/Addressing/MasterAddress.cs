@@ -175,7 +175,9 @@ public static class MasterAddress
             return false;
         }
 
-        canonical = string.Create(CultureInfo.InvariantCulture, $"{scheme}://{host}:{port}{path}");
+        // Python's urlparse().hostname, which upstream's canonicalize_master_url uses, is lower case: store keys written by
+        // upstream's CLI for https://LOCALHOST:8443 are https://localhost:8443.
+        canonical = string.Create(CultureInfo.InvariantCulture, $"{scheme}://{host.ToLowerInvariant()}:{port}{path}");
         error = null;
         return true;
     }

@@ -13,7 +13,9 @@ public sealed class MasterAddressTests
     [InlineData("[::1]:8443", "http://[::1]:8443")]
     [InlineData("https://[::1]:8443", "https://[::1]:8443")]
     [InlineData("https://[::1]", "https://[::1]:443")]
-    [InlineData("HTTPS://Master.Example:8443", "https://Master.Example:8443")]
+    [InlineData("HTTPS://Master.Example:8443", "https://master.example:8443")] // hosts lower-cased, as Python's urlparse().hostname
+    [InlineData("https://LOCALHOST:8443/Api/", "https://localhost:8443/Api")] // the path keeps its case
+    [InlineData("http://[::ABCD]:1", "http://[::abcd]:1")]
     [InlineData("  10.0.0.5:8443  ", "http://10.0.0.5:8443")]
     public void Canonicalize_UpstreamVectors_MatchDetermined(string input, string expected)
     {
