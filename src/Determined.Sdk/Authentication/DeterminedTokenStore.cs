@@ -17,6 +17,9 @@ public sealed class DeterminedTokenStore
     /// <summary>The store's file name.</summary>
     public const string FileName = "auth.json";
 
+    private static readonly System.Buffers.SearchValues<char> s_nfkcDelimiters = System.Buffers.SearchValues.Create(
+        "\u2047\u2048\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20");
+
     private readonly StoreFile _file;
     private readonly ILogger _logger;
 
@@ -174,21 +177,79 @@ public sealed class DeterminedTokenStore
 
         if (version == 1 && store["masters"] is JsonObject masters)
         {
-            var canonical = new JsonObject();
+            // Upstream's shim_store_v1: keys lose user information, query and fragment, are canonicalized, and entries that
+            // land on the same master merge (every user's token kept, the first active user wins); keys that do not parse
+            // are dropped instead of breaking the store.
+            var merged = new JsonObject();
             foreach (var (key, value) in masters.ToList())
             {
-                var target = MasterAddress.TryParse(key, out var parsed, out _) ? MasterAddress.Canonicalize(parsed) : key;
-                if (!canonical.ContainsKey(target) && value is not null)
+                if (value is not JsonObject entry || PrecanonicalV1Key(key) is not { } target)
                 {
-                    canonical[target] = value.DeepClone();
+                    continue;
+                }
+
+                if (merged[target] is not JsonObject into)
+                {
+                    into = new JsonObject { ["tokens"] = new JsonObject() };
+                    merged[target] = into;
+                }
+
+                var tokens = (JsonObject)into["tokens"]!;
+                foreach (var (user, token) in entry["tokens"] as JsonObject ?? [])
+                {
+                    tokens[user] = token?.DeepClone();
+                }
+
+                if (into["active_user"] is null && entry["active_user"] is { } active)
+                {
+                    into["active_user"] = active.DeepClone();
                 }
             }
 
-            store["masters"] = canonical;
+            store["masters"] = merged;
             store["version"] = 2;
         }
 
         return store;
+    }
+
+    /// <summary>Upstream's precanonicalize_v1_url then canonicalize_master_url; <see langword="null"/> for a key it would drop.</summary>
+    private static string? PrecanonicalV1Key(string key)
+    {
+        var text = key;
+        var cut = text.IndexOfAny(['#', '?']);
+        if (cut >= 0)
+        {
+            text = text[..cut];
+        }
+
+        var start = text.IndexOf("://", StringComparison.Ordinal);
+        start = start < 0 ? 0 : start + 3;
+        var slash = text.IndexOf('/', start);
+        var authority = slash < 0 ? text[start..] : text[start..slash];
+        var at = authority.LastIndexOf('@');
+        if (at >= 0)
+        {
+            text = text[..start] + authority[(at + 1)..] + (slash < 0 ? string.Empty : text[slash..]);
+            authority = authority[(at + 1)..];
+        }
+
+        // Python's urlparse refuses a host whose NFKC form holds URL delimiters ("\u2100" becomes "a/c"). These are all the
+        // characters whose NFKC form holds one of / ? # @ : (computed with Python's unicodedata; the SDK runs with
+        // invariant globalization, so it does not normalize itself).
+        if (authority.AsSpan().IndexOfAny(s_nfkcDelimiters) >= 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            return MasterAddress.Canonicalize(text);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 
     private static JsonObject? Master(JsonObject store, string url) => store["masters"]?[url] as JsonObject;

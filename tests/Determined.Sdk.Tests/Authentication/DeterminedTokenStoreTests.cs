@@ -65,6 +65,41 @@ public sealed class DeterminedTokenStoreTests : IDisposable
     }
 
     [Fact]
+    public void Version1File_UpstreamUpgradeVectors_MergeStripAndDropAsPythonDoes()
+    {
+        // The data of upstream's harness/tests/common/api/test_authentication.py::test_auth_json_v1_upgrade.
+        Directory.CreateDirectory(_pki.ConfigDir);
+        File.WriteAllText(AuthFile, """
+            {"version": 1, "masters": {
+              "http://firstmaster": {"tokens": {"a": "a.token"}},
+              "http://firstmaster:80#fragment": {"tokens": {"b": "b.token"}},
+              "https://secondmaster": {"active_user": "a", "tokens": {"a": "a.token", "b": "b.token1"}},
+              "https://secondmaster/?key=value": {"tokens": {"b": "b.token2", "c": "c.token"}},
+              "thirdmaster": {"active_user": "a", "tokens": {"a": "a.token1", "b": "b.token1"}},
+              "http://user@thirdmaster:8080": {"active_user": "b", "tokens": {"a": "a.token2", "b": "b.token2"}},
+              "http://\u2100": {"active_user": "a", "tokens": {"a": "a.token"}}
+            }}
+            """);
+        var store = new DeterminedTokenStore(_pki.ConfigDir);
+
+        Assert.Null(store.GetActiveUser("http://firstmaster:80"));
+        Assert.Equal(["a", "b"], store.GetUsers("http://firstmaster:80"));
+        Assert.Equal("a.token", store.GetToken("http://firstmaster:80", "a"));
+        Assert.Equal("b.token", store.GetToken("http://firstmaster:80", "b"));
+        Assert.Equal("a", store.GetActiveUser("https://secondmaster:443"));
+        Assert.Equal(["a", "b", "c"], store.GetUsers("https://secondmaster:443"));
+        Assert.Contains(store.GetToken("https://secondmaster:443", "b"), new[] { "b.token1", "b.token2" });
+        Assert.Equal("c.token", store.GetToken("https://secondmaster:443", "c"));
+        Assert.Contains(store.GetActiveUser("http://thirdmaster:8080"), new[] { "a", "b" });
+        Assert.Equal(["a", "b"], store.GetUsers("http://thirdmaster:8080"));
+
+        store.SetToken("http://thirdmaster:8080", "a", "new");
+        var saved = JsonNode.Parse(File.ReadAllText(AuthFile))!;
+        Assert.Equal(2, (int)saved["version"]!);
+        Assert.Equal(["http://firstmaster:80", "http://thirdmaster:8080", "https://secondmaster:443"], saved["masters"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void RemoveToken_ClearsActiveUser()
     {
         var store = new DeterminedTokenStore(_pki.ConfigDir);
