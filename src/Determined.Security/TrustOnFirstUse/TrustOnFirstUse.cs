@@ -142,7 +142,7 @@ public sealed class TrustOnFirstUse
                 "check the URL and port of the master");
         }
 
-        var chain = VerifiedChain(probe.PresentedChain, ExpectedPin);
+        var chain = VerifiedChain(probe.PresentedChain);
         var leaf = chain[0];
         var summary = CertificateSummary.Create(leaf);
         var stored = storedPem is null ? null : FirstCertificate(storedPem);
@@ -236,23 +236,16 @@ public sealed class TrustOnFirstUse
 
     /// <summary>
     /// The part of what the server presented that is cryptographically linked to its leaf, leaf first: the leaf (whose key
-    /// the completed handshake proved), then each issuer whose signature verifies, up to the expected pin when one is given.
+    /// the completed handshake proved), then each issuer whose signature verifies, up to the root when the server sent it.
     /// Unrelated certificates a server (or an attacker) adds are never stored, and so never become trust anchors.
     /// </summary>
-    private static List<X509Certificate2> VerifiedChain(IReadOnlyList<X509Certificate2> presented, CertificatePin? pin)
+    private static List<X509Certificate2> VerifiedChain(IReadOnlyList<X509Certificate2> presented)
     {
+        // With or without an expected pin the same chain is kept: the leaf and every issuer linked to it by signature, up to
+        // the root when the server sent it (what Python's client needs in certs.json). The caller then requires the pin to
+        // be in that chain, so a pin matching only an appended, unlinked certificate is refused.
         var leaf = presented[0];
         var others = presented.Skip(1).ToList();
-        X509Certificate2? anchor = null;
-        if (pin is not null)
-        {
-            anchor = presented.FirstOrDefault(pin.Matches);
-            if (anchor is null || ReferenceEquals(anchor, leaf))
-            {
-                return [leaf];
-            }
-        }
-
         if (others.Count == 0)
         {
             return [leaf];
@@ -263,7 +256,7 @@ public sealed class TrustOnFirstUse
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
-        chain.ChainPolicy.CustomTrustStore.AddRange(anchor is null ? others.ToArray() : new[] { anchor });
+        chain.ChainPolicy.CustomTrustStore.AddRange(others.ToArray());
         chain.ChainPolicy.ExtraStore.AddRange(others.ToArray());
         chain.Build(leaf);
         var linked = new List<X509Certificate2>();

@@ -262,7 +262,18 @@ public sealed class TrustOnFirstUseTests : IDisposable
 
         await GetInfoAsync(NewTofu(expected: CertificatePin.FromCertificate(_pki.Leaf)), server.Uri);
 
-        Assert.Equal([_pki.Leaf.Thumbprint], StoredThumbprints(server.Uri));
+        // A fingerprint of the leaf stores the chain linked to it, as the prompt does (a leaf alone is useless to Python).
+        Assert.Equal([_pki.Leaf.Thumbprint, _pki.Intermediate.Thumbprint], StoredThumbprints(server.Uri));
+    }
+
+    [Fact]
+    public async Task ExpectedPin_ServerSendsTheRoot_StoresTheWholeLinkedChainUpToTheRoot()
+    {
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, _pki.Intermediate, _pki.Root);
+
+        await GetInfoAsync(NewTofu(expected: CertificatePin.FromCertificate(_pki.Leaf)), server.Uri);
+
+        Assert.Equal([_pki.Leaf.Thumbprint, _pki.Intermediate.Thumbprint, _pki.Root.Thumbprint], StoredThumbprints(server.Uri));
     }
 
     [Fact]
