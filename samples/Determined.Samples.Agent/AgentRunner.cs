@@ -14,7 +14,7 @@ namespace Determined.Samples.Agent;
 /// </summary>
 public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory factory, ILogger logger)
 {
-    public const string Version = "0.38.0-dotnet-sample";
+    public const string Version = "0.38.0+dotnet.sample";
 
     private const int MaxMessageBytes = 16 * 1024 * 1024;
 

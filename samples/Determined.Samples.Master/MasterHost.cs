@@ -17,7 +17,8 @@ namespace Determined.Samples.Master;
 /// <summary>The sample master: Kestrel with Determined's TLS rules, the REST subset, the agent websocket and task launching.</summary>
 public sealed class MasterHost : IAsyncDisposable
 {
-    public const string Version = "0.38.0-dotnet-sample";
+    /// <summary>A PEP 440 version (upstream's CLI parses it with packaging.version): the upstream release it follows, plus a local label.</summary>
+    public const string Version = "0.38.0+dotnet.sample";
 
     private MasterHost(WebApplication app, Uri uri, ServerCertificateReloader? certificates, AgentHub agents, TaskRegistry tasks, AuthService auth)
     {
@@ -145,7 +146,8 @@ public sealed class MasterHost : IAsyncDisposable
                 master_id = identity.MasterId,
                 cluster_id = identity.ClusterId,
                 cluster_name = identity.ClusterName,
-                telemetry = new { enabled = false, segment_key = (string?)null },
+                // Go's aproto.TelemetryInfo: segment_key is omitted when empty (omitempty).
+                telemetry = new { enabled = false, otel_enabled = false, otel_endpoint = string.Empty },
                 sso_providers = Array.Empty<object>(),
             },
             JsonSerializerOptions.Web);
@@ -157,6 +159,14 @@ public sealed class MasterHost : IAsyncDisposable
                 clusterId = identity.ClusterId,
                 clusterName = identity.ClusterName,
                 telemetryEnabled = false,
+                // The fields upstream's Python bindings (v1GetMasterResponse.from_json) require, and the usual rest.
+                hasCustomLogo = false,
+                strictJobQueueControl = false,
+                ssoProviders = Array.Empty<object>(),
+                featureSwitches = Array.Empty<string>(),
+                rbacEnabled = false,
+                userManagementEnabled = true,
+                branding = "determined",
             },
             JsonSerializerOptions.Web);
         app.MapGet("/info", () => Fixed(info));

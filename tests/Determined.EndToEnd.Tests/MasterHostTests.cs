@@ -87,6 +87,24 @@ public sealed class MasterHostTests : IAsyncLifetime
         Assert.NotNull(info["master_id"]);
         Assert.NotNull(info["cluster_id"]);
         Assert.NotNull(info["telemetry"]!["enabled"]);
+        Assert.Equal(["enabled", "otel_enabled", "otel_endpoint"], info["telemetry"]!.AsObject().Select(p => p.Key).Order(StringComparer.Ordinal)); // Go's TelemetryInfo
+    }
+
+    [Fact]
+    public async Task MasterEndpoint_HasEveryFieldUpstreamsPythonBindingsRequire_AndAPep440Version()
+    {
+        using var http = new HttpClient(new MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.CaFile }))).CreateHandler(new Uri($"https://localhost:{_master.Uri.Port}")));
+
+        var master = JsonNode.Parse(await http.GetStringAsync(new Uri($"https://localhost:{_master.Uri.Port}/api/v1/master")))!.AsObject();
+
+        // harness/determined/common/api/bindings.py v1GetMasterResponse.from_json reads these with obj["..."].
+        foreach (var required in new[] { "clusterId", "clusterName", "hasCustomLogo", "masterId", "strictJobQueueControl", "version" })
+        {
+            Assert.True(master.ContainsKey(required), $"/api/v1/master lacks '{required}'");
+        }
+
+        // PEP 440: N(.N)*[{a|b|rc}N][.postN][.devN][+local]
+        Assert.Matches(@"^\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?(\.dev\d+)?(\+[a-z0-9]+(\.[a-z0-9]+)*)?$", (string?)master["version"]);
     }
 
     [Fact]
