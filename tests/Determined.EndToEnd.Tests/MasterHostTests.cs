@@ -281,6 +281,60 @@ public sealed class MasterConfigurationTests : IDisposable
     }
 
     [Fact]
+    public async Task UpstreamMasterYaml_LoadsWithIgnoredKeysNamedOnce_ButKeysUpstreamDoesNotKnowStillFail()
+    {
+        // The shape of upstream's documented master.yaml (docs: "master configuration reference").
+        var file = Path.Combine(_dir, "upstream-master.yaml");
+        await File.WriteAllTextAsync(file, """
+            port: 0
+            db:
+              user: postgres
+              password: postgres
+              host: localhost
+              port: 5432
+              name: determined
+            checkpoint_storage:
+              type: shared_fs
+              host_path: /tmp
+            resource_manager:
+              type: agent
+              default_aux_resource_pool: default
+              default_compute_resource_pool: default
+              scheduler:
+                type: fair_share
+              require_authentication: false
+            resource_pools:
+              - pool_name: default
+            security:
+              initial_user_password: ""
+              tls:
+                cert: ""
+                key: ""
+            telemetry:
+              enabled: false
+            logging:
+              type: default
+            """);
+        var errors = new List<string>();
+        var notes = new List<string>();
+
+        var config = MasterConfigLoader.Load(file, new Dictionary<string, string>(), _ => null, notes.Add, errors);
+
+        Assert.Empty(errors);
+        Assert.False(config.RequireAuthentication);
+        var note = Assert.Single(notes, n => n.Contains("were ignored", StringComparison.Ordinal));
+        foreach (var key in new[] { "db", "checkpoint_storage", "resource_manager.type", "resource_manager.scheduler", "resource_pools", "security.initial_user_password", "telemetry", "logging" })
+        {
+            Assert.Contains(key, note, StringComparison.Ordinal);
+        }
+
+        await File.AppendAllTextAsync(file, "\nnot_an_upstream_key: 1\n");
+        var (exit, output) = await RunAsync("--config-file", file);
+        Assert.Equal(1, exit);
+        Assert.Contains("unknown configuration key 'not_an_upstream_key'", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task UnreadableOrMissingFiles_AreErrors()
     {
         var (exit, output) = await RunAsync("--config-file", Path.Combine(_dir, "missing.yaml"));

@@ -22,19 +22,59 @@ public static class MasterConfigLoader
         "resource_manager.client_ca",
     ];
 
+    /// <summary>
+    /// Upstream master.yaml keys (master/internal/config) the sample master does not implement: a file written for an
+    /// upstream master loads, and one log line names what was ignored. Keys upstream does not know stay errors.
+    /// </summary>
+    private static readonly HashSet<string> s_upstreamIgnored =
+    [
+        "config_file", "log", "db", "tensorboard_timeout", "notebook_timeout", "checkpoint_storage", "task_container_defaults",
+        "root", "telemetry", "enable_cors", "launch_error", "ui_customization", "logging", "retention_policy", "observability",
+        "cache", "webhooks", "feature_switches", "reserved_ports", "__internal", "scim", "saml", "oidc", "det_cloud",
+        "integrations", "resource_pools", "additional_resource_managers", "scheduler", "provisioner",
+        "security.default_task", "security.ssh", "security.authz", "security.token", "security.initial_user_password",
+        "resource_manager.type", "resource_manager.name", "resource_manager.metadata", "resource_manager.scheduler",
+        "resource_manager.cluster_name", "resource_manager.default_aux_resource_pool", "resource_manager.default_compute_resource_pool",
+        "resource_manager.no_default_resource_pools", "resource_manager.default_cpu_resource_pool", "resource_manager.default_gpu_resource_pool",
+        "resource_manager.default_namespace", "resource_manager.max_slots_per_pod", "resource_manager.master_service_name",
+        "resource_manager.leave_kubernetes_resources", "resource_manager.default_scheduler", "resource_manager.slot_type",
+        "resource_manager.slot_resource_requests", "resource_manager.fluent", "resource_manager.kubeconfig_path",
+        "resource_manager.determined_master_scheme", "resource_manager.determined_master_host", "resource_manager.determined_master_port",
+        "resource_manager.internal_task_gateway",
+    ];
+
     public static MasterConfig Load(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors)
     {
         var users = new List<UserConfig>();
+        var ignored = new List<string>();
         var config = LayeredConfig.Load(configFile, DefaultConfigFile, Keys, Keys.ToHashSet(), flags, env, warn, errors, (key, node, file) =>
         {
-            if (key != "users")
+            if (key == "users")
+            {
+                ReadUsers(node, file, users, errors);
+                return true;
+            }
+
+            if (!s_upstreamIgnored.Contains(key))
             {
                 return false;
             }
 
-            ReadUsers(node, file, users, errors);
+            if (key == "resource_manager.type" && node is YamlScalarNode { Value: { } type } && type != "agent")
+            {
+                ignored.Add($"{key} ({type}: the sample master is always an agent resource manager)");
+            }
+            else
+            {
+                ignored.Add(key);
+            }
+
             return true;
         });
+        if (ignored.Count > 0)
+        {
+            warn($"info: upstream configuration keys the sample master does not implement were ignored: {string.Join(", ", ignored)}.");
+        }
 
         var listen = IPAddress.Any;
         if (config.GetString("listen_address") is { } l && !IPAddress.TryParse(l, out listen!))
