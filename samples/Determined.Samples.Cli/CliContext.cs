@@ -111,7 +111,9 @@ public sealed class CliContext
         var builder = new System.Text.StringBuilder(text.Length);
         foreach (var c in text)
         {
-            if (char.IsControl(c) && c != '\n')
+            // Control characters (ANSI escapes, CR, LF: no forged lines) and format characters (bidi overrides such as
+            // U+202E) from the master or a certificate are shown escaped.
+            if (char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format)
             {
                 builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
             }

@@ -23,7 +23,7 @@ async Task<int> Guard(Func<Task<int>> body)
     {
         return await body();
     }
-    catch (Exception ex) when (ex is DeterminedException or OptionsValidationException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException)
+    catch (Exception ex) when (ex is DeterminedException or OptionsValidationException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or InvalidCastException)
     {
         return CliContext.Fail(Console.Error, ex);
     }
@@ -201,28 +201,28 @@ run.SetAction((parse, ct) => Guard(async () =>
         }
 
         var taskId = (string)JsonNode.Parse(text)!["taskId"]!;
-        Console.WriteLine($"Launched task {taskId}");
+        Console.WriteLine($"Launched task {P(taskId)}");
         for (var i = 0; i < 3000; i++)
         {
-            using var state = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{taskId}", null, c);
+            using var state = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{Uri.EscapeDataString(taskId)}", null, c);
             var task = JsonNode.Parse(await state.Content.ReadAsStringAsync(c))!;
             if ((string?)task["state"] == "TERMINATED")
             {
-                using var logs = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{taskId}/logs", null, c);
+                using var logs = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{Uri.EscapeDataString(taskId)}/logs", null, c);
                 foreach (var line in (JsonArray)JsonNode.Parse(await logs.Content.ReadAsStringAsync(c))!["logs"]!)
                 {
                     Console.WriteLine($"[{P(line!["source"]?.ToString())}] {P(line["log"]?.ToString())}");
                 }
 
                 var exit = (int?)task["exitCode"] ?? 1;
-                Console.WriteLine($"Task {taskId} exited with code {exit}");
+                Console.WriteLine($"Task {P(taskId)} exited with code {exit}");
                 return exit == 0 ? 0 : 1;
             }
 
             await Task.Delay(200, c);
         }
 
-        Console.Error.WriteLine($"error: task {taskId} did not finish in 10 minutes");
+        Console.Error.WriteLine($"error: task {P(taskId)} did not finish in 10 minutes");
         return 1;
     }, ct);
 }));

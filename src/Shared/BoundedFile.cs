@@ -20,11 +20,18 @@ internal static class BoundedFile
     public static byte[] ReadAllBytes(string path, int maxBytes)
     {
         var info = new FileInfo(path);
+        if (info.Exists && info.LinkTarget is not null)
+        {
+            // Judge what a symbolic link (a mounted Kubernetes secret, or a planted link to a FIFO) finally points at: the
+            // link's own size says nothing about the target.
+            info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? throw new UnsupportedFileException($"'{path}' is a symbolic link to a directory, not a file");
+        }
+
         if (!info.Exists)
         {
-            throw Directory.Exists(path)
+            throw Directory.Exists(info.FullName)
                 ? new UnsupportedFileException($"'{path}' is a directory, not a file")
-                : new FileNotFoundException($"'{path}' does not exist", path);
+                : new FileNotFoundException($"'{path}' does not exist{(string.Equals(info.FullName, Path.GetFullPath(path), StringComparison.Ordinal) ? string.Empty : $" (it is a link to '{info.FullName}', which does not exist)")}", path);
         }
 
         if (info.Length == 0)
@@ -38,7 +45,7 @@ internal static class BoundedFile
         }
 
         // Read to the end (the file may have been replaced by a larger one since it was measured), never past the bound.
-        using var stream = new FileStream(path, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 });
+        using var stream = new FileStream(info.FullName, new FileStreamOptions { Mode = FileMode.Open, Access = FileAccess.Read, Share = FileShare.ReadWrite | FileShare.Delete, BufferSize = 0 });
         var buffer = new byte[(int)Math.Min(info.Length + 1, maxBytes + 1L)];
         var total = 0;
         int n;

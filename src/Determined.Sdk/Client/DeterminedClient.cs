@@ -270,8 +270,10 @@ public class DeterminedClient : IDisposable
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
             if (content is not null)
             {
-                // Buffered so that an idempotent request can be resent; the caller's content stays the caller's.
-                request.Content = new ByteArrayContent(await content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false));
+                // Buffered so that an idempotent request can be resent; the caller's content stays the caller's. A
+                // non-idempotent body can be sent once only, whatever retry or hedging layer an app adds above.
+                var bytes = await content.ReadAsByteArrayAsync(linked.Token).ConfigureAwait(false);
+                request.Content = RetryHandler.IsIdempotentMethod(method) ? new ByteArrayContent(bytes) : new SendOnceContent(bytes, $"{method.Method} {uri.AbsolutePath}");
                 foreach (var header in content.Headers)
                 {
                     if (!header.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
@@ -293,7 +295,7 @@ public class DeterminedClient : IDisposable
 
             response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (deadline.IsExpired || ex is TaskCanceledException { InnerException: TimeoutException }))
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (deadline.IsExpired || ex is TaskCanceledException { InnerException: TimeoutException } || IsResilienceTimeout(ex)))
         {
             deadline.Dispose();
             Record(activity, method, started, ("error.type", "DeadlineExceeded"));
@@ -377,10 +379,14 @@ public class DeterminedClient : IDisposable
             HttpStatusCode.Forbidden => " Fix: use a user with the needed permissions.",
             _ => string.Empty,
         };
-        throw new DeterminedApiException(response.StatusCode, code, reason, $"The master answered {method(response)} {path} with {status} {reason ?? response.ReasonPhrase}: {message}.{hint}");
+        throw new DeterminedApiException(response.StatusCode, code, reason, $"The master answered {method(response)} {path} with {status} {reason ?? Printable(response.ReasonPhrase ?? string.Empty)}: {message}.{hint}");
 
         static string method(HttpResponseMessage r) => r.RequestMessage?.Method.Method ?? "the request";
     }
+
+    /// <summary>An app's own resilience handler timed out (Polly's TimeoutRejectedException, matched by name so that the
+    /// fast path never loads Polly): the call's deadline, as far as the caller is concerned.</summary>
+    private static bool IsResilienceTimeout(Exception ex) => ex.GetType().FullName == "Polly.Timeout.TimeoutRejectedException";
 
     /// <summary>At most <see cref="MaxErrorTextBytes"/> of an error answer are read: enough for any real error, bounded for a hostile one.</summary>
     private static async Task<string> ReadErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)

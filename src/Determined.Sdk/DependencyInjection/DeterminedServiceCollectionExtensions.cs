@@ -73,6 +73,9 @@ public static class DeterminedServiceCollectionExtensions
                         ours.Dispose();
                     }
                 }
+
+                // Innermost, under every layer the app added: a non-idempotent request is never sent twice.
+                b.AdditionalHandlers.Add(new SendOnceHandler());
             }));
         }
 

@@ -76,10 +76,11 @@ internal sealed class RetryHandler : DelegatingHandler
         return pipeline;
     }
 
+    internal static bool IsIdempotentMethod(HttpMethod method) =>
+        method == HttpMethod.Get || method == HttpMethod.Head || method == HttpMethod.Options || method == HttpMethod.Put || method == HttpMethod.Delete;
+
     internal static bool IsIdempotent(HttpRequestMessage request) =>
-        request.Method == HttpMethod.Get || request.Method == HttpMethod.Head || request.Method == HttpMethod.Options
-        || request.Method == HttpMethod.Put || request.Method == HttpMethod.Delete
-        || (request.Options.TryGetValue(IdempotentKey, out var marked) && marked);
+        IsIdempotentMethod(request.Method) || (request.Options.TryGetValue(IdempotentKey, out var marked) && marked);
 
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {

@@ -83,7 +83,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             if (classified is null)
             {
                 // .NET's messages name the proxy URL, password included: never pass that on.
-                var redacted = Redaction.Redact(ex.Message);
+                var redacted = Messages.Printable(Redaction.Redact(ex.Message));
                 if (!string.Equals(redacted, ex.Message, StringComparison.Ordinal) || (ex.InnerException is not null && !string.Equals(Redaction.Redact(ex.InnerException.Message), ex.InnerException.Message, StringComparison.Ordinal)))
                 {
                     throw new HttpRequestException(ex.HttpRequestError, redacted, Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);

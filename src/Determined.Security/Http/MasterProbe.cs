@@ -73,7 +73,8 @@ public static class MasterProbe
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            var plain = await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cancellationToken).ConfigureAwait(false);
+            // Within the probe's own budget: a port that stalled the handshake gets no second full timeout.
+            var plain = !cts.IsCancellationRequested && await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
             return new MasterProbeResult(masterUri, targetHost, presented, null, null, plain, $"TLS handshake failed: {ex.Message}");
         }
     }

@@ -120,6 +120,43 @@ public sealed class HostileServerTests
     }
 
     [Fact]
+    public async Task BodyCutShort_IsAnHttpRequestException_NotARawIOException()
+    {
+        await using var server = HostileServer.Start(async (_, _, stream, ct) =>
+        {
+            await HostileServer.WriteAsync(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"version\":", ct);
+            await stream.FlushAsync(ct);
+            stream.Close();
+        });
+        using var client = Client(server.Uri, maxRetries: 0);
+
+        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetInfoAsync()).WaitAsync(s_guard);
+
+        Assert.Equal(HttpRequestError.ResponseEnded, ex.HttpRequestError);
+        Assert.Contains("broke off", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Post_UnderAnAppsStandardResilienceHandler_ReachesTheMasterOnce()
+    {
+        await using var server = HostileServer.Start((_, _, stream, ct) => HostileServer.RespondAsync(stream, 503, "{}", ct));
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.AddSingleton(new DeterminedEnvironment(_ => null));
+        builder.Services.AddDeterminedClient(o =>
+        {
+            o.MasterUrl = server.Uri.ToString();
+            o.UseTokenStore = false;
+            o.UseCertificateStore = false;
+        }).AddStandardResilienceHandler(o => o.Retry.Delay = TimeSpan.FromMilliseconds(5)); // retries every method by default
+        using var host = builder.Build();
+
+        var ex = await Record.ExceptionAsync(() => host.Services.GetRequiredService<DeterminedClient>().LoginAsync("determined", string.Empty)).WaitAsync(s_guard);
+
+        Assert.True(ex is DeterminedApiException or HttpRequestException, ex?.ToString());
+        Assert.Equal(1, server.Requests); // the body can be sent once: a login (or a command launch) is never executed twice
+    }
+
+    [Fact]
     public async Task MasterErrorTextWithTerminalEscapes_IsStrippedOfControlCharacters()
     {
         await using var server = HostileServer.Start((_, _, stream, ct) =>

@@ -239,6 +239,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     {
         { "dev-zero", "MasterCertificateFile" }, { "fifo", "MasterCertificateFile" }, { "dir-with-fifo", "MasterCertificateFile" }, { "directory", "ClientKeyFile" },
         { "dev-zero", "ClientCertificateFile" }, { "fifo", "ClientKeyFile" }, { "fifo", "ClientCertificatePasswordFile" }, { "dev-zero", "MasterCertificatePasswordFile" },
+        { "symlink-to-fifo", "MasterCertificateFile" }, { "symlink-to-dev-zero", "ClientKeyFile" }, { "dir-with-symlink-to-fifo", "MasterCertificateFile" },
     };
 
     [Theory]
@@ -250,6 +251,9 @@ public sealed class TlsPolicyValidationTests : IDisposable
             "dev-zero" => "/dev/zero",
             "fifo" => await MakeFifoAsync(Path.Combine(_pki.Directory, "credential.pem")),
             "dir-with-fifo" => Path.GetDirectoryName(await MakeFifoAsync(Path.Combine(_pki.Directory, "trust.d", "x.pem")))!,
+            "symlink-to-fifo" => Link(Path.Combine(_pki.Directory, "link.pem"), await MakeFifoAsync(Path.Combine(_pki.Directory, "target.fifo"))),
+            "symlink-to-dev-zero" => Link(Path.Combine(_pki.Directory, "zero.pem"), "/dev/zero"),
+            "dir-with-symlink-to-fifo" => Path.GetDirectoryName(Link(Path.Combine(_pki.Directory, "links.d", "ca.pem"), await MakeFifoAsync(Path.Combine(_pki.Directory, "other.fifo"))))!,
             _ => _pki.Directory,
         };
         var good = _pki.RootFile;
@@ -269,6 +273,13 @@ public sealed class TlsPolicyValidationTests : IDisposable
         Assert.Contains(path, message, StringComparison.Ordinal);
         Assert.True(message.Contains(setting, StringComparison.Ordinal) || message.Contains("password", StringComparison.Ordinal), message);
         Assert.Contains("Fix:", message, StringComparison.Ordinal);
+    }
+
+    private static string Link(string path, string target)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.CreateSymbolicLink(path, target);
+        return path;
     }
 
     private static async Task<string> MakeFifoAsync(string path)
