@@ -241,18 +241,22 @@ public sealed class MasterCertificateStoreTests : IDisposable
     {
         Directory.CreateDirectory(StoreDir);
         var lockPath = Path.Combine(StoreDir, "certs.json.lock");
+        var release = Path.Combine(_pki.Directory, "release");
+        // Python holds the lock until the test says so (a file appears): no timing assumption about a busy machine.
         using var python = ChildProcess.StartPython(
-            "import fcntl,sys,time\nf=open(sys.argv[1],'w')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(1.5)\nprint('released', flush=True)\nfcntl.flock(f, fcntl.LOCK_UN)\ntime.sleep(5)",
-            lockPath);
+            "import fcntl,os,sys,time\nf=open(sys.argv[1],'w')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\nend=time.time()+120\nwhile not os.path.exists(sys.argv[2]) and time.time()<end: time.sleep(0.02)\nprint('released', flush=True)\nfcntl.flock(f, fcntl.LOCK_UN)\ntime.sleep(5)",
+            lockPath,
+            release);
         Assert.Equal("locked", await python.StandardOutput.ReadLineAsync());
         var store = new MasterCertificateStore(StoreDir);
 
-        var watch = Stopwatch.StartNew();
-        store.Set("https://a:1", TestCertificates.Pem(_pki.Root));
-        watch.Stop();
+        var write = Task.Run(() => store.Set("https://a:1", TestCertificates.Pem(_pki.Root)));
+        await Task.Delay(500);
+        Assert.False(write.IsCompleted, "the write did not wait for the lock Python holds");
 
+        File.WriteAllText(release, "go");
         Assert.Equal("released", await python.StandardOutput.ReadLineAsync());
-        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(1), $"the write did not wait for the Python lock ({watch.Elapsed})");
+        await write.WaitAsync(TimeSpan.FromSeconds(60)); // a hang guard; the write follows the release at once
         Assert.NotNull(store.Get("https://a:1"));
         python.Kill();
     }
