@@ -13,9 +13,11 @@ namespace Determined.Security;
 /// </summary>
 /// <remarks>
 /// Trust is handed to the platform as an <see cref="X509ChainPolicy"/> with <see cref="X509ChainTrustMode.CustomRootTrust"/>
-/// whenever certificates are pinned, so a handshake builds the chain once. A validation callback only classifies
-/// failures (and, in <see cref="MasterTrustMode.PinnedAdded"/>, retries against the system roots when the pinned
-/// ones do not apply), so every rejection is a <see cref="MasterCertificateException"/> that names the problem.
+/// whenever certificates are pinned, so a handshake builds the chain once (nothing is ever downloaded). The validation
+/// callback then applies the server-certificate profile (docs/SECURITY-PROFILE.md) to the path the platform built, once
+/// per chain (the result is cached by the chain's bytes), and classifies failures (in
+/// <see cref="MasterTrustMode.PinnedAdded"/> it retries against the system roots when the pinned ones do not apply), so
+/// every rejection is a <see cref="MasterCertificateException"/> that names the problem.
 /// </remarks>
 public class CertificateTrustResolver
 {
@@ -28,7 +30,7 @@ public class CertificateTrustResolver
     /// <summary>Initializes a new instance.</summary>
     /// <param name="policy">The validated TLS settings.</param>
     /// <param name="logger">Where trust decisions and rejections are logged; <see langword="null"/> for none.</param>
-    /// <param name="timeProvider">The clock used in messages about validity dates; <see langword="null"/> for the system clock.</param>
+    /// <param name="timeProvider">The clock every certificate's validity is judged at (and messages quote); <see langword="null"/> for the system clock.</param>
     public CertificateTrustResolver(TlsPolicy policy, ILogger<CertificateTrustResolver>? logger = null, TimeProvider? timeProvider = null)
         : this(policy, (ILogger?)logger ?? NullLogger.Instance, timeProvider)
     {
@@ -49,7 +51,7 @@ public class CertificateTrustResolver
     /// <summary>Gets the settings this resolver applies.</summary>
     public TlsPolicy Policy { get; }
 
-    /// <summary>Gets the clock used for validity messages.</summary>
+    /// <summary>Gets the clock every certificate's validity is judged at.</summary>
     protected TimeProvider TimeProvider { get; }
 
     internal TimeProvider Clock => TimeProvider;
