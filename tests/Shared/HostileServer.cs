@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Determined.Sdk.Tests;
+namespace Determined.Testing;
 
 /// <summary>
 /// A raw HTTP/1.1 server on 127.0.0.1 (OS-chosen port) that misbehaves on purpose: each request is answered by a
