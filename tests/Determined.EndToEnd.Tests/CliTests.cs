@@ -105,6 +105,72 @@ public sealed class CliTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Info_AgainstAnEndlessAnswer_StopsAtTheSizeLimit_WithAPeakWorkingSetUnder300MiB()
+    {
+        var chunk = "10000\r\n" + new string(' ', 0x10000) + "\r\n";
+        await using var server = HostileServer.Start(async (_, _, stream, ct) =>
+        {
+            await HostileServer.WriteAsync(stream, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", ct);
+            while (true)
+            {
+                await HostileServer.WriteAsync(stream, chunk, ct);
+            }
+        });
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Det, "-m", server.Uri.ToString(), "info" })
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment["DET_DEBUG_CONFIG_PATH"] = ConfigDir;
+        using var det = System.Diagnostics.Process.Start(psi)!;
+        var stderr = det.StandardError.ReadToEndAsync();
+        var stdout = det.StandardOutput.ReadToEndAsync();
+        long peak = 0;
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        while (!det.HasExited && guard.Elapsed < TimeSpan.FromMinutes(2))
+        {
+            try
+            {
+                det.Refresh();
+                peak = Math.Max(peak, det.PeakWorkingSet64); // VmHWM: a high-water mark, so a late read still sees the peak
+            }
+            catch (InvalidOperationException)
+            {
+                break; // exited between the check and the read
+            }
+
+            await Task.Delay(20);
+        }
+
+        if (!det.HasExited)
+        {
+            det.Kill(entireProcessTree: true);
+        }
+
+        await det.WaitForExitAsync();
+
+        // The limit: the runtime and the CLI (~60 MiB) plus MaxResponseBytes (64 MiB) read through a bounded stream, with
+        // room for buffer growth; an unbounded reader passes it within a second on loopback (it reached 2.1 GB before).
+        Assert.Equal(1, det.ExitCode);
+        Assert.Contains("MaxResponseBytes", await stderr + await stdout, StringComparison.Ordinal);
+        Assert.True(peak > 0, "the peak working set could not be read");
+        Assert.True(peak < 300L * 1024 * 1024, $"peak working set {peak / (1024 * 1024)} MiB");
+    }
+
+    [Fact]
+    public async Task TrustOnFirstUse_BehindAProxyWithoutCredentials_ProbesThroughTheTunnel()
+    {
+        await using var proxy = new ConnectProxy();
+
+        var trusted = await DetWithEnvAsync([$"HTTPS_PROXY=http://127.0.0.1:{proxy.Port}", "https_proxy=", "NO_PROXY=", "no_proxy="], null, "-m", Url, "tls", "trust", "--fingerprint", LeafFingerprint);
+
+        Assert.True(trusted.Exit == 0, trusted.Stderr);
+        Assert.Contains(new Uri(Url).Authority, proxy.Targets);
+        Assert.Equal(0, proxy.Refused);
+    }
+
+    [Fact]
     public async Task TrustOnFirstUse_BehindAnAuthenticatingProxy_ProbesThroughTheTunnel_AndNeverPrintsThePassword()
     {
         await using var proxy = new ConnectProxy("alice", "S3cretPass");
