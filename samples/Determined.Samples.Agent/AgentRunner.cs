@@ -175,12 +175,16 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             }
             else if (message?.AgentShutdown is { } shutdown)
             {
-                logger.LogWarning("The master asked the agent to shut down: {Reason}", shutdown.ErrorMsg);
+                logger.LogWarning("The master asked the agent to shut down: {Reason}", shutdown.ErrMsg);
                 return 0;
             }
             else if (message is null)
             {
                 logger.LogWarning("Ignored a malformed message from the master");
+            }
+            else if (message.MasterSetAgentOptions is null)
+            {
+                logger.LogWarning("Ignored a message of no kind this agent knows from the master");
             }
         }
 

@@ -21,9 +21,14 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
     public IReadOnlyDictionary<string, string> BuildEnvironment(StartContainer start)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (key, value) in start.Spec.Env)
+        foreach (var entry in start.Spec.RunSpec.ContainerConfig.Env ?? [])
         {
-            env[key] = value;
+            // Docker's "KEY=VALUE"; an entry without '=' is, as for Docker, a variable taken from the host: not passed.
+            var eq = entry.IndexOf('=', StringComparison.Ordinal);
+            if (eq > 0)
+            {
+                env[entry[..eq]] = entry[(eq + 1)..];
+            }
         }
 
         var host = config.ContainerMasterHost ?? config.MasterHost;
@@ -54,25 +59,45 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
         return env;
     }
 
+    /// <summary>
+    /// Runs upstream's <c>cproto.Spec</c> as a local process. Used of RunSpec.ContainerConfig: Entrypoint + Cmd (argv),
+    /// Env ("KEY=VALUE"), WorkingDir (when set). Used of RunSpec.Archives: the file at the container's certificate path
+    /// (<see cref="ContainerPaths.MasterCertificate"/>), written to this agent's cert path. Ignored, as there is no
+    /// container: PullSpec, Image, User, Hostname, Labels, Volumes and the rest of ContainerConfig, HostConfig (mounts,
+    /// resources, network mode), NetworkingConfig, the other archive files, DeviceType, Registry and TaskType.
+    /// </summary>
     public async Task StartAsync(StartContainer start, CancellationToken cancellationToken)
     {
         var containerId = start.Container.ID;
+        var containerConfig = start.Spec.RunSpec.ContainerConfig;
+        string[] argv = [.. containerConfig.Entrypoint ?? [], .. containerConfig.Cmd ?? []];
+        var taskId = BuildEnvironment(start).GetValueOrDefault("DET_TASK_ID", containerId);
         try
         {
-            if (config.TlsEnabled && !config.SkipVerify)
+            if (argv.Length == 0)
             {
-                WriteMasterCertificate(start.Spec.MasterCert);
+                throw new InvalidOperationException("the container spec has no command (Cmd)");
             }
 
-            var psi = new ProcessStartInfo(start.Spec.Command[0])
+            if (config.TlsEnabled && !config.SkipVerify)
+            {
+                WriteMasterCertificate(MasterCertificateOf(start.Spec.RunSpec));
+            }
+
+            var psi = new ProcessStartInfo(argv[0])
             {
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (var arg in start.Spec.Command.Skip(1))
+            foreach (var arg in argv.Skip(1))
             {
                 psi.ArgumentList.Add(arg);
+            }
+
+            if (!string.IsNullOrEmpty(containerConfig.WorkingDir))
+            {
+                psi.WorkingDirectory = containerConfig.WorkingDir;
             }
 
             psi.Environment.Clear();
@@ -98,10 +123,10 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 _running[containerId] = process;
             }
 
-            logger.LogInformation("Started task {TaskId} (container {ContainerId}, pid {Pid}): {Command}", start.Spec.TaskID, containerId, process.Id, string.Join(' ', start.Spec.Command));
+            logger.LogInformation("Started task {TaskId} (container {ContainerId}, pid {Pid}): {Command}", taskId, containerId, process.Id, string.Join(' ', argv));
             await send(State(containerId, ContainerStates.Running, null));
-            var stdout = Pump(process.StandardOutput, containerId, "stdout");
-            var stderr = Pump(process.StandardError, containerId, "stderr");
+            var stdout = Pump(process.StandardOutput, containerId, RunMessage.Stdout);
+            var stderr = Pump(process.StandardError, containerId, RunMessage.Stderr);
             await process.WaitForExitAsync(CancellationToken.None);
             await Task.WhenAll(stdout, stderr);
             lock (_gate)
@@ -109,14 +134,17 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 _running.Remove(containerId);
             }
 
-            logger.LogInformation("Task {TaskId} exited with code {ExitCode}", start.Spec.TaskID, process.ExitCode);
-            await send(State(containerId, ContainerStates.Terminated, new ContainerStopped { ExitCode = process.ExitCode }));
+            logger.LogInformation("Task {TaskId} exited with code {ExitCode}", taskId, process.ExitCode);
+            await send(State(containerId, ContainerStates.Terminated, ContainerStopped.Exited(process.ExitCode)));
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            logger.LogError("Task {TaskId} could not be started: {Error}", start.Spec.TaskID, ex.Message);
-            await send(new AgentMessage { ContainerLog = new ContainerLog { Container = new ContainerInfo { ID = containerId }, Timestamp = DateTimeOffset.UtcNow, AuxMessage = "the agent could not start the task: " + ex.Message } });
-            await send(State(containerId, ContainerStates.Terminated, new ContainerStopped { ExitCode = 127, Failure = ex.Message }));
+            logger.LogError("Task {TaskId} could not be started: {Error}", taskId, ex.Message);
+            await send(new AgentMessage { ContainerLog = new ContainerLog { ContainerID = containerId, Timestamp = DateTimeOffset.UtcNow, AuxMessage = "the agent could not start the task: " + ex.Message, AgentID = config.AgentId } });
+            await send(State(containerId, ContainerStates.Terminated, new ContainerStopped
+            {
+                Failure = new ContainerFailure { FailureType = FailureTypes.AgentError, ErrMsg = ex.Message, ExitCode = 127 },
+            }));
         }
     }
 
@@ -151,6 +179,29 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
         }
     }
 
+    /// <summary>The content of the archive file that lands at the container's certificate path; empty when there is none.</summary>
+    private string MasterCertificateOf(RunSpec runSpec)
+    {
+        var pem = string.Empty;
+        foreach (var archive in runSpec.Archives ?? [])
+        {
+            foreach (var item in archive.Archive ?? [])
+            {
+                var target = Path.Combine(string.IsNullOrEmpty(archive.Path) ? "/" : archive.Path, item.Path);
+                if (item.Type == ArchiveItem.TypeRegular && string.Equals(target, ContainerPaths.MasterCertificate, StringComparison.Ordinal))
+                {
+                    pem = System.Text.Encoding.UTF8.GetString(item.Content);
+                }
+                else
+                {
+                    logger.LogDebug("Not copying archive file {Path}: the sample agent runs no container", target);
+                }
+            }
+        }
+
+        return pem;
+    }
+
     private void WriteMasterCertificate(string pem)
     {
         if (string.IsNullOrWhiteSpace(pem))
@@ -172,7 +223,7 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
         File.Move(temp, config.CertPath, overwrite: true);
     }
 
-    private async Task Pump(StreamReader reader, string containerId, string stdType)
+    private async Task Pump(StreamReader reader, string containerId, int stdType)
     {
         while (await reader.ReadLineAsync() is { } line)
         {
@@ -180,9 +231,10 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
             {
                 ContainerLog = new ContainerLog
                 {
-                    Container = new ContainerInfo { ID = containerId },
+                    ContainerID = containerId,
                     Timestamp = DateTimeOffset.UtcNow,
                     RunMessage = new RunMessage { Value = line, StdType = stdType },
+                    AgentID = config.AgentId,
                 },
             });
         }

@@ -114,8 +114,16 @@ public sealed class Cluster : IAsyncDisposable
 
     public async Task<RunningProcess> StartRegisteredAgentAsync(IEnumerable<string> args, string name = "agent")
     {
-        var agent = StartAgent(args, name);
+        var list = args.ToList();
+        var agent = StartAgent(list, name);
         await agent.WaitForLineAsync("registered with the master");
+        // The agent logs that once it has sent AgentStarted; the master registers it when that arrives.
+        var id = list.IndexOf("--agent-id") is var i and >= 0 && i + 1 < list.Count ? list[i + 1] : null;
+        if (Master is not null && id is not null)
+        {
+            await Master.WaitForLineAsync($"Agent {System.Text.RegularExpressions.Regex.Escape(id)} registered");
+        }
+
         return agent;
     }
 

@@ -91,7 +91,7 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
 
         var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject)
         {
-            Devices = started.Devices,
+            Devices = started.Devices ?? [],
         };
         _agents[id] = agent;
         logger.LogInformation("Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})",
@@ -109,9 +109,17 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
                 {
                     Tasks?.OnLog(id, log);
                 }
+                else if (message?.ContainerStatsRecord is not null)
+                {
+                    // Task statistics: the sample keeps none.
+                }
                 else if (message is null)
                 {
                     logger.LogWarning("Agent {AgentId} sent a malformed message; ignored", id);
+                }
+                else
+                {
+                    logger.LogWarning("Agent {AgentId} sent a message of no kind this master knows; ignored", id);
                 }
             }
         }

@@ -71,12 +71,51 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
         {
             StartContainer = new StartContainer
             {
-                Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Starting },
-                Spec = new TaskSpec { TaskID = record.TaskId, AllocationID = record.AllocationId, Command = [.. command], Env = env, MasterCert = masterChainPem() },
+                Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Assigned, Description = "task " + record.TaskId },
+                Spec = BuildSpec(command, env, masterChainPem()),
             },
         }, cancellationToken);
         logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, agent.Id, user.Username);
         return record;
+    }
+
+    /// <summary>
+    /// The task as upstream's <c>cproto.Spec</c>: the command as the container's Cmd, the task's ids and tokens as its
+    /// "KEY=VALUE" Env, and the master's served chain (PEM, no key) as a root-owned 0644 file at the container's
+    /// certificate path in RunSpec.Archives, as upstream's masterCertArchive.
+    /// </summary>
+    private static ContainerSpec BuildSpec(IReadOnlyList<string> command, Dictionary<string, string> env, string masterChainPem)
+    {
+        var archives = new List<RunArchive>();
+        if (!string.IsNullOrEmpty(masterChainPem))
+        {
+            archives.Add(new RunArchive
+            {
+                Path = "/",
+                Archive =
+                [
+                    new ArchiveItem
+                    {
+                        Path = ContainerPaths.MasterCertificate,
+                        Type = ArchiveItem.TypeRegular,
+                        Content = System.Text.Encoding.UTF8.GetBytes(masterChainPem),
+                        Mode = 0b110_100_100, // 0644
+                        ModifiedTime = DateTimeOffset.UtcNow.ToUnixTimeSeconds(),
+                        IsRootItem = true,
+                    },
+                ],
+            });
+        }
+
+        return new ContainerSpec
+        {
+            TaskType = "COMMAND",
+            RunSpec = new RunSpec
+            {
+                ContainerConfig = new DockerContainerConfig { Cmd = [.. command], Env = [.. env.Select(e => e.Key + "=" + e.Value)] },
+                Archives = archives,
+            },
+        };
     }
 
     public void OnStateChanged(string agentId, ContainerStateChanged change)
@@ -86,7 +125,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             record.State = change.Container.State;
             if (change.ContainerStopped is { } stopped)
             {
-                record.ExitCode = stopped.ExitCode;
+                record.ExitCode = stopped.EffectiveExitCode;
             }
 
             logger.LogInformation("Task {TaskId} is {State}{Exit}", record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
@@ -95,13 +134,13 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
 
     public void OnLog(string agentId, ContainerLog log)
     {
-        if (_byContainer.TryGetValue(log.Container.ID, out var record) && record.AgentId == agentId)
+        if (_byContainer.TryGetValue(log.ContainerID, out var record) && record.AgentId == agentId)
         {
             record.Logs.Enqueue(new TaskLogEntry
             {
                 Timestamp = log.Timestamp,
                 Log = log.RunMessage?.Value ?? log.AuxMessage ?? string.Empty,
-                StdType = log.RunMessage?.StdType ?? "stdout",
+                StdType = log.RunMessage?.StdType == RunMessage.Stderr ? "stderr" : "stdout",
                 Source = "agent",
             });
         }
