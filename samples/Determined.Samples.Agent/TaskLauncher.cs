@@ -209,18 +209,50 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
             throw new InvalidOperationException("the master sent no certificate chain for the task");
         }
 
-        var directory = Path.GetDirectoryName(Path.GetFullPath(config.CertPath))!;
+        var target = Path.GetFullPath(config.CertPath);
+        var directory = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(directory);
-        var temp = config.CertPath + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-        using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = mode }))
-        using (var writer = new StreamWriter(stream))
+        if (!OperatingSystem.IsWindows())
         {
-            writer.Write(pem);
+            // In a directory others may write to without the sticky bit, anyone can swap the file or plant links: refuse.
+            var directoryMode = File.GetUnixFileMode(directory);
+            if ((directoryMode & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) != 0 && (directoryMode & UnixFileMode.StickyBit) == 0)
+            {
+                throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) is writable by other users and has no sticky bit; choose a directory only the agent's user can write to (the default is {AgentConfig.DefaultCertPath})");
+            }
         }
 
-        File.SetUnixFileMode(temp, mode);
-        File.Move(temp, config.CertPath, overwrite: true);
+        // A random temporary name created exclusively (O_CREAT|O_EXCL: a planted file or link at that name fails the call
+        // instead of being followed), with its final mode set before any byte is written, then renamed over the target.
+        var temp = Path.Combine(directory, "." + Path.GetFileName(target) + "." + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8)) + ".tmp");
+        var mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        try
+        {
+            using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, UnixCreateMode = mode }))
+            {
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(stream.SafeFileHandle, mode);
+                }
+
+                stream.Write(System.Text.Encoding.UTF8.GetBytes(pem));
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, target, overwrite: true);
+        }
+        catch
+        {
+            try
+            {
+                File.Delete(temp);
+            }
+            catch (IOException)
+            {
+            }
+
+            throw;
+        }
     }
 
     private async Task Pump(StreamReader reader, string containerId, int stdType)

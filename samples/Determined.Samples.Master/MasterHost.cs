@@ -104,6 +104,12 @@ public sealed class MasterHost : IAsyncDisposable
         }
 
         var auth = new AuthService(config.Users, env);
+        var startLog = log.CreateLogger("Determined.Samples.Master");
+        foreach (var warning in auth.Warnings)
+        {
+            startLog.LogWarning("{Warning}", warning);
+        }
+
         var agents = new AgentHub(config.RequireAuthentication, () => new MasterSetAgentOptions
         {
             MasterInfo = new MasterInfoMessage { Version = identity.Version, MasterId = identity.MasterId, ClusterId = identity.ClusterId, ClusterName = identity.ClusterName },

@@ -66,6 +66,30 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task MutualTls_AgentIdNotItsCertificatesName_OrAConnectedIdWithAnotherCertificate_IsRefused_TheRealAgentKeepsItsTasks()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true, mtls: true);
+        await cluster.StartRegisteredAgentAsync(cluster.AgentArgs("agent-1", clientCert: true));
+
+        // A valid certificate of the same CA for agent-2, claiming the id agent-1.
+        using var other = cluster.Ca.IssueClientCertificate("agent-2");
+        var impostor = cluster.StartAgent(cluster.AgentArgsWithClientCertificate("agent-1", other), "impostor");
+        Assert.Equal(1, await impostor.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        await cluster.Master!.WaitForLineAsync("Refused agent agent-1 .*its client certificate 'CN=agent-2' names agent-2");
+
+        // Another certificate for agent-1 itself (not the connected one): the connected session is not replaced.
+        using var second = cluster.Ca.IssueClientCertificate("agent-1");
+        var twin = cluster.StartAgent(cluster.AgentArgsWithClientCertificate("agent-1", second), "twin");
+        Assert.Equal(1, await twin.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        await cluster.Master.WaitForLineAsync("Refused agent agent-1 .*already connected|Refused agent agent-1 .*is connected with the client certificate");
+
+        using var client = await cluster.LoginAsync();
+        var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client, "agent-1"));
+        AssertTaskSucceeded(task, logs);
+    }
+
+    [Fact]
     public async Task MutualTls_ClientCertificateFromAnotherCa_IsRefused()
     {
         await using var cluster = new Cluster();

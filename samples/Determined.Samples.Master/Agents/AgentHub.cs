@@ -6,7 +6,7 @@ using Determined.Samples.Common.Protocol;
 
 namespace Determined.Samples.Master.Agents;
 
-public sealed class AgentConnection(string id, string hostname, string resourcePool, string version, WebSocket socket, string? clientCertificate)
+public sealed class AgentConnection(string id, string hostname, string resourcePool, string version, WebSocket socket, string? clientCertificate, string? clientThumbprint = null)
 {
     private readonly SemaphoreSlim _send = new(1, 1);
 
@@ -15,6 +15,7 @@ public sealed class AgentConnection(string id, string hostname, string resourceP
     public string ResourcePool { get; } = resourcePool;
     public string Version { get; } = version;
     public string? ClientCertificate { get; } = clientCertificate;
+    public string? ClientThumbprint { get; } = clientThumbprint;
     public DateTimeOffset RegisteredTime { get; } = DateTimeOffset.UtcNow;
     public List<Device> Devices { get; set; } = [];
     public WebSocket Socket { get; } = socket;
@@ -76,20 +77,46 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
             return;
         }
 
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        var ct = context.RequestAborted;
-        await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = setupMessage() }, ct);
-        using var first = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        first.CancelAfter(TimeSpan.FromSeconds(30));
-        var started = ProtocolJson.ParseAgent(await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, first.Token) ?? string.Empty)?.AgentStarted;
-        if (started is null)
+        if (requireAuthentication && certificate is not null && !CertificateNames(certificate).Contains(id, StringComparer.Ordinal))
         {
-            logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", id);
-            await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "expected AgentStarted", CancellationToken.None);
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", CertificateNames(certificate)));
+            await Reject(context, 403, $"the agent id '{id}' is not a name of its client certificate ({string.Join(", ", CertificateNames(certificate))}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
             return;
         }
 
-        var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject)
+        // A connected id is taken: only the same certificate may take over the session (a reconnect); without client
+        // certificates there is no identity to compare and the newer connection wins, as upstream's reconnect does.
+        if (_agents.GetValueOrDefault(id) is { } existing && existing.ClientThumbprint is not null && existing.ClientThumbprint != certificate?.Thumbprint)
+        {
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'", id, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
+            await Reject(context, 409, $"an agent with the id '{id}' is already connected with another client certificate");
+            return;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var ct = context.RequestAborted;
+        AgentStarted? started;
+        try
+        {
+            await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = setupMessage() }, ct);
+            using var first = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            first.CancelAfter(TimeSpan.FromSeconds(30));
+            started = ProtocolJson.ParseAgent(await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, first.Token) ?? string.Empty)?.AgentStarted;
+            if (started is null)
+            {
+                logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", id);
+                await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "expected AgentStarted", CancellationToken.None);
+                return;
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // The peer went away (or stalled) during the registration handshake: one line, no stack trace.
+            logger.LogInformation("Agent {AgentId} from {Remote} left before registering: {Reason}", id, context.Connection.RemoteIpAddress, ex.Message);
+            return;
+        }
+
+        var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject, certificate?.Thumbprint)
         {
             Devices = started.Devices ?? [],
         };
@@ -132,6 +159,30 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
             _agents.TryRemove(new KeyValuePair<string, AgentConnection>(id, agent));
             logger.LogInformation("Agent {AgentId} disconnected", id);
         }
+    }
+
+    /// <summary>The names an agent's client certificate vouches for: its CN and its DNS subject alternative names.</summary>
+    private static List<string> CertificateNames(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var names = new List<string>();
+        if (certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false) is { Length: > 0 } cn)
+        {
+            names.Add(cn);
+        }
+
+        try
+        {
+            foreach (var san in certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>())
+            {
+                names.AddRange(san.EnumerateDnsNames());
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            // A malformed SAN vouches for nothing; the CN still counts.
+        }
+
+        return names;
     }
 
     private static async Task Reject(HttpContext context, int status, string message)

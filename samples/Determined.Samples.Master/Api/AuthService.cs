@@ -16,6 +16,9 @@ public sealed record AllocationIdentity(string TaskId, string AllocationId, stri
 public sealed class AuthService
 {
     private const string Salt = "GubPEmmotfiK9TMD6Zdw";
+
+    /// <summary>The hash of a user who cannot log in (no password hash equals it: it is not hex).</summary>
+    private static readonly string LockedHash = new('!', 1);
     private readonly Dictionary<string, UserRecord> _users = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, string> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, AllocationIdentity> _allocations = new(StringComparer.Ordinal);
@@ -31,10 +34,28 @@ public sealed class AuthService
 
         foreach (var user in users)
         {
-            var password = user.PasswordEnv is null ? string.Empty : env(user.PasswordEnv) ?? string.Empty;
+            if (user.PasswordEnv is null)
+            {
+                _users[user.Username] = new UserRecord(id++, user.Username, user.Admin, Hash(string.Empty));
+                continue;
+            }
+
+            // A password_env that names an unset or empty variable is a typo or a missing secret, never "no password":
+            // that user cannot log in, and the master says so once at start.
+            var password = env(user.PasswordEnv);
+            if (string.IsNullOrEmpty(password))
+            {
+                Warnings.Add($"user '{user.Username}' cannot log in: its password_env names the variable '{user.PasswordEnv}', which is {(password is null ? "not set" : "empty")}. Fix: export {user.PasswordEnv} with the password, or remove password_env for a user without a password.");
+                _users[user.Username] = new UserRecord(id++, user.Username, user.Admin, LockedHash);
+                continue;
+            }
+
             _users[user.Username] = new UserRecord(id++, user.Username, user.Admin, Hash(password));
         }
     }
+
+    /// <summary>Gets the configuration problems found at start (one line each), for the master's log.</summary>
+    public List<string> Warnings { get; } = [];
 
     /// <summary>Determined's client-side hash: hex SHA-512 of salt + password; empty stays empty.</summary>
     public static string Hash(string password) =>
@@ -45,6 +66,11 @@ public sealed class AuthService
     public string? Login(string username, string password, bool isHashed)
     {
         if (!_users.TryGetValue(username, out var user))
+        {
+            return null;
+        }
+
+        if (ReferenceEquals(user.PasswordHash, LockedHash))
         {
             return null;
         }
