@@ -118,6 +118,23 @@ public sealed class MasterHost : IAsyncDisposable
         agents.Tasks = tasks;
 
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15), KeepAliveTimeout = TimeSpan.FromSeconds(60) });
+        app.Use((context, next) =>
+        {
+            // Small bodies everywhere (login and JSON APIs), larger only where task logs are posted; a declared length over
+            // the limit is refused before anything is read.
+            var limit = context.Request.Path.StartsWithSegments("/api/v1/task/logs", StringComparison.Ordinal) ? MaxLogBodyBytes : MaxJsonBodyBytes;
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
+            {
+                size.MaxRequestBodySize = limit;
+            }
+
+            if (context.Request.ContentLength > limit)
+            {
+                return ApiErrors.TooLarge($"the request body of {context.Request.ContentLength} bytes is larger than the {limit} this endpoint accepts").ExecuteAsync(context);
+            }
+
+            return next(context);
+        });
         MapEndpoints(app, identity, auth, agents, tasks);
 
         await app.StartAsync(cancellationToken);
@@ -140,11 +157,40 @@ public sealed class MasterHost : IAsyncDisposable
         return new MasterHost(app, uri, certificates, agents, tasks, auth);
     }
 
+    private const int MaxJsonBodyBytes = 64 * 1024;
+    private const int MaxLogBodyBytes = 8 * 1024 * 1024;
+
+    /// <summary>Failed logins allowed per client address and minute (ASP.NET Core's System.Threading.RateLimiting), per master.</summary>
+    private static System.Threading.RateLimiting.PartitionedRateLimiter<string> NewLoginFailureLimiter() =>
+        System.Threading.RateLimiting.PartitionedRateLimiter.Create<string, string>(address => System.Threading.RateLimiting.RateLimitPartition.GetFixedWindowLimiter(
+            address,
+            _ => new System.Threading.RateLimiting.FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
+
+    private static readonly System.Text.Json.JsonDocumentOptions s_jsonLimits = new() { MaxDepth = 16 };
+
+    /// <summary>A request's JSON body within the endpoint's size limit and a depth of 16; a refusal otherwise, never an exception.</summary>
+    private static async Task<(JsonNode? Node, IResult? Refused)> ReadJsonAsync(HttpContext context)
+    {
+        try
+        {
+            return (await JsonNode.ParseAsync(context.Request.Body, documentOptions: s_jsonLimits, cancellationToken: context.RequestAborted), null);
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return (null, null);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return (null, ApiErrors.TooLarge("the request body is larger than this endpoint accepts"));
+        }
+    }
+
     private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks)
     {
         // The identity never changes while the master runs: serialize these answers once, not per request (every task,
         // agent and CLI asks for /info first).
         static IResult Fixed(byte[] json) => Results.Bytes(json, "application/json; charset=utf-8");
+        var loginFailures = NewLoginFailureLimiter();
         var info = JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -180,15 +226,13 @@ public sealed class MasterHost : IAsyncDisposable
 
         app.MapPost("/api/v1/auth/login", async (HttpContext context) =>
         {
-            JsonObject? body;
-            try
+            var (json, refused) = await ReadJsonAsync(context);
+            if (refused is not null)
             {
-                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject;
+                return refused;
             }
-            catch (System.Text.Json.JsonException)
-            {
-                body = null;
-            }
+
+            var body = json as JsonObject;
 
             var username = body?["username"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["username"] : null;
             var password = body?["password"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["password"] : string.Empty;
@@ -198,9 +242,19 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.InvalidArgument("username is required");
             }
 
+            var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            using (var budget = loginFailures.AttemptAcquire(address, 0))
+            {
+                if (!budget.IsAcquired)
+                {
+                    return ApiErrors.Error(StatusCodes.Status429TooManyRequests, 8, "ResourceExhausted", $"too many failed logins from {address}; try again in a minute");
+                }
+            }
+
             var token = auth.Login(username, password ?? string.Empty, isHashed);
             if (token is null)
             {
+                loginFailures.AttemptAcquire(address, 1).Dispose();
                 return ApiErrors.Unauthenticated("invalid credentials");
             }
 
@@ -225,15 +279,13 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.Unauthenticated("task logs need an allocation token (Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN)");
             }
 
-            JsonArray? logs;
-            try
+            var (json, refused) = await ReadJsonAsync(context);
+            if (refused is not null)
             {
-                logs = (await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted))?["logs"] as JsonArray;
+                return refused;
             }
-            catch (System.Text.Json.JsonException)
-            {
-                logs = null;
-            }
+
+            var logs = json is JsonObject root ? root["logs"] as JsonArray : null;
 
             if (logs is null)
             {
@@ -279,15 +331,13 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.Unauthenticated("launching a task needs a user token (Authorization: Bearer)");
             }
 
-            JsonObject? body;
-            try
+            var (json, refused) = await ReadJsonAsync(context);
+            if (refused is not null)
             {
-                body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted) as JsonObject;
+                return refused;
             }
-            catch (System.Text.Json.JsonException)
-            {
-                body = null;
-            }
+
+            var body = json as JsonObject;
 
             var command = (body?["command"] as JsonArray)?.Select(n => n?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)n : null).ToList();
             if (command is null || command.Count == 0 || command.Any(c => c is null))

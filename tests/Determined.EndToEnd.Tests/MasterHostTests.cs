@@ -91,6 +91,73 @@ public sealed class MasterHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TwentyConcurrentOneMegabyteLogins_AreRefusedAt64KiB_WithBoundedMemory()
+    {
+        using var http = Client();
+        var body = new string('x', 1024 * 1024);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+
+        // Half declare their length (refused before reading), half are chunked (refused by the server's body limit).
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var content = i % 2 == 0 ? (HttpContent)new StringContent(body) : new StreamContent(new MemoryStream(System.Text.Encoding.UTF8.GetBytes(body)));
+            if (i % 2 == 1)
+            {
+                content.Headers.ContentLength = null;
+            }
+
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/auth/login") { Content = content };
+            if (i % 2 == 1)
+            {
+                request.Headers.TransferEncodingChunked = true;
+            }
+
+            try
+            {
+                using var response = await http.SendAsync(request);
+                return (int)response.StatusCode;
+            }
+            catch (HttpRequestException)
+            {
+                return 413; // the server may close the connection after refusing the rest of a chunked body
+            }
+        })).WaitAsync(TimeSpan.FromMinutes(2));
+
+        // 20 MiB were offered; the master keeps at most 64 KiB of each. The client's own 20 bodies (~60 MiB with their
+        // UTF-8 copies) and the in-process master's reads stay far below 256 MiB; the old limit (30 MB) let each login body
+        // be parsed in full (27 MB bodies took the master to 2.3 GB).
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        Assert.All(answers, status => Assert.Equal(413, status));
+        Assert.True(allocated < 256L * 1024 * 1024, $"allocated {allocated / (1024 * 1024)} MiB");
+    }
+
+    [Fact]
+    public async Task RepeatedFailedLogins_FromOneAddress_AreRateLimited()
+    {
+        using var http = Client();
+        var statuses = new List<int>();
+        for (var i = 0; i < 12; i++)
+        {
+            using var response = await http.PostAsync("/api/v1/auth/login", new StringContent("{\"username\":\"determined\",\"password\":\"wrong\",\"isHashed\":true}", System.Text.Encoding.UTF8, "application/json"));
+            statuses.Add((int)response.StatusCode);
+        }
+
+        Assert.Equal(Enumerable.Repeat(401, 10), statuses.Take(10));
+        Assert.Equal(429, statuses[^1]);
+    }
+
+    [Fact]
+    public async Task DeeplyNestedJson_IsAnInvalidArgument_NotAServerError()
+    {
+        using var http = Client();
+        var deep = new string('[', 200) + new string(']', 200);
+
+        using var response = await http.PostAsync("/api/v1/auth/login", new StringContent(deep, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
     public async Task MasterEndpoint_HasEveryFieldUpstreamsPythonBindingsRequire_AndAPep440Version()
     {
         using var http = new HttpClient(new MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.CaFile }))).CreateHandler(new Uri($"https://localhost:{_master.Uri.Port}")));

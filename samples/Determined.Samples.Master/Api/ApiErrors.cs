@@ -11,6 +11,8 @@ public static class ApiErrors
 
     public static IResult InvalidArgument(string message) => Error(StatusCodes.Status400BadRequest, 3, "InvalidArgument", message);
 
+    public static IResult TooLarge(string message) => Error(StatusCodes.Status413PayloadTooLarge, 8, "ResourceExhausted", message);
+
     public static IResult Unavailable(string message) => Error(StatusCodes.Status503ServiceUnavailable, 14, "Unavailable", message);
 
     public static IResult Error(int status, int code, string reason, string message) =>
