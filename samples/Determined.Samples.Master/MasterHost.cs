@@ -103,7 +103,7 @@ public sealed class MasterHost : IAsyncDisposable
             }
         }
 
-        var auth = new AuthService(config.Users, env);
+        var auth = new AuthService(config.Users, env, TimeSpan.FromDays(config.TokenLifespanDays));
         var startLog = log.CreateLogger("Determined.Samples.Master");
         foreach (var warning in auth.Warnings)
         {
@@ -325,10 +325,11 @@ public sealed class MasterHost : IAsyncDisposable
 
         app.MapPost("/api/v1/commands", async (HttpContext context) =>
         {
+            // Only a user session launches tasks: an allocation token (a task's own credential) never does.
             var caller = auth.Authenticate(context);
-            if (caller is null || caller.Allocation is not null && context.Request.Headers.Authorization.Count == 0)
+            if (caller is null || !caller.HasUserToken)
             {
-                return ApiErrors.Unauthenticated("launching a task needs a user token (Authorization: Bearer)");
+                return ApiErrors.Unauthenticated("launching a task needs a valid user token (Authorization: Bearer) and no invalid credential");
             }
 
             var (json, refused) = await ReadJsonAsync(context);

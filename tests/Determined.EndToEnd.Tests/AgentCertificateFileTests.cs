@@ -92,3 +92,38 @@ public sealed class MasterUserPasswordTests
         Assert.Empty(auth.Warnings);
     }
 }
+
+/// <summary>User session tokens expire (upstream's default lifespan: 30 days) and logout revokes them.</summary>
+public sealed class MasterSessionTokenTests
+{
+    private sealed class Clock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    private static Microsoft.AspNetCore.Http.DefaultHttpContext Bearer(string token)
+    {
+        var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+        context.Request.Headers.Authorization = "Bearer " + token;
+        return context;
+    }
+
+    [Fact]
+    public void SessionToken_AfterItsLifetime_IsRefused_AndLogoutRevokesIt()
+    {
+        var clock = new Clock(new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var auth = new Determined.Samples.Master.Api.AuthService([], _ => null, TimeSpan.FromDays(30), clock);
+        var token = auth.Login("determined", string.Empty, isHashed: true)!;
+
+        clock.Now = clock.Now.AddDays(29);
+        Assert.NotNull(auth.Authenticate(Bearer(token)));
+        clock.Now = clock.Now.AddDays(1);
+        Assert.Null(auth.Authenticate(Bearer(token)));
+
+        var second = auth.Login("determined", string.Empty, isHashed: true)!;
+        Assert.True(auth.Logout(second));
+        Assert.Null(auth.Authenticate(Bearer(second)));
+    }
+}

@@ -90,6 +90,66 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task TaskCredentials_NeverLaunchCommands_EveryCredentialMustBeValid_AndTheyEndWithTheTask()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var client = await cluster.LoginAsync();
+        var dir = Path.Combine(cluster.Directory, "task-out");
+        Directory.CreateDirectory(dir);
+        // The task hands its two tokens to the test through files and waits (bounded) until the test is done with it.
+        var script = $"printf %s \"$DET_SESSION_TOKEN\" > {dir}/alloc; printf %s \"$DET_USER_TOKEN\" > {dir}/user; i=0; while [ ! -e {dir}/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done";
+        var taskId = await Cluster.LaunchTaskAsync(client, "agent-1", ["/bin/sh", "-c", script]);
+        var guard = System.Diagnostics.Stopwatch.StartNew();
+        while (!File.Exists(Path.Combine(dir, "user")) && guard.Elapsed < TimeSpan.FromMinutes(1))
+        {
+            await Task.Delay(50);
+        }
+
+        await Task.Delay(100); // both files written by printf; read them whole
+        var allocation = File.ReadAllText(Path.Combine(dir, "alloc"));
+        var taskUser = File.ReadAllText(Path.Combine(dir, "user"));
+        cluster.Secrets.Add(allocation);
+        cluster.Secrets.Add(taskUser);
+        using var http = new HttpClient { BaseAddress = cluster.MasterUri };
+
+        async Task<int> SendAsync(HttpMethod method, string path, string? authorization, bool withAllocation)
+        {
+            using var request = new HttpRequestMessage(method, path);
+            if (method == HttpMethod.Post)
+            {
+                request.Content = new StringContent("{\"command\":[\"/bin/true\"]}", System.Text.Encoding.UTF8, "application/json");
+            }
+
+            if (authorization is not null)
+            {
+                request.Headers.TryAddWithoutValidation("Authorization", authorization);
+            }
+
+            if (withAllocation)
+            {
+                request.Headers.TryAddWithoutValidation("Grpc-Metadata-x-allocation-token", "Bearer " + allocation);
+            }
+
+            using var response = await http.SendAsync(request);
+            return (int)response.StatusCode;
+        }
+
+        Assert.Equal(401, await SendAsync(HttpMethod.Post, "/api/v1/commands", null, withAllocation: true));
+        Assert.Equal(401, await SendAsync(HttpMethod.Post, "/api/v1/commands", "Bearer bogus", withAllocation: true));
+        Assert.Equal(401, await SendAsync(HttpMethod.Post, "/api/v1/commands", string.Empty, withAllocation: true));
+        Assert.Equal(200, await SendAsync(HttpMethod.Get, "/api/v1/me", null, withAllocation: true));
+        Assert.Equal(200, await SendAsync(HttpMethod.Get, "/api/v1/me", "Bearer " + taskUser, withAllocation: true));
+
+        File.WriteAllText(Path.Combine(dir, "done"), string.Empty);
+        await Cluster.WaitForTaskAsync(client, taskId);
+
+        Assert.Equal(401, await SendAsync(HttpMethod.Get, "/api/v1/me", null, withAllocation: true));
+        Assert.Equal(401, await SendAsync(HttpMethod.Get, "/api/v1/me", "Bearer " + taskUser, withAllocation: false));
+    }
+
+    [Fact]
     public async Task MutualTls_ClientCertificateFromAnotherCa_IsRefused()
     {
         await using var cluster = new Cluster();

@@ -7,8 +7,11 @@ namespace Determined.Samples.Master.Api;
 
 public sealed record UserRecord(int Id, string Username, bool Admin, string PasswordHash);
 
-/// <summary>Who a request acts as: a user (Bearer token) and/or a task allocation (allocation token).</summary>
-public sealed record Caller(UserRecord User, AllocationIdentity? Allocation);
+/// <summary>
+/// Who a request acts as: a user with a session token (<see cref="HasUserToken"/>), and/or a task allocation (allocation
+/// token). Only a user session may act as the user (launch commands); an allocation acts for its own task only.
+/// </summary>
+public sealed record Caller(UserRecord User, AllocationIdentity? Allocation, bool HasUserToken);
 
 public sealed record AllocationIdentity(string TaskId, string AllocationId, string Username);
 
@@ -20,11 +23,19 @@ public sealed class AuthService
     /// <summary>The hash of a user who cannot log in (no password hash equals it: it is not hex).</summary>
     private static readonly string LockedHash = new('!', 1);
     private readonly Dictionary<string, UserRecord> _users = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _sessions = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (string User, DateTimeOffset Expires)> _sessions = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _tokenLifetime;
     private readonly ConcurrentDictionary<string, AllocationIdentity> _allocations = new(StringComparer.Ordinal);
 
-    public AuthService(IEnumerable<UserConfig> users, Func<string, string?> env)
+    /// <param name="users">The configured users.</param>
+    /// <param name="env">Reads password variables.</param>
+    /// <param name="tokenLifetime">How long a user session token lives (upstream's security.token.default_lifespan_days: 30 days).</param>
+    /// <param name="time">The clock.</param>
+    public AuthService(IEnumerable<UserConfig> users, Func<string, string?> env, TimeSpan? tokenLifetime = null, TimeProvider? time = null)
     {
+        _tokenLifetime = tokenLifetime ?? TimeSpan.FromDays(30);
+        _time = time ?? TimeProvider.System;
         var id = 1;
         // Determined's default users: 'determined' and 'admin', empty passwords.
         foreach (var name in new[] { "determined", "admin" })
@@ -81,18 +92,30 @@ public sealed class AuthService
             return null;
         }
 
-        var token = NewToken();
-        _sessions[token] = username;
-        return token;
+        return IssueUserToken(username);
     }
 
+    /// <summary>Logout revokes the session token.</summary>
     public bool Logout(string token) => _sessions.TryRemove(token, out _);
 
     public string IssueUserToken(string username)
     {
         var token = NewToken();
-        _sessions[token] = username;
+        _sessions[token] = (username, _time.GetUtcNow() + _tokenLifetime);
         return token;
+    }
+
+    /// <summary>Revokes the tokens issued for a task when it ends (its allocation token and its user token).</summary>
+    public void Revoke(params string?[] tokens)
+    {
+        foreach (var token in tokens)
+        {
+            if (token is not null)
+            {
+                _sessions.TryRemove(token, out _);
+                _allocations.TryRemove(token, out _);
+            }
+        }
     }
 
     public string IssueAllocationToken(AllocationIdentity allocation)
@@ -102,24 +125,49 @@ public sealed class AuthService
         return token;
     }
 
-    /// <summary>Reads Authorization: Bearer and Grpc-Metadata-x-allocation-token: Bearer.</summary>
+    /// <summary>
+    /// Reads Authorization: Bearer and Grpc-Metadata-x-allocation-token: Bearer. Every credential a request carries must
+    /// be valid (an empty or unknown one fails the request, it is never ignored in favour of the other), and both must
+    /// name the same user; expired sessions are gone.
+    /// </summary>
     public Caller? Authenticate(HttpContext context)
     {
         UserRecord? user = null;
         AllocationIdentity? allocation = null;
-        if (Bearer(context.Request.Headers.Authorization.ToString()) is { } token && _sessions.TryGetValue(token, out var name))
+        var headers = context.Request.Headers;
+        if (headers.ContainsKey("Authorization"))
         {
-            user = _users[name];
+            if (Bearer(headers.Authorization.ToString()) is not { } token || !_sessions.TryGetValue(token, out var session))
+            {
+                return null;
+            }
+
+            if (session.Expires <= _time.GetUtcNow())
+            {
+                _sessions.TryRemove(token, out _);
+                return null;
+            }
+
+            user = _users[session.User];
         }
 
-        if (Bearer(context.Request.Headers["Grpc-Metadata-x-allocation-token"].ToString()) is { } allocationToken
-            && _allocations.TryGetValue(allocationToken, out var a))
+        if (headers.ContainsKey("Grpc-Metadata-x-allocation-token"))
         {
+            if (Bearer(headers["Grpc-Metadata-x-allocation-token"].ToString()) is not { } allocationToken || !_allocations.TryGetValue(allocationToken, out var a))
+            {
+                return null;
+            }
+
+            if (user is not null && user.Username != a.Username)
+            {
+                return null;
+            }
+
             allocation = a;
             user ??= _users.GetValueOrDefault(a.Username);
         }
 
-        return user is null ? null : new Caller(user, allocation);
+        return user is null ? null : new Caller(user, allocation, HasUserToken: headers.ContainsKey("Authorization"));
     }
 
     /// <summary>The bearer token of the request, for logout.</summary>

@@ -5,6 +5,9 @@ namespace Determined.Samples.Master.Configuration;
 /// <summary>The master's effective configuration (REFERENCE.md §1) after flags, env, file and defaults.</summary>
 public sealed record MasterConfig
 {
+    /// <summary>Gets how many days a user session token lives (security.token.default_lifespan_days; upstream's default 30).</summary>
+    public int TokenLifespanDays { get; init; } = 30;
+
     public int? Port { get; init; }
     public IPAddress ListenAddress { get; init; } = IPAddress.Any;
     public string? TlsCert { get; init; }

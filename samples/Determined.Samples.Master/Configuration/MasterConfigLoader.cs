@@ -20,6 +20,7 @@ public static class MasterConfigLoader
         "security.tls.handshake_timeout",
         "resource_manager.require_authentication",
         "resource_manager.client_ca",
+        "security.token.default_lifespan_days",
     ];
 
     /// <summary>
@@ -32,7 +33,7 @@ public static class MasterConfigLoader
         "root", "telemetry", "enable_cors", "launch_error", "ui_customization", "logging", "retention_policy", "observability",
         "cache", "webhooks", "feature_switches", "reserved_ports", "__internal", "scim", "saml", "oidc", "det_cloud",
         "integrations", "resource_pools", "additional_resource_managers", "scheduler", "provisioner",
-        "security.default_task", "security.ssh", "security.authz", "security.token", "security.initial_user_password",
+        "security.default_task", "security.ssh", "security.authz", "security.token.max_lifespan_days", "security.initial_user_password",
         "resource_manager.type", "resource_manager.name", "resource_manager.metadata", "resource_manager.scheduler",
         "resource_manager.cluster_name", "resource_manager.default_aux_resource_pool", "resource_manager.default_compute_resource_pool",
         "resource_manager.no_default_resource_pools", "resource_manager.default_cpu_resource_pool", "resource_manager.default_gpu_resource_pool",
@@ -93,6 +94,7 @@ public static class MasterConfigLoader
             HandshakeTimeout = config.GetSeconds("security.tls.handshake_timeout") ?? TimeSpan.FromSeconds(10),
             RequireAuthentication = config.GetBoolean("resource_manager.require_authentication") ?? false,
             ClientCa = config.GetString("resource_manager.client_ca"),
+            TokenLifespanDays = config.GetInt32("security.token.default_lifespan_days", 1, 3650) ?? 30,
             Users = users,
         };
     }

@@ -24,6 +24,9 @@ public sealed class TaskRecord
     public string State { get; set; } = ContainerStates.Starting;
     public int? ExitCode { get; set; }
     public ConcurrentQueue<TaskLogEntry> Logs { get; } = new();
+
+    /// <summary>The tokens issued for this task (revoked when it ends).</summary>
+    public string?[] Tokens { get; set; } = [];
 }
 
 /// <summary>Launches tasks on connected agents and records their state and logs (from the agent and from the task).</summary>
@@ -55,6 +58,8 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
         _tasks[taskId] = record;
         _byContainer[record.ContainerId] = record;
         var allocationToken = auth.IssueAllocationToken(new AllocationIdentity(record.TaskId, record.AllocationId, user.Username));
+        var taskUserToken = auth.IssueUserToken(user.Username);
+        record.Tokens = [allocationToken, taskUserToken];
         var env = new Dictionary<string, string>
         {
             ["DET_CLUSTER_ID"] = identity.ClusterId,
@@ -65,7 +70,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             ["DET_TASK_TYPE"] = "COMMAND",
             ["DET_SESSION_TOKEN"] = allocationToken,
             ["DET_USER"] = user.Username,
-            ["DET_USER_TOKEN"] = auth.IssueUserToken(user.Username),
+            ["DET_USER_TOKEN"] = taskUserToken,
         };
         await agent.SendAsync(new MasterMessage
         {
@@ -126,6 +131,12 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             if (change.ContainerStopped is { } stopped)
             {
                 record.ExitCode = stopped.EffectiveExitCode;
+            }
+
+            if (record.State == ContainerStates.Terminated)
+            {
+                // A task's credentials end with it.
+                auth.Revoke(record.Tokens);
             }
 
             logger.LogInformation("Task {TaskId} is {State}{Exit}", record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
