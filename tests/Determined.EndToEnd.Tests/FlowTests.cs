@@ -150,6 +150,24 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task WebSocketPeer_LeavingBeforeAgentStarted_IsOneLogLine_NotAnUnhandledError()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        using (var socket = new System.Net.WebSockets.ClientWebSocket())
+        {
+            await socket.ConnectAsync(new Uri($"ws://127.0.0.1:{cluster.MasterUri.Port}/agents?id=ghost&reconnect=false&hostname=h&version=1"), CancellationToken.None);
+            var buffer = new byte[64 * 1024];
+            await socket.ReceiveAsync(buffer, CancellationToken.None); // MasterSetAgentOptions
+            socket.Abort(); // gone before AgentStarted
+        }
+
+        await cluster.Master!.WaitForLineAsync("Agent ghost from .* left before registering");
+        Assert.DoesNotContain("fail:", cluster.Master.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled", cluster.Master.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task MutualTls_ClientCertificateFromAnotherCa_IsRefused()
     {
         await using var cluster = new Cluster();

@@ -150,7 +150,7 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
                 }
             }
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
             logger.LogInformation("Agent {AgentId} connection ended: {Reason}", id, ex.Message);
         }
