@@ -220,6 +220,12 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
             {
                 throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) is writable by other users and has no sticky bit; choose a directory only the agent's user can write to (the default is {AgentConfig.DefaultCertPath})");
             }
+
+            // A directory owned by someone else (other than root) can be changed under the agent by its owner.
+            if (DirectoryOwner.Of(directory) is { } owner && DirectoryOwner.EffectiveUser() is { } self && owner != self && owner != 0)
+            {
+                throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) belongs to user id {owner}, not to the agent's user ({self}) or root; choose a directory the agent's user owns (the default is {AgentConfig.DefaultCertPath})");
+            }
         }
 
         // A random temporary name created exclusively (O_CREAT|O_EXCL: a planted file or link at that name fails the call

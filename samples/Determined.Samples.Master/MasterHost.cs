@@ -110,7 +110,7 @@ public sealed class MasterHost : IAsyncDisposable
             startLog.LogWarning("{Warning}", warning);
         }
 
-        var agents = new AgentHub(config.RequireAuthentication, () => new MasterSetAgentOptions
+        var agents = new AgentHub(config.RequireAuthentication, config.AgentCertificateNames, () => new MasterSetAgentOptions
         {
             MasterInfo = new MasterInfoMessage { Version = identity.Version, MasterId = identity.MasterId, ClusterId = identity.ClusterId, ClusterName = identity.ClusterName },
         }, log.CreateLogger<AgentHub>());

@@ -14,6 +14,7 @@ var flags = new (string Key, Option<string?> Option)[]
     ("security.tls.handshake_timeout", new Option<string?>("--security-tls-handshake-timeout") { Description = "Seconds a client may take to complete the TLS handshake (env DET_SECURITY_TLS_HANDSHAKE_TIMEOUT). Default 10s." }),
     ("resource_manager.require_authentication", new Option<string?>("--resource-manager-require-authentication") { Description = "true: agents must present a client certificate; /agents answers 403 without one (env DET_RESOURCE_MANAGER_REQUIRE_AUTHENTICATION)." }),
     ("resource_manager.client_ca", new Option<string?>("--resource-manager-client-ca") { Description = "CA file (or directory) agent client certificates must chain to; system roots when unset (env DET_RESOURCE_MANAGER_CLIENT_CA)." }),
+    ("resource_manager.agent_certificate_names", new Option<string?>("--resource-manager-agent-certificate-names") { Description = "This sample's extension: id=name[,name];... lets an agent id register with a client certificate for another CN or DNS SAN (env DET_RESOURCE_MANAGER_AGENT_CERTIFICATE_NAMES)." }),
     ("security.token.default_lifespan_days", new Option<string?>("--security-token-default-lifespan-days") { Description = "Days a user session token lives; default 30, as upstream (env DET_SECURITY_TOKEN_DEFAULT_LIFESPAN_DAYS)." }),
 };
 

@@ -44,6 +44,22 @@ public sealed class AgentCertificateFileTests : IDisposable
     }
 
     [Fact]
+    public async Task CertificateFile_InADirectoryAnotherUserOwns_IsRefusedWithTheReason()
+    {
+        Assert.True(Environment.UserName == "root", "This test needs root: it gives a directory to 'nobody' (CI runs as root).");
+        var foreign = Path.Combine(_dir, "foreign");
+        Directory.CreateDirectory(foreign);
+        var chown = await Determined.Testing.ChildProcess.RunAsync("chown", ["65534:65534", foreign], timeout: TimeSpan.FromSeconds(30));
+        Assert.True(chown.ExitCode == 0, chown.Stderr);
+        var certPath = Path.Combine(foreign, "master.crt");
+
+        var sent = await LaunchAsync(certPath);
+
+        Assert.False(File.Exists(certPath));
+        Assert.Contains(sent, m => m.ContainerLog?.AuxMessage?.Contains("belongs to user id 65534", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
     public async Task CertificateFile_InADirectoryOthersMayWriteWithoutStickyBit_IsRefusedWithTheReason()
     {
         var shared = Path.Combine(_dir, "shared");

@@ -150,6 +150,19 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task MutualTls_AgentIdMappedToAnotherCertificateName_Registers()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(true, true, "--resource-manager-agent-certificate-names", "gpu-node-7=node7.example.com");
+        using var certificate = cluster.Ca.IssueClientCertificate("node7.example.com");
+
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgsWithClientCertificate("gpu-node-7", certificate), "gpu-node-7");
+
+        await cluster.Master!.WaitForLineAsync("Agent gpu-node-7 registered .*client certificate CN=node7.example.com");
+        Assert.False(agent.Process.HasExited);
+    }
+
+    [Fact]
     public async Task WebSocketPeer_LeavingBeforeAgentStarted_IsOneLogLine_NotAnUnhandledError()
     {
         await using var cluster = new Cluster();

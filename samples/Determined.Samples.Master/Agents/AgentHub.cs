@@ -36,7 +36,7 @@ public sealed class AgentConnection(string id, string hostname, string resourceP
 }
 
 /// <summary>The /agents websocket (REFERENCE.md §2): query validation, mTLS check, MasterSetAgentOptions first, AgentStarted reply, then state and logs.</summary>
-public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOptions> setupMessage, ILogger<AgentHub> logger)
+public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<string, HashSet<string>> certificateNames, Func<MasterSetAgentOptions> setupMessage, ILogger<AgentHub> logger)
 {
     private const int MaxMessageBytes = 4 * 1024 * 1024;
     private readonly ConcurrentDictionary<string, AgentConnection> _agents = new(StringComparer.Ordinal);
@@ -77,7 +77,9 @@ public sealed class AgentHub(bool requireAuthentication, Func<MasterSetAgentOpti
             return;
         }
 
-        if (requireAuthentication && certificate is not null && !CertificateNames(certificate).Contains(id, StringComparer.Ordinal))
+        // The id must be a name of the certificate, or one of the names resource_manager.agent_certificate_names allows for it.
+        if (requireAuthentication && certificate is not null
+            && !CertificateNames(certificate).Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
             logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", CertificateNames(certificate)));
             await Reject(context, 403, $"the agent id '{id}' is not a name of its client certificate ({string.Join(", ", CertificateNames(certificate))}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");

@@ -8,6 +8,9 @@ public sealed record MasterConfig
     /// <summary>Gets how many days a user session token lives (security.token.default_lifespan_days; upstream's default 30).</summary>
     public int TokenLifespanDays { get; init; } = 30;
 
+    /// <summary>Gets the certificate names each agent id may register with besides the id itself (resource_manager.agent_certificate_names).</summary>
+    public IReadOnlyDictionary<string, HashSet<string>> AgentCertificateNames { get; init; } = new Dictionary<string, HashSet<string>>();
+
     public int? Port { get; init; }
     public IPAddress ListenAddress { get; init; } = IPAddress.Any;
     public string? TlsCert { get; init; }

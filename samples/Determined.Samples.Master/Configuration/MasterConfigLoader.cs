@@ -21,6 +21,7 @@ public static class MasterConfigLoader
         "resource_manager.require_authentication",
         "resource_manager.client_ca",
         "security.token.default_lifespan_days",
+        "resource_manager.agent_certificate_names",
     ];
 
     /// <summary>
@@ -95,8 +96,37 @@ public static class MasterConfigLoader
             RequireAuthentication = config.GetBoolean("resource_manager.require_authentication") ?? false,
             ClientCa = config.GetString("resource_manager.client_ca"),
             TokenLifespanDays = config.GetInt32("security.token.default_lifespan_days", 1, 3650) ?? 30,
+            AgentCertificateNames = ParseAgentNames(config.GetString("resource_manager.agent_certificate_names"), errors),
             Users = users,
         };
+    }
+
+    /// <summary>
+    /// This sample's extension (not an upstream key): "agent-1=node-a.example.com;agent-2=node-b" lets an agent id register
+    /// with a client certificate whose CN or DNS SAN is one of the names given for it, besides the id itself.
+    /// </summary>
+    private static Dictionary<string, HashSet<string>> ParseAgentNames(string? text, List<string> errors)
+    {
+        var map = new Dictionary<string, HashSet<string>>(StringComparer.Ordinal);
+        foreach (var entry in (text ?? string.Empty).Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = entry.Split('=', 2, StringSplitOptions.TrimEntries);
+            if (parts.Length != 2 || parts[0].Length == 0 || parts[1].Length == 0)
+            {
+                errors.Add($"resource_manager.agent_certificate_names: '{entry}' is not id=name. Fix: write agent-1=node-a.example.com;agent-2=node-b (names separated by ','), or leave it unset (the id itself must then be the certificate's CN or a DNS SAN).");
+                continue;
+            }
+
+            if (!map.TryGetValue(parts[0], out var names))
+            {
+                names = new HashSet<string>(StringComparer.Ordinal);
+                map[parts[0]] = names;
+            }
+
+            names.UnionWith(parts[1].Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        }
+
+        return map;
     }
 
     private static void ReadUsers(YamlNode node, string file, List<UserConfig> users, List<string> errors)
