@@ -307,8 +307,8 @@ public sealed class MasterHost : IAsyncDisposable
         });
 
         app.MapGet("/api/v1/agents", (HttpContext context) =>
-            auth.Authenticate(context) is null
-                ? ApiErrors.Unauthenticated("missing or invalid token")
+            auth.Authenticate(context) is not { HasUserToken: true }
+                ? ApiErrors.Unauthenticated("listing agents needs a valid user token (Authorization: Bearer); a task's allocation token does not act as its user")
                 : Results.Json(new
                 {
                     agents = agents.Connected.Select(a => new
@@ -358,11 +358,14 @@ public sealed class MasterHost : IAsyncDisposable
             }
         });
 
+        // A user session reads any task; an allocation token only its own task.
+        static bool MayRead(Caller? caller, string taskId) => caller is { HasUserToken: true } || caller?.Allocation?.TaskId == taskId;
+
         app.MapGet("/api/v1/tasks/{taskId}", (HttpContext context, string taskId) =>
         {
-            if (auth.Authenticate(context) is null)
+            if (!MayRead(auth.Authenticate(context), taskId))
             {
-                return ApiErrors.Unauthenticated("missing or invalid token");
+                return ApiErrors.Unauthenticated("reading a task needs a valid user token, or the allocation token of that task");
             }
 
             return tasks.Get(taskId) is { } t
@@ -372,9 +375,9 @@ public sealed class MasterHost : IAsyncDisposable
 
         app.MapGet("/api/v1/tasks/{taskId}/logs", (HttpContext context, string taskId) =>
         {
-            if (auth.Authenticate(context) is null)
+            if (!MayRead(auth.Authenticate(context), taskId))
             {
-                return ApiErrors.Unauthenticated("missing or invalid token");
+                return ApiErrors.Unauthenticated("reading a task's logs needs a valid user token, or the allocation token of that task");
             }
 
             return tasks.Get(taskId) is { } t

@@ -141,6 +141,9 @@ public sealed class FlowTests
         Assert.Equal(401, await SendAsync(HttpMethod.Post, "/api/v1/commands", string.Empty, withAllocation: true));
         Assert.Equal(200, await SendAsync(HttpMethod.Get, "/api/v1/me", null, withAllocation: true));
         Assert.Equal(200, await SendAsync(HttpMethod.Get, "/api/v1/me", "Bearer " + taskUser, withAllocation: true));
+        Assert.Equal(200, await SendAsync(HttpMethod.Get, $"/api/v1/tasks/{taskId}", null, withAllocation: true)); // its own task
+        Assert.Equal(401, await SendAsync(HttpMethod.Get, "/api/v1/tasks/someone-elses", null, withAllocation: true));
+        Assert.Equal(401, await SendAsync(HttpMethod.Get, "/api/v1/agents", null, withAllocation: true)); // not acting as the user
 
         File.WriteAllText(Path.Combine(dir, "done"), string.Empty);
         await Cluster.WaitForTaskAsync(client, taskId);
