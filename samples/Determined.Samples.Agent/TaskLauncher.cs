@@ -221,9 +221,22 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) is writable by other users and has no sticky bit; choose a directory only the agent's user can write to (the default is {AgentConfig.DefaultCertPath})");
             }
 
-            // A directory owned by someone else (other than root) can be changed under the agent by its owner.
-            if (DirectoryOwner.Of(directory) is { } owner && DirectoryOwner.EffectiveUser() is { } self && owner != self && owner != 0)
+            if (new DirectoryInfo(directory).LinkTarget is not null)
             {
+                throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) is a symbolic link; give the real directory");
+            }
+
+            // A directory owned by someone else (other than root) can be changed under the agent by its owner; an owner
+            // that cannot be read on Linux is refused too.
+            var owner = DirectoryOwner.Of(directory);
+            if (OperatingSystem.IsLinux() && owner is null)
+            {
+                throw new InvalidOperationException($"the owner of the directory '{directory}' of the task certificate path (--cert-path) cannot be read; choose a directory the agent's user owns");
+            }
+
+            if (owner is { } uid && DirectoryOwner.EffectiveUser() is { } self && uid != self && uid != 0)
+            {
+                owner = uid;
                 throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) belongs to user id {owner}, not to the agent's user ({self}) or root; choose a directory the agent's user owns (the default is {AgentConfig.DefaultCertPath})");
             }
         }

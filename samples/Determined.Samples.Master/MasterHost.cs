@@ -110,6 +110,11 @@ public sealed class MasterHost : IAsyncDisposable
             startLog.LogWarning("{Warning}", warning);
         }
 
+        if (!IPAddress.IsLoopback(config.ListenAddress) && auth.HasDefaultUsersWithoutPassword)
+        {
+            startLog.LogWarning("The default users 'determined' and 'admin' have empty passwords (as upstream) and this master listens on {Address}: anyone who reaches it can log in and launch commands. Fix: define them in 'users' with password_env, or listen on 127.0.0.1.", config.ListenAddress);
+        }
+
         var agents = new AgentHub(config.RequireAuthentication, config.AgentCertificateNames, () => new MasterSetAgentOptions
         {
             MasterInfo = new MasterInfoMessage { Version = identity.Version, MasterId = identity.MasterId, ClusterId = identity.ClusterId, ClusterName = identity.ClusterName },
@@ -134,6 +139,20 @@ public sealed class MasterHost : IAsyncDisposable
             }
 
             return next(context);
+        });
+        app.Use(async (context, next) =>
+        {
+            try
+            {
+                await next(context);
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or FormatException && !context.Response.HasStarted)
+            {
+                // A body that parsed but cannot be read as the fields it names (invalid UTF-8 inside a string, a wrong
+                // type): the client's error, answered as such, never a 500 with a stack trace.
+                masterLogger.LogDebug("Refused a malformed request body on {Path}: {Error}", context.Request.Path, ex.GetType().Name);
+                await ApiErrors.InvalidArgument("the request body is not the expected JSON").ExecuteAsync(context);
+            }
         });
         MapEndpoints(app, identity, auth, agents, tasks);
 
@@ -166,7 +185,7 @@ public sealed class MasterHost : IAsyncDisposable
             address,
             _ => new System.Threading.RateLimiting.FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
 
-    private static readonly System.Text.Json.JsonDocumentOptions s_jsonLimits = new() { MaxDepth = 16 };
+    private static readonly System.Text.Json.JsonDocumentOptions s_jsonLimits = new() { MaxDepth = 16, AllowDuplicateProperties = false };
 
     /// <summary>A request's JSON body within the endpoint's size limit and a depth of 16; a refusal otherwise, never an exception.</summary>
     private static async Task<(JsonNode? Node, IResult? Refused)> ReadJsonAsync(HttpContext context)
@@ -242,19 +261,21 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.InvalidArgument("username is required");
             }
 
+            // Failures are counted per address and user name: one client cannot lock every user out of a shared address.
             var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-            using (var budget = loginFailures.AttemptAcquire(address, 0))
+            var key = address + "\n" + username;
+            using (var budget = loginFailures.AttemptAcquire(key, 0))
             {
                 if (!budget.IsAcquired)
                 {
-                    return ApiErrors.Error(StatusCodes.Status429TooManyRequests, 8, "ResourceExhausted", $"too many failed logins from {address}; try again in a minute");
+                    return ApiErrors.Error(StatusCodes.Status429TooManyRequests, 8, "ResourceExhausted", $"too many failed logins for this user from {address}; try again in a minute");
                 }
             }
 
             var token = auth.Login(username, password ?? string.Empty, isHashed);
             if (token is null)
             {
-                loginFailures.AttemptAcquire(address, 1).Dispose();
+                loginFailures.AttemptAcquire(key, 1).Dispose();
                 return ApiErrors.Unauthenticated("invalid credentials");
             }
 

@@ -144,6 +144,24 @@ public sealed class MasterHostTests : IAsyncLifetime
 
         Assert.Equal(Enumerable.Repeat(401, 10), statuses.Take(10));
         Assert.Equal(429, statuses[^1]);
+
+        // Counted per user name: the failures above do not lock another user out of the same address.
+        using var other = await http.PostAsync("/api/v1/auth/login", new StringContent("{\"username\":\"admin\",\"password\":\"\",\"isHashed\":true}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("{\"username\":\"x\",\"username\":\"y\"}")]
+    [InlineData("{\"username\":\"\xff\xfe\"}")]
+    [InlineData("{\"username\":[1]}")]
+    public async Task MalformedLoginBodies_AreInvalidArguments_NeverServerErrors(string body)
+    {
+        using var http = Client();
+        var bytes = body.Contains('\xff', StringComparison.Ordinal) ? body.Select(c => (byte)c).ToArray() : System.Text.Encoding.UTF8.GetBytes(body);
+
+        using var response = await http.PostAsync("/api/v1/auth/login", new ByteArrayContent(bytes) { Headers = { ContentType = new("application/json") } });
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
 
     [Fact]

@@ -122,7 +122,26 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         {
             Devices = started.Devices ?? [],
         };
-        _agents[id] = agent;
+
+        // The takeover check again, atomically with the registration: another certificate may have registered the id
+        // while this connection was in its handshake.
+        bool registered;
+        lock (_agents)
+        {
+            registered = !(_agents.GetValueOrDefault(id) is { ClientThumbprint: { } held } && held != certificate?.Thumbprint);
+            if (registered)
+            {
+                _agents[id] = agent;
+            }
+        }
+
+        if (!registered)
+        {
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: another client certificate registered the id during its handshake", id, context.Connection.RemoteIpAddress);
+            await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "the agent id is connected with another certificate", CancellationToken.None);
+            return;
+        }
+
         logger.LogInformation("Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})",
             id, agent.Hostname, agent.ResourcePool, query["reconnect"].ToString(), certificate?.Subject ?? "none");
         try
@@ -158,7 +177,18 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         }
         finally
         {
-            _agents.TryRemove(new KeyValuePair<string, AgentConnection>(id, agent));
+            bool removed;
+            lock (_agents)
+            {
+                removed = _agents.TryRemove(new KeyValuePair<string, AgentConnection>(id, agent));
+            }
+
+            if (removed)
+            {
+                // Its tasks are orphaned: their credentials end now, not in 30 days.
+                Tasks?.OnAgentGone(id);
+            }
+
             logger.LogInformation("Agent {AgentId} disconnected", id);
         }
     }

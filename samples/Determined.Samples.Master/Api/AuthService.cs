@@ -65,6 +65,9 @@ public sealed class AuthService
         }
     }
 
+    /// <summary>Gets a value indicating whether upstream's default users still log in without a password.</summary>
+    public bool HasDefaultUsersWithoutPassword => _users.Values.Any(u => u.Username is "determined" or "admin" && u.PasswordHash.Length == 0);
+
     /// <summary>Gets the configuration problems found at start (one line each), for the master's log.</summary>
     public List<string> Warnings { get; } = [];
 

@@ -72,14 +72,22 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             ["DET_USER"] = user.Username,
             ["DET_USER_TOKEN"] = taskUserToken,
         };
-        await agent.SendAsync(new MasterMessage
+        try
         {
-            StartContainer = new StartContainer
+            await agent.SendAsync(new MasterMessage
             {
-                Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Assigned, Description = "task " + record.TaskId },
-                Spec = BuildSpec(command, env, masterChainPem()),
-            },
-        }, cancellationToken);
+                StartContainer = new StartContainer
+                {
+                    Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Assigned, Description = "task " + record.TaskId },
+                    Spec = BuildSpec(command, env, masterChainPem()),
+                },
+            }, cancellationToken);
+        }
+        catch
+        {
+            auth.Revoke(record.Tokens); // the task never started: its credentials never work
+            throw;
+        }
         logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, agent.Id, user.Username);
         return record;
     }
@@ -140,6 +148,15 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             }
 
             logger.LogInformation("Task {TaskId} is {State}{Exit}", record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
+        }
+    }
+
+    /// <summary>The agent's session ended: the credentials of its tasks that had not ended are revoked.</summary>
+    public void OnAgentGone(string agentId)
+    {
+        foreach (var record in _tasks.Values.Where(t => t.AgentId == agentId && t.State != ContainerStates.Terminated))
+        {
+            auth.Revoke(record.Tokens);
         }
     }
 
