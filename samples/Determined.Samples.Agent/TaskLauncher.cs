@@ -236,8 +236,7 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
 
             if (owner is { } uid && DirectoryOwner.EffectiveUser() is { } self && uid != self && uid != 0)
             {
-                owner = uid;
-                throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) belongs to user id {owner}, not to the agent's user ({self}) or root; choose a directory the agent's user owns (the default is {AgentConfig.DefaultCertPath})");
+                throw new InvalidOperationException($"the directory '{directory}' of the task certificate path (--cert-path) belongs to user id {uid}, not to the agent's user ({self}) or root; choose a directory the agent's user owns (the default is {AgentConfig.DefaultCertPath})");
             }
         }
 

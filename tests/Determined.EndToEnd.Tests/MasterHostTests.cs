@@ -91,6 +91,44 @@ public sealed class MasterHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task PythonClient_MimickingUpstream_LogsInReadsMasterAndMe_AndLogsOut()
+    {
+        // What upstream's Python client does (harness/determined/common/api: salt_and_hash, bindings' from_json required
+        // fields), with the standard library only, against the sample master over verified TLS.
+        const string Script = """
+            import hashlib, json, ssl, sys, urllib.request
+            base, cafile = sys.argv[1], sys.argv[2]
+            ctx = ssl.create_default_context(cafile=cafile)
+            def call(method, path, body=None, token=None):
+                req = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode())
+                req.add_header("Content-Type", "application/json")
+                if token:
+                    req.add_header("Authorization", "Bearer " + token)
+                with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                    return json.loads(r.read())
+            def salt_and_hash(p):
+                return "" if p == "" else hashlib.sha512(("GubPEmmotfiK9TMD6Zdw" + p).encode()).hexdigest()
+            login = call("POST", "/api/v1/auth/login", {"username": "determined", "password": salt_and_hash(""), "isHashed": True})
+            for k in ("token", "user"): login[k]
+            for k in ("active", "admin", "username"): login["user"][k]
+            master = call("GET", "/api/v1/master", token=login["token"])
+            for k in ("clusterId", "clusterName", "hasCustomLogo", "masterId", "strictJobQueueControl", "version"): master[k]
+            me = call("GET", "/api/v1/me", token=login["token"])
+            for k in ("active", "admin", "username"): me["user"][k]
+            call("POST", "/api/v1/auth/logout", {}, token=login["token"])
+            try:
+                call("GET", "/api/v1/me", token=login["token"])
+                print("token still valid after logout")
+            except urllib.error.HTTPError as e:
+                print("ok", me["user"]["username"], e.code)
+            """;
+        var run = await ChildProcess.RunAsync("python3", ["-c", Script, $"https://localhost:{_master.Uri.Port}", _pki.CaFile], timeout: TimeSpan.FromMinutes(2));
+
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal("ok determined 401", run.Stdout.Trim());
+    }
+
+    [Fact]
     public async Task TwentyConcurrentOneMegabyteLogins_AreRefusedAt64KiB_WithBoundedMemory()
     {
         using var http = Client();
