@@ -79,10 +79,11 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
         // The id must be a name of the certificate, or one of the names resource_manager.agent_certificate_names allows for it.
         if (requireAuthentication && certificate is not null
-            && !CertificateNames(certificate).Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
+            && CertificateNames(certificate) is var names
+            && !names.Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", CertificateNames(certificate)));
-            await Reject(context, 403, $"the agent id '{id}' is not a name of its client certificate ({string.Join(", ", CertificateNames(certificate))}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
+            await Reject(context, 403, $"the agent id '{id}' is not a name of its client certificate ({string.Join(", ", names)}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
             return;
         }
 

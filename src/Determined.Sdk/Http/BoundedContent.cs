@@ -74,11 +74,13 @@ internal sealed class BoundedContent : HttpContent
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+            // Most reads come with no token of their own (JSON deserialization, CopyTo): then the deadline's token is enough,
+            // and no linked source is allocated per read.
+            using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token) : null;
             int n;
             try
             {
-                n = await inner.ReadAsync(buffer, linked.Token).ConfigureAwait(false);
+                n = await inner.ReadAsync(buffer, linked?.Token ?? deadline.Token).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException && deadline.IsExpired && !cancellationToken.IsCancellationRequested)
             {

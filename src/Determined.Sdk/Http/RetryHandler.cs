@@ -175,21 +175,12 @@ internal sealed class RetryHandler : DelegatingHandler
 
     private Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, CancellationToken cancellationToken) => base.SendAsync(request, cancellationToken);
 
-    private static bool ShouldRetry(ResilienceContext context, Outcome<HttpResponseMessage> outcome)
-    {
-        if (context.CancellationToken.IsCancellationRequested || !context.Properties.TryGetValue(Keys.Request, out var request) || !IsIdempotent(request))
-        {
-            return false;
-        }
-
-        return outcome.Exception switch
-        {
-            null => outcome.Result!.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout,
-            MasterCertificateException => false,
-            HttpRequestException http => http.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError,
-            _ => false,
-        };
-    }
+    /// <summary>The retry strategy's predicate: the same rule as the first attempt's (<see cref="IsRetryable(HttpRequestMessage, HttpResponseMessage)"/>).</summary>
+    private static bool ShouldRetry(ResilienceContext context, Outcome<HttpResponseMessage> outcome) =>
+        context.Properties.TryGetValue(Keys.Request, out var request)
+        && (outcome.Exception is null
+            ? !context.CancellationToken.IsCancellationRequested && IsRetryable(request, outcome.Result!)
+            : outcome.Exception is HttpRequestException http && IsRetryable(request, http, context.CancellationToken));
 
     private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time)
     {
