@@ -45,7 +45,17 @@ public sealed class ReadmeTests
                 File.CreateSymbolicLink(Path.Combine(bin, tool), found);
             }
 
-            var script = Path.Combine(ChildProcess.RepoRoot(), "eng", "test.sh");
+            // The scripts are copied next to the links: the unprivileged user may not be able to read the checkout itself
+            // (a clone under a private temporary directory); they stop before anything else of the repository is needed.
+            var eng = Directory.CreateDirectory(Path.Combine(bin, "eng")).FullName;
+            foreach (var file in new[] { "test.sh", "prerequisites.sh" })
+            {
+                File.Copy(Path.Combine(ChildProcess.RepoRoot(), "eng", file), Path.Combine(eng, file));
+                File.SetUnixFileMode(Path.Combine(eng, file), (UnixFileMode)0b111_101_101);
+            }
+
+            File.SetUnixFileMode(eng, (UnixFileMode)0b111_101_101);
+            var script = Path.Combine(eng, "test.sh");
             var run = await ChildProcess.RunAsync("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", script, "--list-tests"], new Dictionary<string, string?> { ["PATH"] = bin, ["HOME"] = bin }, timeout: TimeSpan.FromMinutes(2));
 
             Assert.Equal(2, run.ExitCode);
