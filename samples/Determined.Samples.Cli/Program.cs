@@ -186,7 +186,8 @@ run.SetAction((parse, ct) => Guard(async () =>
     var cli = Context(parse);
     return await cli.WithClientAsync(async (client, c) =>
     {
-        var body = new JsonObject { ["command"] = new JsonArray([.. parse.GetValue(commandArgument)!.Select(a => (JsonNode)a)]) };
+        // Upstream's LaunchCommandRequest; agentId is the sample master's extension.
+        var body = new JsonObject { ["config"] = new JsonObject { ["entrypoint"] = new JsonArray([.. parse.GetValue(commandArgument)!.Select(a => (JsonNode)a)]) } };
         if (parse.GetValue(agentOption) is { } agent)
         {
             body["agentId"] = agent;
@@ -200,21 +201,23 @@ run.SetAction((parse, ct) => Guard(async () =>
             return 1;
         }
 
-        var taskId = (string)JsonNode.Parse(text)!["taskId"]!;
+        var taskId = (string)JsonNode.Parse(text)!["command"]!["id"]!;
         Console.WriteLine($"Launched task {P(taskId)}");
         for (var i = 0; i < 3000; i++)
         {
             using var state = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{Uri.EscapeDataString(taskId)}", null, c);
-            var task = JsonNode.Parse(await state.Content.ReadAsStringAsync(c))!;
-            if ((string?)task["state"] == "TERMINATED")
+            var allocation = JsonNode.Parse(await state.Content.ReadAsStringAsync(c))?["task"]?["allocations"]?[0];
+            if ((string?)allocation?["state"] == "STATE_TERMINATED")
             {
+                // A grpc-gateway server stream: one {"result": TaskLogsResponse} per line.
                 using var logs = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{Uri.EscapeDataString(taskId)}/logs", null, c);
-                foreach (var line in (JsonArray)JsonNode.Parse(await logs.Content.ReadAsStringAsync(c))!["logs"]!)
+                foreach (var line in (await logs.Content.ReadAsStringAsync(c)).Split('\n', StringSplitOptions.RemoveEmptyEntries))
                 {
-                    Console.WriteLine($"[{P(line!["source"]?.ToString())}] {P(line["log"]?.ToString())}");
+                    var log = JsonNode.Parse(line)?["result"];
+                    Console.WriteLine($"[{P(log?["source"]?.ToString())}] {P(log?["log"]?.ToString())}");
                 }
 
-                var exit = (int?)task["exitCode"] ?? 1;
+                var exit = (int?)allocation["statusCode"] ?? 1;
                 Console.WriteLine($"Task {P(taskId)} exited with code {exit}");
                 return exit == 0 ? 0 : 1;
             }

@@ -238,6 +238,9 @@ public sealed class MasterHost : IAsyncDisposable
                 rbacEnabled = false,
                 userManagementEnabled = true,
                 branding = "determined",
+                externalLoginUri = string.Empty,
+                externalLogoutUri = string.Empty,
+                product = "PRODUCT_UNSPECIFIED",
             },
             JsonSerializerOptions.Web);
         app.MapGet("/info", () => Fixed(info));
@@ -280,7 +283,7 @@ public sealed class MasterHost : IAsyncDisposable
             }
 
             var user = auth.User(username)!;
-            return Results.Json(new { token, user = UserJson(user) });
+            return Results.Json(new JsonObject { ["token"] = token, ["user"] = UpstreamJson.User(user) });
         });
 
         app.MapPost("/api/v1/auth/logout", (HttpContext context) =>
@@ -290,7 +293,7 @@ public sealed class MasterHost : IAsyncDisposable
         });
 
         app.MapGet("/api/v1/me", (HttpContext context) =>
-            auth.Authenticate(context) is { } caller ? Results.Json(new { user = UserJson(caller.User) }) : ApiErrors.Unauthenticated("missing or invalid token"));
+            auth.Authenticate(context) is { } caller ? Results.Json(new JsonObject { ["user"] = UpstreamJson.User(caller.User) }) : ApiErrors.Unauthenticated("missing or invalid token"));
 
         app.MapPost("/api/v1/task/logs", async (HttpContext context) =>
         {
@@ -328,22 +331,22 @@ public sealed class MasterHost : IAsyncDisposable
         });
 
         app.MapGet("/api/v1/agents", (HttpContext context) =>
-            auth.Authenticate(context) is not { HasUserToken: true }
-                ? ApiErrors.Unauthenticated("listing agents needs a valid user token (Authorization: Bearer); a task's allocation token does not act as its user")
-                : Results.Json(new
-                {
-                    agents = agents.Connected.Select(a => new
-                    {
-                        id = a.Id,
-                        hostname = a.Hostname,
-                        resourcePools = new[] { a.ResourcePool },
-                        version = a.Version,
-                        registeredTime = a.RegisteredTime,
-                        clientCertificate = a.ClientCertificate,
-                        slots = a.Devices.Select(d => new { id = d.Id, type = d.Type, brand = d.Brand }),
-                    }),
-                }));
+        {
+            if (auth.Authenticate(context) is not { HasUserToken: true })
+            {
+                return ApiErrors.Unauthenticated("listing agents needs a valid user token (Authorization: Bearer); a task's allocation token does not act as its user");
+            }
 
+            var list = agents.Connected.ToList();
+            return Results.Json(new JsonObject
+            {
+                ["agents"] = new JsonArray([.. list.Select(a => UpstreamJson.Agent(a, [.. tasks.RunningOn(a.Id)]))]),
+                ["pagination"] = UpstreamJson.Pagination(list.Count),
+            });
+        });
+
+        // LaunchCommandRequest: {"config": {"entrypoint": [...] or "...", "description": ...}, "templateName", "files",
+        // "data", "workspaceId"}; "agentId" (top level) is this sample's extension to choose the agent.
         app.MapPost("/api/v1/commands", async (HttpContext context) =>
         {
             // Only a user session launches tasks: an allocation token (a task's own credential) never does.
@@ -359,19 +362,30 @@ public sealed class MasterHost : IAsyncDisposable
                 return refused;
             }
 
-            var body = json as JsonObject;
-
-            var command = (body?["command"] as JsonArray)?.Select(n => n?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)n : null).ToList();
+            var config = (json as JsonObject)?["config"] as JsonObject;
+            var entrypoint = config?["entrypoint"];
+            List<string?>? command = entrypoint?.GetValueKind() switch
+            {
+                System.Text.Json.JsonValueKind.Array => [.. ((JsonArray)entrypoint).Select(n => n?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)n : null)],
+                System.Text.Json.JsonValueKind.String => ["sh", "-c", (string?)entrypoint],
+                _ => null,
+            };
             if (command is null || command.Count == 0 || command.Any(c => c is null))
             {
-                return ApiErrors.InvalidArgument("expected {\"command\":[\"program\",\"arg\",...]}");
+                return ApiErrors.InvalidArgument("expected {\"config\":{\"entrypoint\":[\"program\",\"arg\",...]}} (LaunchCommandRequest)");
             }
 
-            var agentId = body?["agentId"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)body["agentId"] : null;
+            var description = config?["description"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)config["description"] : null;
+            var agentId = json?["agentId"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)json["agentId"] : null;
             try
             {
-                var record = await tasks.LaunchAsync(command!, caller.User, agentId, context.RequestAborted);
-                return Results.Json(new { taskId = record.TaskId, allocationId = record.AllocationId, agentId = record.AgentId });
+                var record = await tasks.LaunchAsync(command!, description, caller.User, agentId, context.RequestAborted);
+                return Results.Json(new JsonObject
+                {
+                    ["command"] = UpstreamJson.Command(record, caller.User),
+                    ["config"] = config!.DeepClone(),
+                    ["warnings"] = new JsonArray(),
+                });
             }
             catch (InvalidOperationException ex)
             {
@@ -390,26 +404,61 @@ public sealed class MasterHost : IAsyncDisposable
             }
 
             return tasks.Get(taskId) is { } t
-                ? Results.Json(new { taskId = t.TaskId, allocationId = t.AllocationId, agentId = t.AgentId, state = t.State, exitCode = t.ExitCode, user = t.User })
+                ? Results.Json(new JsonObject { ["task"] = UpstreamJson.Task(t) })
                 : ApiErrors.NotFound($"task {taskId} not found");
         });
 
-        app.MapGet("/api/v1/tasks/{taskId}/logs", (HttpContext context, string taskId) =>
+        // A server stream as grpc-gateway writes it: one {"result": TaskLogsResponse} per line. follow=true keeps the
+        // stream open until the task ends (or the client leaves); limit caps the lines.
+        app.MapGet("/api/v1/tasks/{taskId}/logs", async (HttpContext context, string taskId) =>
         {
             if (!MayRead(auth.Authenticate(context), taskId))
             {
-                return ApiErrors.Unauthenticated("reading a task's logs needs a valid user token, or the allocation token of that task");
+                await ApiErrors.Unauthenticated("reading a task's logs needs a valid user token, or the allocation token of that task").ExecuteAsync(context);
+                return;
             }
 
-            return tasks.Get(taskId) is { } t
-                ? Results.Json(new { logs = t.Logs.Select(l => new { timestamp = l.Timestamp, log = l.Log, stdtype = l.StdType, source = l.Source }) })
-                : ApiErrors.NotFound($"task {taskId} not found");
+            if (tasks.Get(taskId) is not { } task)
+            {
+                await ApiErrors.NotFound($"task {taskId} not found").ExecuteAsync(context);
+                return;
+            }
+
+            var follow = string.Equals(context.Request.Query["follow"], "true", StringComparison.OrdinalIgnoreCase);
+            var limit = int.TryParse(context.Request.Query["limit"], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var l) && l > 0 ? l : int.MaxValue;
+            context.Response.ContentType = "application/json";
+            var ct = context.RequestAborted;
+            long last = 0;
+            var written = 0;
+            try
+            {
+                while (written < limit)
+                {
+                    var ended = task.State == ContainerStates.Terminated;
+                    foreach (var entry in task.Logs.Where(e => e.Id > last).Take(limit - written))
+                    {
+                        await context.Response.WriteAsync(UpstreamJson.TaskLogLine(task, entry).ToJsonString() + "\n", ct);
+                        last = entry.Id;
+                        written++;
+                    }
+
+                    if (!follow || ended)
+                    {
+                        break;
+                    }
+
+                    await context.Response.Body.FlushAsync(ct);
+                    await Task.Delay(100, ct);
+                }
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // The client left a followed stream.
+            }
         });
 
         app.Map("/agents", agents.HandleAsync);
     }
-
-    private static object UserJson(UserRecord user) => new { id = user.Id, username = user.Username, admin = user.Admin, active = true, displayName = user.Username };
 
     public async ValueTask DisposeAsync()
     {

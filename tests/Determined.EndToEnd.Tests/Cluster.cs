@@ -145,7 +145,8 @@ public sealed class Cluster : IAsyncDisposable
 
     public static async Task<string> LaunchTaskAsync(DeterminedClient client, string? agentId = null, IEnumerable<string>? command = null)
     {
-        var body = new JsonObject { ["command"] = new JsonArray((command ?? ["dotnet", TaskDll]).Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()) };
+        // Upstream's LaunchCommandRequest; agentId is the sample master's extension.
+        var body = new JsonObject { ["config"] = new JsonObject { ["entrypoint"] = new JsonArray((command ?? ["dotnet", TaskDll]).Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()) } };
         if (agentId is not null)
         {
             body["agentId"] = agentId;
@@ -154,21 +155,28 @@ public sealed class Cluster : IAsyncDisposable
         using var response = await client.SendAsync(HttpMethod.Post, "api/v1/commands", new StringContent(body.ToJsonString(), Encoding.UTF8, "application/json"));
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(response.IsSuccessStatusCode, text);
-        return (string)JsonNode.Parse(text)!["taskId"]!;
+        return (string)JsonNode.Parse(text)!["command"]!["id"]!;
     }
 
-    /// <summary>Polls until the task terminated (bounded); returns its record and logs.</summary>
+    /// <summary>The exit code of a task (upstream's <c>taskv1.Task</c>: its allocation's <c>statusCode</c>).</summary>
+    public static int? ExitCode(JsonNode task) => (int?)task["allocations"]?[0]?["statusCode"];
+
+    /// <summary>Reads a grpc-gateway server stream (one <c>{"result": ...}</c> per line) as the array of its results.</summary>
+    public static JsonArray ReadStream(string text) =>
+        new([.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => JsonNode.Parse(line)!["result"]!.DeepClone())]);
+
+    /// <summary>Polls until the task terminated (bounded); returns its record (<c>taskv1.Task</c>) and logs.</summary>
     public static async Task<(JsonNode Task, JsonArray Logs)> WaitForTaskAsync(DeterminedClient client, string taskId, TimeSpan? timeout = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(90));
         while (true)
         {
             using var response = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{taskId}");
-            var task = JsonNode.Parse(await response.Content.ReadAsStringAsync())!;
-            if ((string?)task["state"] == "TERMINATED")
+            var task = JsonNode.Parse(await response.Content.ReadAsStringAsync())!["task"]!;
+            if ((string?)task["allocations"]![0]!["state"] == "STATE_TERMINATED")
             {
                 using var logsResponse = await client.SendAsync(HttpMethod.Get, $"api/v1/tasks/{taskId}/logs");
-                return (task, (JsonArray)JsonNode.Parse(await logsResponse.Content.ReadAsStringAsync())!["logs"]!);
+                return (task, ReadStream(await logsResponse.Content.ReadAsStringAsync()));
             }
 
             if (DateTime.UtcNow > deadline)

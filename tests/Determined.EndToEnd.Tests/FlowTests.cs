@@ -8,7 +8,7 @@ public sealed class FlowTests
 {
     private static void AssertTaskSucceeded(JsonNode task, JsonArray logs)
     {
-        Assert.True((int?)task["exitCode"] == 0, $"task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
+        Assert.True(Cluster.ExitCode(task) == 0, $"task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
         var lines = logs.Select(l => (string?)l!["log"]).ToList();
         Assert.Contains(lines, l => l == "training complete");
         // The task's own log lines, posted with its allocation token, reached the master.

@@ -35,7 +35,7 @@ public sealed class NativeAotTests
             var taskId = await Cluster.LaunchTaskAsync(client, command: [binary]);
             var (task, logs) = await Cluster.WaitForTaskAsync(client, taskId);
 
-            Assert.True((int?)task["exitCode"] == 0, $"the native task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
+            Assert.True(Cluster.ExitCode(task) == 0, $"the native task failed: {task.ToJsonString()}\n{logs.ToJsonString()}");
             var lines = logs.Select(l => (string?)l!["log"]).ToList();
             Assert.Contains(lines, l => l == "training complete");
             Assert.Contains(logs, l => (string?)l!["source"] == "task" && ((string?)l["log"])!.StartsWith("training step 3/3", StringComparison.Ordinal));

@@ -18,6 +18,7 @@ public sealed class AgentConnection(string id, string hostname, string resourceP
     public string? ClientThumbprint { get; } = clientThumbprint;
     public DateTimeOffset RegisteredTime { get; } = DateTimeOffset.UtcNow;
     public List<Device> Devices { get; set; } = [];
+    public List<string> Addresses { get; init; } = [];
     public WebSocket Socket { get; } = socket;
 
     public async Task SendAsync(MasterMessage message, CancellationToken cancellationToken)
@@ -122,6 +123,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject, certificate?.Thumbprint)
         {
             Devices = started.Devices ?? [],
+            Addresses = context.Connection.RemoteIpAddress is { } remote ? [remote.ToString()] : [],
         };
 
         // The takeover check again, atomically with the registration: another certificate may have registered the id

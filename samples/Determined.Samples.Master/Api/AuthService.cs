@@ -5,7 +5,11 @@ using Determined.Samples.Master.Configuration;
 
 namespace Determined.Samples.Master.Api;
 
-public sealed record UserRecord(int Id, string Username, bool Admin, string PasswordHash);
+public sealed record UserRecord(int Id, string Username, bool Admin, string PasswordHash)
+{
+    /// <summary>When the user was created (upstream's <c>modified_at</c>).</summary>
+    public DateTimeOffset ModifiedAt { get; init; } = DateTimeOffset.UtcNow;
+}
 
 /// <summary>
 /// Who a request acts as: a user with a session token (<see cref="HasUserToken"/>), and/or a task allocation (allocation

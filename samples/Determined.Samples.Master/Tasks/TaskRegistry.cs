@@ -7,7 +7,9 @@ namespace Determined.Samples.Master.Tasks;
 
 public sealed class TaskLogEntry
 {
+    public long Id { get; init; }
     public DateTimeOffset Timestamp { get; init; }
+    public string Level { get; init; } = "LOG_LEVEL_INFO";
     public string Log { get; init; } = "";
     public string StdType { get; init; } = "stdout";
     public string Source { get; init; } = "agent";
@@ -21,8 +23,18 @@ public sealed class TaskRecord
     public required string AgentId { get; init; }
     public required string User { get; init; }
     public required IReadOnlyList<string> Command { get; init; }
-    public string State { get; set; } = ContainerStates.Starting;
+    public required string Description { get; init; }
+    public required string ResourcePool { get; init; }
+    public required string JobId { get; init; }
+    public required IReadOnlyList<Device> Devices { get; init; }
+    public DateTimeOffset StartTime { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset? EndTime { get; set; }
+    public string State { get; set; } = ContainerStates.Assigned;
     public int? ExitCode { get; set; }
+
+    /// <summary>Why the allocation ended badly (upstream's <c>exit_reason</c>); null while running or after a clean exit.</summary>
+    public string? ExitReason { get; set; }
+
     public ConcurrentQueue<TaskLogEntry> Logs { get; } = new();
 
     /// <summary>The tokens issued for this task (revoked when it ends).</summary>
@@ -34,10 +46,17 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
 {
     private readonly ConcurrentDictionary<string, TaskRecord> _tasks = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskRecord> _byContainer = new(StringComparer.Ordinal);
+    private long _logIds;
+
+    /// <summary>Lines kept per task; the oldest go first (a chatty or hostile task cannot exhaust the master's memory).</summary>
+    public const int MaxLogLinesPerTask = 20_000;
 
     public TaskRecord? Get(string taskId) => _tasks.GetValueOrDefault(taskId);
 
-    public async Task<TaskRecord> LaunchAsync(IReadOnlyList<string> command, UserRecord user, string? agentId, CancellationToken cancellationToken)
+    /// <summary>The tasks of an agent that have not ended.</summary>
+    public IEnumerable<TaskRecord> RunningOn(string agentId) => _tasks.Values.Where(t => t.AgentId == agentId && t.State != ContainerStates.Terminated);
+
+    public async Task<TaskRecord> LaunchAsync(IReadOnlyList<string> command, string? description, UserRecord user, string? agentId, CancellationToken cancellationToken)
     {
         var agent = agentId is null ? agents.Connected.FirstOrDefault() : agents.Get(agentId);
         if (agent is null)
@@ -54,6 +73,10 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             AgentId = agent.Id,
             User = user.Username,
             Command = command,
+            Description = description ?? $"Command ({string.Join(' ', command)})",
+            ResourcePool = agent.ResourcePool,
+            JobId = Guid.NewGuid().ToString(),
+            Devices = [.. agent.Devices],
         };
         _tasks[taskId] = record;
         _byContainer[record.ContainerId] = record;
@@ -78,7 +101,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             {
                 StartContainer = new StartContainer
                 {
-                    Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Assigned, Description = "task " + record.TaskId },
+                    Container = new ContainerInfo { ID = record.ContainerId, State = ContainerStates.Assigned, Devices = [.. record.Devices], Description = "task " + record.TaskId },
                     Spec = BuildSpec(command, env, masterChainPem()),
                 },
             }, cancellationToken);
@@ -139,10 +162,12 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             if (change.ContainerStopped is { } stopped)
             {
                 record.ExitCode = stopped.EffectiveExitCode;
+                record.ExitReason = stopped.Failure?.ErrMsg;
             }
 
             if (record.State == ContainerStates.Terminated)
             {
+                record.EndTime ??= DateTimeOffset.UtcNow;
                 // A task's credentials end with it.
                 auth.Revoke(record.Tokens);
             }
@@ -154,7 +179,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
     /// <summary>The agent's session ended: the credentials of its tasks that had not ended are revoked.</summary>
     public void OnAgentGone(string agentId)
     {
-        foreach (var record in _tasks.Values.Where(t => t.AgentId == agentId && t.State != ContainerStates.Terminated))
+        foreach (var record in RunningOn(agentId))
         {
             auth.Revoke(record.Tokens);
         }
@@ -164,10 +189,12 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
     {
         if (_byContainer.TryGetValue(log.ContainerID, out var record) && record.AgentId == agentId)
         {
-            record.Logs.Enqueue(new TaskLogEntry
+            Append(record, new TaskLogEntry
             {
+                Id = Interlocked.Increment(ref _logIds),
                 Timestamp = log.Timestamp,
-                Log = log.RunMessage?.Value ?? log.AuxMessage ?? string.Empty,
+                Level = LogLevel(log.Level),
+                Log = log.RunMessage?.Value ?? log.AuxMessage ?? log.PullMessage ?? string.Empty,
                 StdType = log.RunMessage?.StdType == RunMessage.Stderr ? "stderr" : "stdout",
                 Source = "agent",
             });
@@ -187,9 +214,28 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             return false;
         }
 
-        record.Logs.Enqueue(new TaskLogEntry { Timestamp = DateTimeOffset.UtcNow, Log = text, StdType = stdType, Source = "task" });
+        Append(record, new TaskLogEntry { Id = Interlocked.Increment(ref _logIds), Timestamp = DateTimeOffset.UtcNow, Log = text, StdType = stdType, Source = "task" });
         return true;
     }
+
+    private static void Append(TaskRecord record, TaskLogEntry entry)
+    {
+        record.Logs.Enqueue(entry);
+        while (record.Logs.Count > MaxLogLinesPerTask && record.Logs.TryDequeue(out _))
+        {
+        }
+    }
+
+    /// <summary><c>logv1.LogLevel</c> from an agent's <c>ContainerLog.Level</c> (upstream's <c>model.LogLevel</c> names).</summary>
+    private static string LogLevel(string? level) => level?.ToUpperInvariant() switch
+    {
+        "TRACE" => "LOG_LEVEL_TRACE",
+        "DEBUG" => "LOG_LEVEL_DEBUG",
+        "WARNING" or "WARN" => "LOG_LEVEL_WARNING",
+        "ERROR" => "LOG_LEVEL_ERROR",
+        "CRITICAL" => "LOG_LEVEL_CRITICAL",
+        _ => "LOG_LEVEL_INFO",
+    };
 }
 
 public sealed record MasterIdentity(string MasterId, string ClusterId, string ClusterName, string Version);
