@@ -50,6 +50,27 @@ public sealed class MasterHostTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task CertificateFileWithRoot_RootIsNotSentByDotNet_AndTheMasterSaysSo()
+    {
+        // Upstream's Go master sends every certificate of the file, root included. .NET on Linux trims a self-signed root
+        // from SslStreamCertificateContext (TrimRootCertificate = true in SslStreamCertificateContext.Linux.cs): this test
+        // pins that behaviour, so the README's compatibility note is revisited when the runtime changes.
+        await using var cluster = new Cluster(dnsOnlyName: false);
+        await File.AppendAllTextAsync(cluster.MasterCertFile, await File.ReadAllTextAsync(cluster.CaFile));
+        var file = new X509Certificate2Collection();
+        file.ImportFromPem(await File.ReadAllTextAsync(cluster.MasterCertFile));
+        Assert.Equal(3, file.Count);
+
+        await cluster.StartMasterAsync(tls: true);
+        var output = TestCertificates.Run(cluster.Directory, "s_client", "-connect", $"127.0.0.1:{cluster.MasterUri.Port}", "-showcerts", "-servername", "localhost");
+        var served = new X509Certificate2Collection();
+        served.ImportFromPem(output);
+
+        Assert.Equal(file.Take(2).Select(c => c.Thumbprint), served.Select(c => c.Thumbprint));
+        await cluster.Master!.WaitForLineAsync("ends with the root 'CN=E2E Root CA', which .NET does not send");
+    }
+
+    [Fact]
     public void Tls11_IsRefused()
     {
         var ex = Assert.Throws<InvalidOperationException>(() => TestCertificates.Run(_pki.Directory, "s_client", "-connect", $"127.0.0.1:{_master.Uri.Port}", "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"));

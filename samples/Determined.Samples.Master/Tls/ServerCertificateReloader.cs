@@ -134,6 +134,17 @@ public sealed class ServerCertificateReloader
             }
 
             var context = SslStreamCertificateContext.Create(leaf, chain, offline: true);
+            if (chain.FirstOrDefault(c => c.SubjectName.RawData.AsSpan().SequenceEqual(c.IssuerName.RawData)) is { } root
+                && !context.IntermediateCertificates.Any(c => c.RawDataMemory.Span.SequenceEqual(root.RawDataMemory.Span)))
+            {
+                // Upstream's Go master sends every certificate of the file; .NET on Linux never sends a self-signed root
+                // (SslStreamCertificateContext.Linux.cs: TrimRootCertificate = true). Tasks still get the whole file.
+                _logger.LogInformation(
+                    "security.tls.cert '{File}' ends with the root '{Root}', which .NET does not send in the TLS handshake (upstream's master does): clients that trust on first use (det, Python) store a chain without it and need the CA file instead (DET_MASTER_CERT_FILE / --cert); tasks get the whole file",
+                    _certFile,
+                    root.Subject);
+            }
+
             var chainPem = string.Concat(all.Select(c => c.ExportCertificatePem() + "\n"));
             loaded = new Loaded(context, CertificateSummary.Create(leaf), chainPem, stamp);
             error = string.Empty;
