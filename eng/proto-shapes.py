@@ -47,6 +47,8 @@ def camel(name):
 def parse(text, messages):
     text = re.sub(r"//[^\n]*", "", text)
     text = re.sub(r"option\s*\([^)]*\)\s*=\s*\{.*?\};", "", text, flags=re.S)
+    text = re.sub(r"=\s*\n\s*", "= ", text)  # a field declaration wrapped after its '='
+    text = re.sub(r"(\w)\s*\n\s*(\w+\s*=\s*\d+\s*;)", r"\1 \2", text)  # ... or after its type
     depth, stack, oneof_depth = 0, [], None
     for line in text.splitlines():
         m = re.match(r"^\s*message\s+(\w+)\s*\{", line)

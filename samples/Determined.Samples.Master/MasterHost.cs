@@ -396,6 +396,52 @@ public sealed class MasterHost : IAsyncDisposable
         // A user session reads any task; an allocation token only its own task.
         static bool MayRead(Caller? caller, string taskId) => caller is { HasUserToken: true } || caller?.Allocation?.TaskId == taskId;
 
+        // GetCommandsResponse: every command (the sample keeps them all), unpaged.
+        app.MapGet("/api/v1/commands", (HttpContext context) =>
+        {
+            if (auth.Authenticate(context) is not { HasUserToken: true } caller)
+            {
+                return ApiErrors.Unauthenticated("listing commands needs a valid user token (Authorization: Bearer)");
+            }
+
+            var list = tasks.All.ToList();
+            return Results.Json(new JsonObject
+            {
+                ["commands"] = new JsonArray([.. list.Select(t => UpstreamJson.Command(t, auth.User(t.User) ?? caller.User))]),
+                ["pagination"] = UpstreamJson.Pagination(list.Count),
+            });
+        });
+
+        // GetCommandResponse.
+        app.MapGet("/api/v1/commands/{commandId}", (HttpContext context, string commandId) =>
+        {
+            if (!MayRead(auth.Authenticate(context), commandId))
+            {
+                return ApiErrors.Unauthenticated("reading a command needs a valid user token, or the allocation token of that task");
+            }
+
+            return tasks.Get(commandId) is { } t && auth.User(t.User) is { } owner
+                ? Results.Json(new JsonObject { ["command"] = UpstreamJson.Command(t, owner), ["config"] = new JsonObject { ["entrypoint"] = new JsonArray([.. t.Command.Select(c => (JsonNode)c)]), ["description"] = t.Description } })
+                : ApiErrors.NotFound($"command {commandId} not found");
+        });
+
+        // GetTasksResponse: the allocations that have not ended, by allocation id.
+        app.MapGet("/api/v1/tasks", (HttpContext context) =>
+        {
+            if (auth.Authenticate(context) is not { HasUserToken: true })
+            {
+                return ApiErrors.Unauthenticated("listing tasks needs a valid user token (Authorization: Bearer)");
+            }
+
+            var summaries = new JsonObject();
+            foreach (var task in tasks.All.Where(t => t.State != ContainerStates.Terminated))
+            {
+                summaries[task.AllocationId] = UpstreamJson.AllocationSummary(task);
+            }
+
+            return Results.Json(new JsonObject { ["allocationIdToSummary"] = summaries });
+        });
+
         app.MapGet("/api/v1/tasks/{taskId}", (HttpContext context, string taskId) =>
         {
             if (!MayRead(auth.Authenticate(context), taskId))

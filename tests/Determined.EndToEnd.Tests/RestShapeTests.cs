@@ -187,7 +187,17 @@ public sealed class RestShapeTests
         var launched = await Call(HttpMethod.Post, "api/v1/commands", """{"config":{"entrypoint":["sh","-c","echo shaped; echo oops >&2; exit 3"]}}""", "LaunchCommandResponse");
         var taskId = (string)launched!["command"]!["id"]!;
         await Call(HttpMethod.Get, "api/v1/agents", null, "GetAgentsResponse"); // with a container
+        var sleeper = await Call(HttpMethod.Post, "api/v1/commands", """{"config":{"entrypoint":["sleep","60"],"description":"sleeper"}}""", "LaunchCommandResponse");
+        var sleeperId = (string)sleeper!["command"]!["id"]!;
+        Assert.True(Guid.TryParse(sleeperId, out _), $"task ids are UUIDs, as upstream's CLI requires: {sleeperId}");
         var (task, _) = await Cluster.WaitForTaskAsync(client, taskId);
+        var active = await Call(HttpMethod.Get, "api/v1/tasks", null, "GetTasksResponse");
+        var summary = active!["allocationIdToSummary"]!.AsObject();
+        Assert.Equal(sleeperId, (string?)Assert.Single(summary).Value!["taskId"]); // the ended task is not active
+        var commands = await Call(HttpMethod.Get, "api/v1/commands", null, "GetCommandsResponse");
+        Assert.Equal([taskId, sleeperId], commands!["commands"]!.AsArray().Select(c => (string?)c!["id"]));
+        var command = await Call(HttpMethod.Get, $"api/v1/commands/{sleeperId}", null, "GetCommandResponse");
+        Assert.Equal("sleeper", (string?)command!["command"]!["description"]);
         var finished = await Call(HttpMethod.Get, $"api/v1/tasks/{taskId}", null, "GetTaskResponse");
         Assert.Equal(3, Cluster.ExitCode(task));
         Assert.Equal("STATE_TERMINATED", (string?)finished!["task"]!["allocations"]![0]!["state"]);
@@ -197,6 +207,8 @@ public sealed class RestShapeTests
         {
             var lines = (await logs.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Contains(lines, l => l.Contains("\"log\":\"shaped\"", StringComparison.Ordinal));
+            // The flat line upstream's CLI prints as is: "[time] container8 || LEVEL: log" with its newline.
+            Assert.Contains(lines, l => System.Text.RegularExpressions.Regex.IsMatch((string)JsonNode.Parse(l)!["result"]!["message"]!, @"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\] [0-9a-f]{8} \|\| INFO: shaped\n$"));
             Assert.Contains(lines, l => l.Contains("\"stdtype\":\"stderr\"", StringComparison.Ordinal));
             foreach (var line in lines)
             {

@@ -162,6 +162,19 @@ public static class UpstreamJson
         return result;
     }
 
+    /// <summary>
+    /// The flat line upstream's UIs and CLI print (<c>model.TaskLog.Message()</c>): "[time] container8 || LEVEL: log", the
+    /// time with 6 fractional digits. Upstream's log text ends with its newline; here one is added when it does not (the
+    /// CLI prints <c>message</c> without one of its own).
+    /// </summary>
+    public static string FlatMessage(TaskRecord task, TaskLogEntry entry)
+    {
+        var container = task.ContainerId.Length > 8 ? task.ContainerId[..8] : task.ContainerId;
+        var level = entry.Level.StartsWith("LOG_LEVEL_", StringComparison.Ordinal) ? entry.Level["LOG_LEVEL_".Length..] : entry.Level;
+        var time = entry.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+        return $"[{time}] {container} || {level}: {entry.Log}" + (entry.Log.EndsWith('\n') ? string.Empty : "\n");
+    }
+
     /// <summary>One <c>TaskLogsResponse</c>, wrapped as grpc-gateway wraps each message of a server stream.</summary>
     public static JsonObject TaskLogLine(TaskRecord task, TaskLogEntry entry) => new()
     {
@@ -169,7 +182,7 @@ public static class UpstreamJson
         {
             ["id"] = entry.Id.ToString(CultureInfo.InvariantCulture),
             ["timestamp"] = Timestamp(entry.Timestamp),
-            ["message"] = entry.Log,
+            ["message"] = FlatMessage(task, entry),
             ["level"] = entry.Level,
             ["taskId"] = task.TaskId,
             ["allocationId"] = task.AllocationId,
@@ -231,6 +244,31 @@ public static class UpstreamJson
         };
 
         static JsonObject DeviceStats(int total) => new() { ["states"] = new JsonObject(), ["draining"] = 0, ["disabled"] = 0, ["total"] = total };
+    }
+
+    /// <summary><c>taskv1.AllocationSummary</c> of a task that has not ended (upstream lists active allocations).</summary>
+    public static JsonObject AllocationSummary(TaskRecord task)
+    {
+        var resources = new JsonObject
+        {
+            ["resourcesId"] = task.ContainerId,
+            ["resourcesType"] = "docker",
+            ["allocationId"] = task.AllocationId,
+            ["agentDevices"] = new JsonObject { [task.AgentId] = new JsonObject { ["devices"] = new JsonArray([.. task.Devices.Select(Device)]) } },
+            ["containerId"] = task.ContainerId,
+        };
+        return new JsonObject
+        {
+            ["taskId"] = task.TaskId,
+            ["allocationId"] = task.AllocationId,
+            ["name"] = task.Description,
+            ["registeredTime"] = Timestamp(task.StartTime),
+            ["resourcePool"] = task.ResourcePool,
+            ["slotsNeeded"] = task.Devices.Count,
+            ["resources"] = new JsonArray(resources),
+            ["schedulerType"] = "priority",
+            ["proxyPorts"] = new JsonArray(),
+        };
     }
 
     /// <summary><c>apiv1.Pagination</c> for an unpaged list of <paramref name="count"/> items.</summary>

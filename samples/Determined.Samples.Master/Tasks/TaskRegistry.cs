@@ -53,6 +53,9 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
 
     public TaskRecord? Get(string taskId) => _tasks.GetValueOrDefault(taskId);
 
+    /// <summary>Every task, oldest first.</summary>
+    public IEnumerable<TaskRecord> All => _tasks.Values.OrderBy(t => t.StartTime);
+
     /// <summary>The tasks of an agent that have not ended.</summary>
     public IEnumerable<TaskRecord> RunningOn(string agentId) => _tasks.Values.Where(t => t.AgentId == agentId && t.State != ContainerStates.Terminated);
 
@@ -64,7 +67,8 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             throw new InvalidOperationException(agentId is null ? "no agent is connected" : $"agent '{agentId}' is not connected");
         }
 
-        var taskId = Guid.NewGuid().ToString("N")[..12];
+        // A UUID, as upstream's task ids (its CLI refuses anything else for `det task logs`).
+        var taskId = Guid.NewGuid().ToString();
         var record = new TaskRecord
         {
             TaskId = taskId,

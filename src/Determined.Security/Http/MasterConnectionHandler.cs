@@ -11,25 +11,26 @@ namespace Determined.Security;
 /// </summary>
 internal sealed class MasterConnectionHandler : HttpMessageHandler
 {
-    private readonly Func<CertificateTrustResolver, SocketsHttpHandler> _build;
+    private readonly CertificateTrustResolver _resolver;
+    private readonly Func<SocketsHttpHandler> _build;
     private readonly ILogger _logger;
-    private readonly TimeProvider _time;
+    private readonly Lock _swap = new();
     private volatile Generation _current;
-    private long _nextCheck;
-    private int _checking;
-    private (DateTime, long)[] _rejected = [];
     private (string Name, int Port, string Value)? _hostHeader;
 
-    public MasterConnectionHandler(CertificateTrustResolver resolver, Func<CertificateTrustResolver, SocketsHttpHandler> build, ILogger logger)
+    /// <param name="resolver">The trust; it owns reloading.</param>
+    /// <param name="build">Builds a handler with the resolver's current trust (called again after each reload).</param>
+    /// <param name="logger">Where connection failures are logged.</param>
+    public MasterConnectionHandler(CertificateTrustResolver resolver, Func<SocketsHttpHandler> build, ILogger logger)
     {
+        _resolver = resolver;
         _build = build;
         _logger = logger;
-        _time = resolver.Clock;
-        _current = new Generation(resolver, build(resolver), Stamps(resolver.Policy));
-        _nextCheck = NextCheck(resolver.Policy);
+        var policy = resolver.Policy;
+        _current = new Generation(policy, build());
     }
 
-    private TlsPolicy Policy => _current.Resolver.Policy;
+    private TlsPolicy Policy => _current.Policy;
 
     protected override void Dispose(bool disposing)
     {
@@ -43,9 +44,9 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        MaybeReload();
+        MaybeSwap();
         var uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
-        var https = CertificateTrustResolver.IsHttps(uri);
+        var https = TlsPolicy.IsHttps(uri);
         if (!https && Policy.RequireEncryption)
         {
             SecurityTelemetry.Failed(MasterCertificateError.EncryptionRequired);
@@ -170,113 +171,33 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     private static string FormatHost(string name) =>
         name.Contains(':', StringComparison.Ordinal) && !name.StartsWith('[') ? $"[{name}]" : name;
 
-    private long NextCheck(TlsPolicy policy) =>
-        policy.Options.ReloadCheckInterval <= TimeSpan.Zero || policy.SourceFiles.Count == 0
-            ? long.MaxValue
-            : _time.GetTimestamp() + (long)(policy.Options.ReloadCheckInterval.TotalSeconds * _time.TimestampFrequency);
-
-    /// <summary>At most once per interval, and on one thread: stat the source files; reload when they changed.</summary>
-    private void MaybeReload()
+    /// <summary>
+    /// When the resolver's policy changed (its files were reloaded), new connections go through a new handler built with
+    /// it. The old handler is not disposed: what is in flight on it (long responses, websockets) runs to its end; its idle
+    /// connections close after PooledConnectionIdleTimeout and the unreferenced handler is then collected.
+    /// </summary>
+    private void MaybeSwap()
     {
-        if (_time.GetTimestamp() < Interlocked.Read(ref _nextCheck) || Interlocked.Exchange(ref _checking, 1) == 1)
+        var policy = _resolver.MaybeReload();
+        if (ReferenceEquals(policy, _current.Policy))
         {
             return;
         }
 
-        try
+        lock (_swap)
         {
-            var current = _current;
-            Interlocked.Exchange(ref _nextCheck, NextCheck(current.Resolver.Policy));
-            var stamps = Stamps(current.Resolver.Policy);
-            if (stamps.AsSpan().SequenceEqual(current.Stamps) || stamps.AsSpan().SequenceEqual(_rejected))
+            if (!ReferenceEquals(_resolver.Policy, _current.Policy))
             {
-                return;
+                var next = _resolver.Policy;
+                _current = new Generation(next, _build());
             }
-
-            var errors = new List<string>();
-            TlsPolicy? policy;
-            SocketsHttpHandler? handler = null;
-            CertificateTrustResolver? resolver = null;
-            try
-            {
-                policy = TlsPolicy.TryCreate(current.Resolver.Policy.Options, errors);
-                if (policy is not null)
-                {
-                    policy.SystemRootsOverride = current.Resolver.Policy.SystemRootsOverride;
-                    resolver = current.Resolver.WithPolicy(policy);
-                    handler = _build(resolver);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or InvalidOperationException or ArgumentException)
-            {
-                policy = null;
-                errors.Add(ex.Message);
-            }
-
-            if (policy is null || handler is null || resolver is null)
-            {
-                _rejected = stamps;
-                SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "refused"));
-                var refusedFiles = string.Join(" ", current.Resolver.Policy.SourceFiles);
-                var reasons = string.Join(" ", errors);
-                Log.ReloadRefused(_logger, refusedFiles, reasons);
-                return;
-            }
-
-            _current = new Generation(resolver, handler, stamps);
-            SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "loaded"));
-            var files = string.Join(" ", policy.SourceFiles);
-            var client = policy.ClientCertificate is { } c ? CertificatePin.Sha256Fingerprint(c) : "none";
-            Log.Reloaded(_logger, files, client, policy.PinnedCertificates.Count);
-
-            // The old handler is not disposed: what is in flight on it (long responses, websockets) runs to its end; its
-            // idle connections close after PooledConnectionIdleTimeout and the unreferenced handler is then collected.
-        }
-        finally
-        {
-            Volatile.Write(ref _checking, 0);
         }
     }
 
-    private static (DateTime, long)[] Stamps(TlsPolicy policy)
+    private sealed class Generation(TlsPolicy policy, SocketsHttpHandler handler)
     {
-        var stamps = new (DateTime, long)[policy.SourceFiles.Count];
-        for (var i = 0; i < stamps.Length; i++)
-        {
-            try
-            {
-                var info = new FileInfo(policy.SourceFiles[i]);
-                stamps[i] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : DirectoryStamp(policy.SourceFiles[i]);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                stamps[i] = (DateTime.MinValue, -2);
-            }
-        }
-
-        return stamps;
-    }
-
-    /// <summary>A directory of trust files changes when any file in it changes, not only when files are added or removed.</summary>
-    private static (DateTime, long) DirectoryStamp(string path)
-    {
-        var latest = Directory.GetLastWriteTimeUtc(path);
-        long size = -1;
-        foreach (var file in new DirectoryInfo(path).EnumerateFiles())
-        {
-            latest = file.LastWriteTimeUtc > latest ? file.LastWriteTimeUtc : latest;
-            size += file.Length + 1;
-        }
-
-        return (latest, size);
-    }
-
-    private sealed class Generation(CertificateTrustResolver resolver, SocketsHttpHandler handler, (DateTime, long)[] stamps)
-    {
-        public CertificateTrustResolver Resolver { get; } = resolver;
+        public TlsPolicy Policy { get; } = policy;
 
         public HttpMessageInvoker Invoker { get; } = new(handler, disposeHandler: true);
-
-        public (DateTime, long)[] Stamps { get; } = stamps;
     }
 }

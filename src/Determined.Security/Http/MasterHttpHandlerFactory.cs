@@ -52,14 +52,15 @@ public class MasterHttpHandlerFactory
             throw new ArgumentException($"The master URL '{masterUri}' must be absolute, e.g. https://master.example.com:8443.", nameof(masterUri));
         }
 
-        return new MasterConnectionHandler(Resolver, resolver => BuildSocketsHandler(masterUri, resolver), _logger);
+        return new MasterConnectionHandler(Resolver, () => BuildSocketsHandler(masterUri), _logger);
     }
 
-    private SocketsHttpHandler BuildSocketsHandler(Uri masterUri, CertificateTrustResolver resolver)
+    /// <summary>The handler for one generation of trust: this factory's defaults, the resolver's options, the app's hook.</summary>
+    private SocketsHttpHandler BuildSocketsHandler(Uri masterUri)
     {
-        var decision = resolver.Resolve(masterUri);
+        Resolver.Resolve(masterUri); // logs the decision and counts it
         var sockets = CreateSocketsHttpHandler();
-        sockets.SslOptions = resolver.CreateSslOptionsCore(decision.ExpectedName);
+        sockets.SslOptions = Resolver.CreateSslClientAuthenticationOptions(masterUri);
         ConfigureHandler(masterUri, sockets);
         return sockets;
     }

@@ -71,14 +71,27 @@ public sealed class TlsPolicy
     /// <summary>The protocols to offer: from <see cref="MinimumTlsVersion"/>, narrowed to those the cipher suites allow.</summary>
     internal System.Security.Authentication.SslProtocols EnabledProtocols { get; private set; }
 
-    /// <summary>The options this policy was made from (for reloads).</summary>
-    internal TlsOptions Options { get; private init; } = new();
+    /// <summary>A copy of the options this policy was made from: what <see cref="TryReload"/> loads again.</summary>
+    private TlsOptions Options { get; init; } = new();
 
     /// <summary>The files this policy read; a change of any of them triggers a reload.</summary>
     internal IReadOnlyList<string> SourceFiles { get; private init; } = [];
 
-    /// <summary>For tests: the roots that stand in for the operating system's store. <see langword="null"/> means the real store.</summary>
-    internal X509Certificate2Collection? SystemRootsOverride { get; set; }
+    /// <summary>How long before a certificate of the master's chain expires a warning is logged.</summary>
+    internal TimeSpan CertificateExpiryWarning => Options.CertificateExpiryWarning;
+
+    /// <summary>How often <see cref="SourceFiles"/> are checked for changes; zero or less: never.</summary>
+    internal TimeSpan ReloadCheckInterval => Options.ReloadCheckInterval;
+
+    /// <summary>The one rule for the name a master's certificate must carry: the override when set, else the URL host.</summary>
+    internal string ExpectedName(Uri masterUri) => MasterCertificateName ?? masterUri.IdnHost;
+
+    /// <summary>Whether a URL is encrypted (<c>https://</c> or <c>wss://</c>).</summary>
+    internal static bool IsHttps(Uri uri) =>
+        uri.Scheme.Equals(Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase) || uri.Scheme.Equals(Uri.UriSchemeWss, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Loads the same options again (their files changed): the new policy, or <see langword="null"/> with the errors.</summary>
+    internal TlsPolicy? TryReload(List<string> errors) => TryCreate(Options, errors);
 
     /// <summary>Validates options, loads every file they name, and returns the immutable policy.</summary>
     /// <param name="options">The options.</param>
