@@ -44,7 +44,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
 
                 logger.LogWarning("Lost the connection to the master {Master}; reconnecting", config.MasterUri);
             }
-            catch (MasterCertificateException ex)
+            catch (MasterConnectionException ex)
             {
                 logger.LogError("Cannot connect to the master {Master}: {Message}", config.MasterUri, ex.Message);
                 return 1;

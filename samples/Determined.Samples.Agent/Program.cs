@@ -3,6 +3,7 @@ using Determined.Samples.Agent;
 using Determined.Samples.Agent.Configuration;
 using Determined.Samples.Common.Configuration;
 using Determined.Samples.Common.Hosting;
+using Determined;
 using Determined.Security;
 using Microsoft.Extensions.Options;
 
@@ -56,7 +57,7 @@ root.SetAction(async (parse, cancellationToken) =>
         {
             policy = TlsPolicy.Create(config.ToTlsOptions());
         }
-        catch (OptionsValidationException ex)
+        catch (DeterminedConfigurationException ex)
         {
             errors.AddRange(ex.Failures);
         }

@@ -71,8 +71,8 @@ public sealed class CliContext
             {
                 await Output.WriteLineAsync();
                 var command = $"det -m {MasterUrl} tls trust --fingerprint {request.Sha256Fingerprint}";
-                throw new MasterCertificateException(
-                    MasterCertificateError.NotTrusted,
+                throw new MasterConnectionException(
+                    MasterConnectionError.NotTrusted,
                     MasterUri.IdnHost,
                     $"The master's certificate is not trusted and there is no terminal to ask (SHA-256 {request.Sha256Fingerprint}). Fix: check the fingerprint out of band, then run: {command} (or set {TrustOnFirstUse.ExpectedFingerprintVariable}={request.Sha256Fingerprint}).",
                     command);
@@ -94,7 +94,7 @@ public sealed class CliContext
     {
         error.WriteLine(ex switch
         {
-            OptionsValidationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
+            DeterminedConfigurationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
             OperationCanceledException => "error: cancelled before the master answered",
             _ => "error: " + Printable(Redact(ex.Message)),
         });

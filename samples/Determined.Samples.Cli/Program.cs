@@ -1,3 +1,4 @@
+using Determined;
 using System.CommandLine;
 using System.Net;
 using System.Text;
@@ -23,7 +24,7 @@ async Task<int> Guard(Func<Task<int>> body)
     {
         return await body();
     }
-    catch (Exception ex) when (ex is DeterminedException or OptionsValidationException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or InvalidCastException)
+    catch (Exception ex) when (ex is DeterminedException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or InvalidCastException)
     {
         return CliContext.Fail(Console.Error, ex);
     }

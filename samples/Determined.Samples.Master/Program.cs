@@ -60,7 +60,7 @@ root.SetAction(async (parse, cancellationToken) =>
     {
         host = await MasterHost.StartAsync(config, env, cancellationToken: stopping.Token);
     }
-    catch (Exception ex) when (ex is InvalidOperationException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
+    catch (Exception ex) when (ex is InvalidOperationException or IOException or Determined.DeterminedConfigurationException)
     {
         Console.Error.WriteLine("error: " + ex.Message);
         return 1;

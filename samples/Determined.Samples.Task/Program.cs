@@ -1,3 +1,4 @@
+using Determined;
 using Determined.Sdk;
 using Determined.Security;
 using Microsoft.Extensions.DependencyInjection;
@@ -37,7 +38,7 @@ try
     Console.WriteLine("training complete");
     return 0;
 }
-catch (Exception ex) when (ex is DeterminedException or OptionsValidationException)
+catch (DeterminedException ex)
 {
     Console.Error.WriteLine($"task failed: {ex.Message}");
     return 1;

@@ -1,3 +1,4 @@
+using Determined;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;

@@ -262,13 +262,13 @@ public sealed class CliTests : IAsyncLifetime
 
     public static TheoryData<string, string> DoctorCases => new()
     {
-        { "untrusted", nameof(MasterCertificateError.UntrustedRoot) },
-        { "expired", nameof(MasterCertificateError.Expired) },
-        { "wrong-name", nameof(MasterCertificateError.NameMismatch) },
-        { "missing-intermediate", nameof(MasterCertificateError.IncompleteChain) },
-        { "client-auth-only", nameof(MasterCertificateError.WrongKeyUsage) },
-        { "plaintext", nameof(MasterCertificateError.PlaintextServer) },
-        { "tls-on-http", nameof(MasterCertificateError.TlsServerOnPlaintextUrl) },
+        { "untrusted", nameof(MasterConnectionError.UntrustedRoot) },
+        { "expired", nameof(MasterConnectionError.Expired) },
+        { "wrong-name", nameof(MasterConnectionError.NameMismatch) },
+        { "missing-intermediate", nameof(MasterConnectionError.IncompleteChain) },
+        { "client-auth-only", nameof(MasterConnectionError.WrongKeyUsage) },
+        { "plaintext", nameof(MasterConnectionError.PlaintextServer) },
+        { "tls-on-http", nameof(MasterConnectionError.TlsServerOnPlaintextUrl) },
     };
 
     [Theory]

@@ -257,9 +257,9 @@ public sealed class MasterHostTests : IAsyncLifetime
         var factory = new MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Default));
         using var http = new HttpClient(factory.CreateHandler(new Uri($"http://127.0.0.1:{_master.Uri.Port}")));
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => http.GetAsync($"http://127.0.0.1:{_master.Uri.Port}/info"));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.GetAsync($"http://127.0.0.1:{_master.Uri.Port}/info"));
 
-        Assert.Equal(MasterCertificateError.TlsServerOnPlaintextUrl, ex.Error);
+        Assert.Equal(MasterConnectionError.TlsServerOnPlaintextUrl, ex.Error);
         using var stillServing = Client();
         Assert.True((await stillServing.GetAsync("/info")).IsSuccessStatusCode);
     }

@@ -19,7 +19,7 @@ static int ValidatePolicy(string certFile)
         Console.Out.WriteLine("valid");
         return 0;
     }
-    catch (Microsoft.Extensions.Options.OptionsValidationException ex)
+    catch (Determined.DeterminedConfigurationException ex)
     {
         foreach (var failure in ex.Failures)
         {

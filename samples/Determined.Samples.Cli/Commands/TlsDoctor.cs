@@ -18,14 +18,14 @@ public static class TlsDoctor
         var probe = await MasterProbe.ProbeAsync(uri, decision.ExpectedName == uri.IdnHost ? null : decision.ExpectedName, cancellationToken);
 
         string verdict;
-        MasterCertificateException? failure = null;
+        MasterConnectionException? failure = null;
         try
         {
             using var http = new HttpClient(new MasterHttpHandlerFactory(resolver).CreateHandler(uri)) { BaseAddress = uri, Timeout = TimeSpan.FromSeconds(30) };
             using var response = await http.GetAsync(new Uri(uri, "info"), cancellationToken);
             verdict = response.IsSuccessStatusCode ? "OK" : $"HTTP {(int)response.StatusCode} from /info";
         }
-        catch (MasterCertificateException ex)
+        catch (MasterConnectionException ex)
         {
             failure = ex;
             verdict = "FAIL";
@@ -33,7 +33,7 @@ public static class TlsDoctor
         catch (HttpRequestException ex)
         {
             verdict = "FAIL";
-            failure = new MasterCertificateException(MasterCertificateError.HandshakeFailed, uri.IdnHost, ex.Message, "check that the master runs at " + uri, null, ex);
+            failure = new MasterConnectionException(MasterConnectionError.HandshakeFailed, uri.IdnHost, ex.Message, "check that the master runs at " + uri, null, ex);
         }
 
         if (json)
@@ -131,7 +131,7 @@ public static class TlsDoctor
             new CertificateTrustResolver(TlsPolicy.Create(pinnedOnly)).ValidateCertificate(uri, probe.PresentedChain[0], [.. probe.PresentedChain.Skip(1)]);
             return "the pinned certificate(s) from " + pinnedFrom;
         }
-        catch (MasterCertificateException)
+        catch (MasterConnectionException)
         {
             return systemStore + ", not the pinned certificate(s): the pin is not used for this master";
         }

@@ -84,7 +84,7 @@ public class DeterminedClient : IDisposable
     /// <param name="options">Explicit options that win over the environment, if any.</param>
     /// <param name="loggerFactory">Where the SDK logs; <see langword="null"/> for nowhere.</param>
     /// <returns>A client that owns its handler; dispose it.</returns>
-    /// <exception cref="Microsoft.Extensions.Options.OptionsValidationException">A setting is invalid; every problem is listed with its fix.</exception>
+    /// <exception cref="DeterminedConfigurationException">A setting is invalid; every problem is listed with its fix.</exception>
     public static DeterminedClient FromEnvironment(DeterminedClientOptions? options = null, ILoggerFactory? loggerFactory = null) =>
         Create(options ?? new DeterminedClientOptions(), null, loggerFactory);
 
@@ -251,7 +251,7 @@ public class DeterminedClient : IDisposable
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The response.</returns>
     /// <exception cref="DeterminedApiException">The deadline expired (<c>Reason</c> <c>DeadlineExceeded</c>), or the body is larger than allowed (<c>ResponseTooLarge</c>, while it is read).</exception>
-    /// <exception cref="MasterCertificateException">The master's TLS endpoint could not be trusted or reached over TLS.</exception>
+    /// <exception cref="MasterConnectionException">The master's TLS endpoint could not be trusted or reached over TLS.</exception>
     public virtual async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, HttpContent? content = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(method);
@@ -304,7 +304,7 @@ public class DeterminedClient : IDisposable
         catch (Exception ex)
         {
             deadline.Dispose();
-            Record(activity, method, started, ("error.type", ex is MasterCertificateException m ? m.Error.ToString() : ex.GetType().Name));
+            Record(activity, method, started, ("error.type", ex is MasterConnectionException m ? m.Error.ToString() : ex.GetType().Name));
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
             throw;
         }

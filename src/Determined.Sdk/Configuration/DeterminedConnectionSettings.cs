@@ -52,7 +52,7 @@ public sealed class DeterminedConnectionSettings
     /// <param name="logger">Receives the warning for a missing <c>DET_MASTER_CERT_FILE</c> path.</param>
     /// <param name="configuration">The section the options were bound from, to report configuration keys as sources.</param>
     /// <returns>The settings.</returns>
-    /// <exception cref="OptionsValidationException">A setting is invalid; every problem is listed with its fix.</exception>
+    /// <exception cref="DeterminedConfigurationException">A setting is invalid; every problem is listed with its fix.</exception>
     public static DeterminedConnectionSettings Resolve(
         DeterminedClientOptions options,
         Func<string, string?>? getEnvironmentVariable = null,
@@ -62,7 +62,7 @@ public sealed class DeterminedConnectionSettings
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
         var settings = TryResolve(options, new DeterminedEnvironment(getEnvironmentVariable), logger ?? NullLogger.Instance, configuration, errors);
-        return errors.Count == 0 ? settings : throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(DeterminedClientOptions), errors);
+        return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 
     internal static DeterminedConnectionSettings TryResolve(DeterminedClientOptions options, DeterminedEnvironment env, ILogger logger, IConfiguration? configuration, List<string> errors)
@@ -121,7 +121,7 @@ public sealed class DeterminedConnectionSettings
             // Validated once, and kept: the client's handler uses this policy; the files are not read again.
             s.Policy = TlsPolicy.Create(s.Tls);
         }
-        catch (OptionsValidationException ex)
+        catch (DeterminedConfigurationException ex)
         {
             errors.AddRange(ex.Failures);
         }

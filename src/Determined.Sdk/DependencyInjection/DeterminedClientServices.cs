@@ -63,7 +63,7 @@ internal static class DeterminedClientServices
             loggers.CreateLogger(LoggerCategory),
             services.GetService<DeterminedRegistration>()?.Section,
             errors);
-        return errors.Count == 0 ? settings : throw new OptionsValidationException(Options.DefaultName, typeof(DeterminedClientOptions), errors);
+        return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 
     public static MasterHttpHandlerFactory HandlerFactory(IServiceProvider services)

@@ -12,13 +12,13 @@ internal static partial class Log
     public static partial void SkipVerification(ILogger logger, string message);
 
     [LoggerMessage(EventId = 1003, EventName = "CertificateRejected", Level = LogLevel.Warning, Message = "Rejected the certificate of master '{Host}' ({Error}, SHA-256 {Fingerprint}): {Message}")]
-    public static partial void CertificateRejected(ILogger logger, string host, MasterCertificateError error, string? fingerprint, string message);
+    public static partial void CertificateRejected(ILogger logger, string host, MasterConnectionError error, string? fingerprint, string message);
 
     [LoggerMessage(EventId = 1004, EventName = "AcceptedBySystemRoots", Level = LogLevel.Debug, Message = "The certificate of master '{Host}' is not issued by the pinned certificates but by a CA the system trusts; accepted (PinnedAdded)")]
     public static partial void AcceptedBySystemRoots(ILogger logger, string host);
 
     [LoggerMessage(EventId = 1005, EventName = "ConnectionFailed", Level = LogLevel.Warning, Message = "TLS connection to {MasterUri} failed ({Error}): {Message}")]
-    public static partial void ConnectionFailed(ILogger logger, Uri masterUri, MasterCertificateError error, string message);
+    public static partial void ConnectionFailed(ILogger logger, Uri masterUri, MasterConnectionError error, string message);
 
     [LoggerMessage(EventId = 1006, EventName = "CertificateExpiresSoon", Level = LogLevel.Warning, Message = "The certificate {Subject} (SHA-256 {Fingerprint}) in the chain of master '{Host}' expires at {NotAfter} UTC, in {DaysLeft:0.#} days. Fix: renew it before then (the master: security.tls.cert and security.tls.key, reloaded without a restart; a CA: re-issue and pin the new one)")]
     public static partial void CertificateExpiresSoon(ILogger logger, string subject, string fingerprint, string host, DateTimeOffset notAfter, double daysLeft);

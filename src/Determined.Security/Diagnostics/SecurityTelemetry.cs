@@ -5,7 +5,7 @@ namespace Determined.Security;
 /// <summary>
 /// The <c>Determined.Security</c> meter. Instrument names and tags are stable:
 /// <c>determined.security.handshakes</c> (tag <c>result</c> = accepted|rejected),
-/// <c>determined.security.handshake_failures</c> (tag <c>error.type</c> = a <see cref="MasterCertificateError"/>),
+/// <c>determined.security.handshake_failures</c> (tag <c>error.type</c> = a <see cref="MasterConnectionError"/>),
 /// <c>determined.security.trust_decisions</c> (tag <c>trust.source</c> = a <see cref="TrustSource"/>),
 /// <c>determined.security.trust_on_first_use</c> (tag <c>event</c> = trusted|renewed|replaced|changed|rejected),
 /// <c>determined.security.reloads</c> (tag <c>result</c> = loaded|refused),
@@ -39,10 +39,10 @@ internal static class SecurityTelemetry
         }
     }
 
-    public static void Failed(MasterCertificateError error) =>
+    public static void Failed(MasterConnectionError error) =>
         HandshakeFailures.Add(1, new KeyValuePair<string, object?>("error.type", error.ToString()));
 
-    public static void Rejected(MasterCertificateError error)
+    public static void Rejected(MasterConnectionError error)
     {
         Handshakes.Add(1, new KeyValuePair<string, object?>("result", "rejected"));
         Failed(error);

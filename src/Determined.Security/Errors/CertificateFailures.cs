@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Determined.Security;
 
 /// <summary>
-/// Turns what the platform and the server-certificate profile found into one <see cref="MasterCertificateException"/>:
+/// Turns what the platform and the server-certificate profile found into one <see cref="MasterConnectionException"/>:
 /// the class of the first real defect, each defect once, and the fix. The resolver decides; this type words it.
 /// </summary>
 internal static class CertificateFailures
@@ -15,18 +15,18 @@ internal static class CertificateFailures
         | X509ChainStatusFlags.HasNotSupportedNameConstraint | X509ChainStatusFlags.HasNotDefinedNameConstraint | X509ChainStatusFlags.InvalidNameConstraints;
 
     /// <summary>The server sent no certificate at all.</summary>
-    public static MasterCertificateException NoCertificate(string host) => new(
-        MasterCertificateError.NoCertificate,
+    public static MasterConnectionException NoCertificate(string host) => new(
+        MasterConnectionError.NoCertificate,
         host,
-        Messages.Failure(MasterCertificateError.NoCertificate, host, null, "the server sent no certificate", "check that the port belongs to a Determined master with security.tls.cert and security.tls.key set"),
+        Messages.Failure(MasterConnectionError.NoCertificate, host, null, "the server sent no certificate", "check that the port belongs to a Determined master with security.tls.cert and security.tls.key set"),
         "check that the port belongs to a Determined master with TLS configured");
 
     /// <summary>The platform could not process the chain at all (it threw); the certificate is refused with the reason.</summary>
-    public static MasterCertificateException Unprocessable(string host, IReadOnlyList<X509Certificate2> presented, Exception cause)
+    public static MasterConnectionException Unprocessable(string host, IReadOnlyList<X509Certificate2> presented, Exception cause)
     {
         const string Fix = "re-issue the master certificate and its CA with a current tool (well-formed DER, RSA 2048+ or EC P-256/P-384 keys)";
         var detail = $"its chain could not be processed ({cause.GetType().Name}: {Messages.Printable(cause.Message)})";
-        return new MasterCertificateException(MasterCertificateError.InvalidChain, host, Messages.Failure(MasterCertificateError.InvalidChain, host, presented.Count > 0 ? presented[0] : null, detail, Fix), Fix, presented, cause);
+        return new MasterConnectionException(MasterConnectionError.InvalidChain, host, Messages.Failure(MasterConnectionError.InvalidChain, host, presented.Count > 0 ? presented[0] : null, detail, Fix), Fix, presented, cause);
     }
 
     /// <summary>Adds why the chain is not trusted (untrusted root, missing intermediate, revoked, other platform status).</summary>
@@ -40,7 +40,7 @@ internal static class CertificateFailures
         var integrity = status & ~(X509ChainStatusFlags.PartialChain | X509ChainStatusFlags.UntrustedRoot | X509ChainStatusFlags.Revoked | RevocationUnknown | NameConstraintFlags);
         if ((status & NameConstraintFlags) != 0)
         {
-            problems.Add(new(MasterCertificateError.NameConstraintViolation,
+            problems.Add(new(MasterConnectionError.NameConstraintViolation,
                 $"a name of the server certificate is outside what a CA's name constraints allow (the platform reports {status & NameConstraintFlags})",
                 "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
             if (integrity == 0 && (status & ~NameConstraintFlags) == 0)
@@ -51,38 +51,38 @@ internal static class CertificateFailures
 
         if (status.HasFlag(X509ChainStatusFlags.Revoked))
         {
-            problems.Add(new(MasterCertificateError.Revoked, "a certificate in the chain has been revoked", "re-issue the master certificate; do not trust a revoked one"));
+            problems.Add(new(MasterConnectionError.Revoked, "a certificate in the chain has been revoked", "re-issue the master certificate; do not trust a revoked one"));
         }
         else if (integrity != 0)
         {
-            problems.Add(new(MasterCertificateError.InvalidChain, $"the platform refused the chain ({integrity})", "re-issue the chain so that every signature, basic constraint and name constraint is valid; " + pinFix));
+            problems.Add(new(MasterConnectionError.InvalidChain, $"the platform refused the chain ({integrity})", "re-issue the chain so that every signature, basic constraint and name constraint is valid; " + pinFix));
         }
         else if ((status & RevocationUnknown) != 0)
         {
-            problems.Add(new(MasterCertificateError.InvalidChain,
+            problems.Add(new(MasterConnectionError.InvalidChain,
                 $"the revocation status of the chain could not be checked ({status & RevocationUnknown})",
                 "publish a reachable CRL for the CA, or turn revocation checking off: TlsOptions.CheckCertificateRevocation (config Determined:Tls:CheckCertificateRevocation) = false, the default for private CAs"));
         }
         else if (status.HasFlag(X509ChainStatusFlags.PartialChain) && presented.Count == 1 && !selfSigned)
         {
-            problems.Add(new(MasterCertificateError.IncompleteChain,
+            problems.Add(new(MasterConnectionError.IncompleteChain,
                 $"the server sent its certificate without any intermediate, and its issuer '{Messages.Printable(leaf.Issuer)}' is neither pinned nor trusted here",
                 "on the master, security.tls.cert must hold the full chain: the leaf first, then every intermediate (e.g. Let's Encrypt's fullchain.pem), and for a private CA the root too; if the issuing CA itself is not trusted, " + pinFix));
         }
         else if (selfSigned && presented.Count == 1)
         {
-            problems.Add(new(MasterCertificateError.UntrustedRoot, $"the certificate is self-signed and not {(pinned ? "among the pinned certificates" : "pinned")} for '{Messages.Printable(host)}'", pinFix));
+            problems.Add(new(MasterConnectionError.UntrustedRoot, $"the certificate is self-signed and not {(pinned ? "among the pinned certificates" : "pinned")} for '{Messages.Printable(host)}'", pinFix));
         }
         else
         {
-            problems.Add(new(MasterCertificateError.UntrustedRoot,
+            problems.Add(new(MasterConnectionError.UntrustedRoot,
                 $"the chain the server sent ({presented.Count} certificate(s)) ends at '{Messages.Printable(last.Subject)}', issued by '{Messages.Printable(last.Issuer)}', and no certificate in it leads to a {(pinned ? "pinned or " : string.Empty)}trusted root",
                 pinFix));
         }
     }
 
     /// <summary>The exception for a non-empty list of problems: the first real defect is the class; the others follow once each.</summary>
-    public static MasterCertificateException Create(string host, IReadOnlyList<X509Certificate2> presented, List<CertificateProblem> problems, SslPolicyErrors errors, X509ChainStatusFlags status)
+    public static MasterConnectionException Create(string host, IReadOnlyList<X509Certificate2> presented, List<CertificateProblem> problems, SslPolicyErrors errors, X509ChainStatusFlags status)
     {
         var ordered = problems
             .Select((p, i) => (Problem: p, Index: i))
@@ -101,7 +101,7 @@ internal static class CertificateFailures
 
         var fixes = ordered.Select(p => p.Fix).Distinct().Take(3).ToList();
         var allFixes = fixes.Count == 1 ? fixes[0] : string.Join("; also, ", fixes);
-        return new MasterCertificateException(primary, host, Messages.Failure(primary, host, presented.Count > 0 ? presented[0] : null, detail, allFixes), allFixes, presented)
+        return new MasterConnectionException(primary, host, Messages.Failure(primary, host, presented.Count > 0 ? presented[0] : null, detail, allFixes), allFixes, presented)
         {
             Errors = ordered.Select(p => p.Error).Distinct().ToArray(),
             PolicyErrors = errors,
@@ -112,18 +112,18 @@ internal static class CertificateFailures
     private static string Sentence(string detail) => char.ToUpperInvariant(detail[0]) + detail[1..] + ".";
 
     /// <summary>Which defect names the failure when several apply: what makes the chain meaningless first, trust last.</summary>
-    private static int Rank(MasterCertificateError error) => error switch
+    private static int Rank(MasterConnectionError error) => error switch
     {
-        MasterCertificateError.MalformedCertificate => 0,
-        MasterCertificateError.InvalidChain => 1,
-        MasterCertificateError.Revoked => 2,
-        MasterCertificateError.NotYetValid or MasterCertificateError.Expired => 3,
-        MasterCertificateError.CaCertificateAsServer => 4,
-        MasterCertificateError.WrongKeyUsage => 5,
-        MasterCertificateError.WeakKey => 6,
-        MasterCertificateError.WeakSignature => 7,
-        MasterCertificateError.NameConstraintViolation => 8,
-        MasterCertificateError.NameMismatch => 9,
+        MasterConnectionError.MalformedCertificate => 0,
+        MasterConnectionError.InvalidChain => 1,
+        MasterConnectionError.Revoked => 2,
+        MasterConnectionError.NotYetValid or MasterConnectionError.Expired => 3,
+        MasterConnectionError.CaCertificateAsServer => 4,
+        MasterConnectionError.WrongKeyUsage => 5,
+        MasterConnectionError.WeakKey => 6,
+        MasterConnectionError.WeakSignature => 7,
+        MasterConnectionError.NameConstraintViolation => 8,
+        MasterConnectionError.NameMismatch => 9,
         _ => 10,
     };
 }

@@ -1,4 +1,4 @@
-namespace Determined.Security;
+namespace Determined;
 
 /// <summary>
 /// The base type of every error the Determined SDK raises about talking to a master.

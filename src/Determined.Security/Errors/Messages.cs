@@ -84,7 +84,7 @@ internal static class Messages
     public static string SkipVerificationWarning(string target) =>
         $"TLS certificate verification is OFF for {target} ({SkipSetting}). Any certificate is accepted: anyone on the network path can read and change this traffic, including tokens and passwords. Fix: pin the master's CA with {CertFileSetting}.";
 
-    public static string Failure(MasterCertificateError error, string host, X509Certificate2? leaf, string detail, string fix)
+    public static string Failure(MasterConnectionError error, string host, X509Certificate2? leaf, string detail, string fix)
     {
         var presented = leaf is null ? string.Empty : $" Presented: {CertificateSummary.Create(leaf)}.";
         return $"TLS certificate check for master '{host}' failed ({error}): {detail}.{presented} Fix: {fix}";

@@ -5,7 +5,7 @@ namespace Determined.Security;
 
 /// <summary>
 /// Sends the name override as <c>Host</c> (hence SNI), refuses plain HTTP when encryption is required, turns
-/// connection failures into classified <see cref="MasterCertificateException"/>s, and swaps in a new
+/// connection failures into classified <see cref="MasterConnectionException"/>s, and swaps in a new
 /// <see cref="SocketsHttpHandler"/> when trust or identity files change (new connections use the new material; the old
 /// handler keeps serving what is in flight and is disposed later).
 /// </summary>
@@ -49,8 +49,8 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         var https = TlsPolicy.IsHttps(uri);
         if (!https && Policy.RequireEncryption)
         {
-            SecurityTelemetry.Failed(MasterCertificateError.EncryptionRequired);
-            throw Failure(uri, MasterCertificateError.EncryptionRequired,
+            SecurityTelemetry.Failed(MasterConnectionError.EncryptionRequired);
+            throw Failure(uri, MasterConnectionError.EncryptionRequired,
                 $"the URL '{uri.GetLeftPart(UriPartial.Authority)}' is plain HTTP and TlsOptions.RequireEncryption is on",
                 $"use https://{uri.Authority} (enable TLS on the master with security.tls.cert and security.tls.key)", null);
         }
@@ -94,7 +94,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
 
             Log.ConnectionFailed(_logger, uri, classified.Error, classified.Message);
-            if (classified.Error is MasterCertificateError.PlaintextServer or MasterCertificateError.TlsServerOnPlaintextUrl or MasterCertificateError.HandshakeFailed)
+            if (classified.Error is MasterConnectionError.PlaintextServer or MasterConnectionError.TlsServerOnPlaintextUrl or MasterConnectionError.HandshakeFailed)
             {
                 SecurityTelemetry.Failed(classified.Error);
             }
@@ -107,7 +107,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             var authority = uri.GetLeftPart(UriPartial.Authority);
             if (https && await MasterProbe.AcceptsConnectionsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
             {
-                var stalled = Failure(uri, MasterCertificateError.HandshakeFailed,
+                var stalled = Failure(uri, MasterConnectionError.HandshakeFailed,
                     $"the server at {authority} accepted the connection but never answered the TLS handshake (within the connect timeout)",
                     "check that the port belongs to a Determined master with TLS on (security.tls.cert and security.tls.key) and that no firewall or proxy holds the connection; a plain-TCP service on this port never answers a TLS client", ex);
                 Log.ConnectionFailed(_logger, uri, stalled.Error, stalled.Message);
@@ -119,11 +119,11 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         }
     }
 
-    private async Task<MasterCertificateException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)
+    private async Task<MasterConnectionException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
-            if (e is MasterCertificateException certificateException)
+            if (e is MasterConnectionException certificateException)
             {
                 return certificateException;
             }
@@ -134,12 +134,12 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         {
             if (await MasterProbe.SpeaksPlainHttpAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
             {
-                return Failure(uri, MasterCertificateError.PlaintextServer,
+                return Failure(uri, MasterConnectionError.PlaintextServer,
                     $"'{authority}' is an https:// URL but the server on port {uri.Port} answers in plain HTTP",
                     $"use http://{uri.Authority}, or enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default)", ex);
             }
 
-            return Failure(uri, MasterCertificateError.HandshakeFailed,
+            return Failure(uri, MasterConnectionError.HandshakeFailed,
                 $"the TLS handshake with {uri.Authority} failed ({Redaction.Redact(Innermost(ex).Message)})",
                 $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
         }
@@ -147,7 +147,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown
             && await MasterProbe.SpeaksTlsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
         {
-            return Failure(uri, MasterCertificateError.TlsServerOnPlaintextUrl,
+            return Failure(uri, MasterConnectionError.TlsServerOnPlaintextUrl,
                 $"'{authority}' is an http:// URL but the server on port {uri.Port} speaks TLS",
                 $"use https://{uri.Authority}", ex);
         }
@@ -155,7 +155,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         return null;
     }
 
-    private static MasterCertificateException Failure(Uri uri, MasterCertificateError error, string detail, string fix, Exception? inner) =>
+    private static MasterConnectionException Failure(Uri uri, MasterConnectionError error, string detail, string fix, Exception? inner) =>
         new(error, uri.IdnHost, Messages.Failure(error, uri.IdnHost, null, detail, fix), fix, null, inner);
 
     private static Exception Innermost(Exception ex)

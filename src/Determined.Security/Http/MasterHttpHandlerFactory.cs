@@ -21,7 +21,7 @@ namespace Determined.Security;
 /// <para>Reload: when a pinned file, client certificate, key or password file changes (checked at most every
 /// <see cref="TlsOptions.ReloadCheckInterval"/>), the new material is validated and a new inner handler takes the new
 /// connections; in-flight requests and open streams (websockets included) finish on the old one, which is left to close its idle connections and be collected. A broken replacement is refused, logged, and the old material kept.</para>
-/// <para>Failures are reported as <see cref="MasterCertificateException"/>: certificate problems, a plain-HTTP server on
+/// <para>Failures are reported as <see cref="MasterConnectionException"/>: certificate problems, a plain-HTTP server on
 /// an <c>https://</c> URL, a TLS server on an <c>http://</c> URL, and failed handshakes.</para>
 /// </remarks>
 public class MasterHttpHandlerFactory

@@ -15,7 +15,7 @@ namespace Determined.Security;
 /// callback then applies the server-certificate profile (docs/SECURITY-PROFILE.md) to the path the platform built, once
 /// per chain (the result is cached by the chain's bytes), and classifies failures (in
 /// <see cref="MasterTrustMode.PinnedAdded"/> it retries against the system roots when the pinned ones do not apply), so
-/// every rejection is a <see cref="MasterCertificateException"/> that names the problem.</para>
+/// every rejection is a <see cref="MasterConnectionException"/> that names the problem.</para>
 /// <para>Reload: when a file the policy read changes (checked at most every <see cref="TlsOptions.ReloadCheckInterval"/>
 /// by the handlers that use this resolver), the resolver loads it again and <see cref="Policy"/> becomes the new policy;
 /// a broken replacement is refused and logged, and the current policy kept. Options created before keep judging with the
@@ -96,7 +96,7 @@ public class CertificateTrustResolver
     /// <param name="masterUri">The master URL.</param>
     /// <param name="certificate">The leaf certificate.</param>
     /// <param name="additionalCertificates">Intermediates presented with the leaf, if any.</param>
-    /// <exception cref="MasterCertificateException">The certificate is not trusted, whatever its bytes; the exception says why.</exception>
+    /// <exception cref="MasterConnectionException">The certificate is not trusted, whatever its bytes; the exception says why.</exception>
     public void ValidateCertificate(Uri masterUri, X509Certificate2 certificate, X509Certificate2Collection? additionalCertificates = null)
     {
         ThrowIfInvalid(masterUri);
@@ -105,7 +105,7 @@ public class CertificateTrustResolver
     }
 
     /// <summary>Judges a chain the platform built, with the current policy (see <see cref="TrustEvaluator.Evaluate"/>).</summary>
-    internal MasterCertificateException? Evaluate(string host, X509Certificate2? leaf, X509Chain? chain, SslPolicyErrors errors) =>
+    internal MasterConnectionException? Evaluate(string host, X509Certificate2? leaf, X509Chain? chain, SslPolicyErrors errors) =>
         _current.Evaluate(host, leaf, chain, errors);
 
     /// <summary>

@@ -1,6 +1,5 @@
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
-using Microsoft.Extensions.Options;
 
 namespace Determined.Security;
 
@@ -96,13 +95,13 @@ public sealed class TlsPolicy
     /// <summary>Validates options, loads every file they name, and returns the immutable policy.</summary>
     /// <param name="options">The options.</param>
     /// <returns>The policy.</returns>
-    /// <exception cref="OptionsValidationException">One or more settings are invalid; <see cref="OptionsValidationException.Failures"/> lists every problem with its fix.</exception>
+    /// <exception cref="DeterminedConfigurationException">One or more settings are invalid; <see cref="DeterminedConfigurationException.Failures"/> lists every problem with its fix.</exception>
     public static TlsPolicy Create(TlsOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
         var policy = TryCreate(options, errors);
-        return policy ?? throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(TlsOptions), errors);
+        return policy ?? throw new DeterminedConfigurationException(errors);
     }
 
     /// <summary>A name override is one host name (one optional trailing dot) or one IP literal: never a wildcard, port, space or control character.</summary>

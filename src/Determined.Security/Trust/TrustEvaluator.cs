@@ -87,7 +87,7 @@ internal sealed class TrustEvaluator
     /// <param name="masterUri">The master URL.</param>
     /// <param name="certificate">The leaf certificate.</param>
     /// <param name="additionalCertificates">Intermediates presented with the leaf, if any.</param>
-    /// <exception cref="MasterCertificateException">The certificate is not trusted, whatever its bytes; the exception says why.</exception>
+    /// <exception cref="MasterConnectionException">The certificate is not trusted, whatever its bytes; the exception says why.</exception>
     public void ValidateCertificate(Uri masterUri, X509Certificate2 certificate, X509Certificate2Collection? additionalCertificates)
     {
         if (Policy.DangerousSkipVerification)
@@ -175,7 +175,7 @@ internal sealed class TrustEvaluator
     /// then the server-certificate profile on that path at the resolver's clock. <see langword="null"/> when acceptable;
     /// otherwise the classified rejection (never another exception type, whatever the bytes).
     /// </summary>
-    public MasterCertificateException? Evaluate(string host, X509Certificate2? leaf, X509Chain? chain, SslPolicyErrors errors)
+    public MasterConnectionException? Evaluate(string host, X509Certificate2? leaf, X509Chain? chain, SslPolicyErrors errors)
     {
         if (leaf is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
         {
@@ -188,7 +188,7 @@ internal sealed class TrustEvaluator
         {
             return Judge(host, leaf, presented, chain, errors, owned);
         }
-        catch (Exception ex) when (ex is not MasterCertificateException and not OutOfMemoryException)
+        catch (Exception ex) when (ex is not MasterConnectionException and not OutOfMemoryException)
         {
             return Unbuildable(host, presented, ex);
         }
@@ -201,7 +201,7 @@ internal sealed class TrustEvaluator
         }
     }
 
-    private MasterCertificateException? Judge(string host, X509Certificate2 leaf, List<X509Certificate2> presented, X509Chain? chain, SslPolicyErrors errors, List<X509Chain> owned)
+    private MasterConnectionException? Judge(string host, X509Certificate2 leaf, List<X509Certificate2> presented, X509Chain? chain, SslPolicyErrors errors, List<X509Chain> owned)
     {
         var now = TimeProvider.GetUtcNow();
         var problems = new List<CertificateProblem>();
@@ -228,9 +228,9 @@ internal sealed class TrustEvaluator
 
         var facts = verdict.Path.Select(c => CertificateFacts.Read(c.RawDataMemory)).ToList();
         ServerCertificateProfile.Check(verdict.Path, facts, verdict.Anchored, host, now, problems);
-        if (verdict.Status.HasFlag(X509ChainStatusFlags.NotValidForUsage) && !problems.Any(p => p.Error == MasterCertificateError.WrongKeyUsage))
+        if (verdict.Status.HasFlag(X509ChainStatusFlags.NotValidForUsage) && !problems.Any(p => p.Error == MasterConnectionError.WrongKeyUsage))
         {
-            problems.Add(new(MasterCertificateError.WrongKeyUsage,
+            problems.Add(new(MasterConnectionError.WrongKeyUsage,
                 "a CA in the chain restricts its extended key usage to purposes without TLS server authentication (serverAuth)",
                 "re-issue the intermediate CA with extendedKeyUsage including serverAuth (or without extendedKeyUsage)"));
         }
@@ -286,7 +286,7 @@ internal sealed class TrustEvaluator
     /// The platform could not process the chain (it threw, e.g. OpenSSL on an explicit-curve key): the profile still names
     /// the defect when it sees one in the presented certificates; otherwise the chain is refused as unprocessable.
     /// </summary>
-    private MasterCertificateException Unbuildable(string host, List<X509Certificate2> presented, Exception cause)
+    private MasterConnectionException Unbuildable(string host, List<X509Certificate2> presented, Exception cause)
     {
         try
         {
@@ -347,7 +347,7 @@ internal sealed class TrustEvaluator
             // partial has a broken self-signature or key identifiers; a CA:TRUE leaf like that is no anchor either.
             if ((i > 0 || CertificateFacts.Read(path[i].RawDataMemory).IsCertificateAuthority) && path[i].SubjectName.RawData.AsSpan().SequenceEqual(path[i].IssuerName.RawData))
             {
-                problems?.Add(new(MasterCertificateError.InvalidChain,
+                problems?.Add(new(MasterConnectionError.InvalidChain,
                     $"the pinned root '{Messages.Printable(path[i].Subject)}' could not be verified as a self-signed root (its self-signature or its authority key identifier does not match its own key)",
                     "re-create the CA certificate (a root's authority key identifier, when present, holds only its own subject key identifier), re-issue the chain and pin the new root"));
                 return new Verdict(path, false, status);
@@ -415,7 +415,7 @@ internal sealed class TrustEvaluator
 
     private static bool SameBytes(X509Certificate2 a, X509Certificate2 b) => a.RawDataMemory.Span.SequenceEqual(b.RawDataMemory.Span);
 
-    private MasterCertificateException Reject(MasterCertificateException exception)
+    private MasterConnectionException Reject(MasterConnectionException exception)
     {
         SecurityTelemetry.Rejected(exception.Error);
         Log.CertificateRejected(_logger, exception.Host, exception.Error, exception.Sha256Fingerprint, exception.Message);

@@ -104,7 +104,7 @@ public sealed class TrustOnFirstUse
         {
             return await operation(TlsPolicy.Create(effective), cancellationToken).ConfigureAwait(false);
         }
-        catch (MasterCertificateException ex) when (ex.Error is MasterCertificateError.UntrustedRoot or MasterCertificateError.IncompleteChain && !HasExplicitTrust(options))
+        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !HasExplicitTrust(options))
         {
             await TrustPresentedChainAsync(masterUri, options.MasterCertificateName, effective.MasterCertificatePem, cancellationToken).ConfigureAwait(false);
         }
@@ -135,10 +135,10 @@ public sealed class TrustOnFirstUse
         {
             // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
             // never trusted.
-            throw new MasterCertificateException(
-                probe.SpeaksPlainHttp ? MasterCertificateError.PlaintextServer : MasterCertificateError.HandshakeFailed,
+            throw new MasterConnectionException(
+                probe.SpeaksPlainHttp ? MasterConnectionError.PlaintextServer : MasterConnectionError.HandshakeFailed,
                 masterUri.IdnHost,
-                Messages.Failure(MasterCertificateError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"),
+                Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"),
                 "check the URL and port of the master");
         }
 
@@ -178,10 +178,10 @@ public sealed class TrustOnFirstUse
             if (!MatchesChain(ExpectedPin, chain))
             {
                 var fix = $"check the master's certificate out of band; if the presented one is right, use its fingerprint: {summary.Sha256Fingerprint}";
-                throw new MasterCertificateException(
-                    MasterCertificateError.PinMismatch,
+                throw new MasterConnectionException(
+                    MasterConnectionError.PinMismatch,
                     masterUri.IdnHost,
-                    Messages.Failure(MasterCertificateError.PinMismatch, masterUri.IdnHost, leaf, $"the expected certificate {ExpectedPin} is not in the presented chain (leaf SHA-256 {summary.Sha256Fingerprint}, SPKI {summary.SpkiPin})", fix),
+                    Messages.Failure(MasterConnectionError.PinMismatch, masterUri.IdnHost, leaf, $"the expected certificate {ExpectedPin} is not in the presented chain (leaf SHA-256 {summary.Sha256Fingerprint}, SPKI {summary.SpkiPin})", fix),
                     fix,
                     chain);
             }
@@ -196,10 +196,10 @@ public sealed class TrustOnFirstUse
         if (Prompt is null)
         {
             var fix = $"check the fingerprint out of band, then trust it with 'det tls trust -m {url} --fingerprint {summary.Sha256Fingerprint}', or set {SecurityEnvironment.TrustFingerprintVariable}={summary.Sha256Fingerprint}, or pin its CA with {Messages.CertFileSetting}";
-            throw new MasterCertificateException(
-                MasterCertificateError.NotTrusted,
+            throw new MasterConnectionException(
+                MasterConnectionError.NotTrusted,
                 masterUri.IdnHost,
-                Messages.Failure(MasterCertificateError.NotTrusted, masterUri.IdnHost, leaf, $"the master's certificate is not trusted and no one can be asked (no terminal, no expected fingerprint); its SHA-256 fingerprint is {summary.Sha256Fingerprint}", fix),
+                Messages.Failure(MasterConnectionError.NotTrusted, masterUri.IdnHost, leaf, $"the master's certificate is not trusted and no one can be asked (no terminal, no expected fingerprint); its SHA-256 fingerprint is {summary.Sha256Fingerprint}", fix),
                 fix,
                 chain);
         }
@@ -208,8 +208,8 @@ public sealed class TrustOnFirstUse
         {
             SecurityTelemetry.FirstUse("rejected");
             var fix = $"to connect, trust the certificate after checking its fingerprint ({summary.Sha256Fingerprint}), or pin its CA with {Messages.CertFileSetting}";
-            throw new MasterCertificateException(
-                MasterCertificateError.NotTrusted,
+            throw new MasterConnectionException(
+                MasterConnectionError.NotTrusted,
                 masterUri.IdnHost,
                 $"{CertificateTrustRequest.RejectedMessage}: the certificate of {url} (SHA-256 {summary.Sha256Fingerprint}) was not trusted. Fix: {fix}",
                 fix,
@@ -222,7 +222,7 @@ public sealed class TrustOnFirstUse
         return summary;
     }
 
-    private static MasterCertificateException CertificateChanged(string url, string host, X509Certificate2 stored, X509Certificate2 presented, IReadOnlyList<X509Certificate2> chain)
+    private static MasterConnectionException CertificateChanged(string url, string host, X509Certificate2 stored, X509Certificate2 presented, IReadOnlyList<X509Certificate2> chain)
     {
         var old = CertificateSummary.Create(stored);
         var now = CertificateSummary.Create(presented);
@@ -231,7 +231,7 @@ public sealed class TrustOnFirstUse
             $"THE MASTER'S CERTIFICATE HAS CHANGED. The master now presents a certificate with a different key than the one trusted for it; the certificate may have been replaced, or someone may be intercepting this connection. " +
             $"Trusted: SHA-256 {old.Sha256Fingerprint}, '{old.Subject}', valid {Messages.Date(old.NotBefore)} to {Messages.Date(old.NotAfter)}. " +
             $"Presented: SHA-256 {now.Sha256Fingerprint}, '{now.Subject}', valid {Messages.Date(now.NotBefore)} to {Messages.Date(now.NotAfter)}";
-        return new MasterCertificateException(MasterCertificateError.CertificateChanged, host, Messages.Failure(MasterCertificateError.CertificateChanged, host, null, detail, fix), fix, chain);
+        return new MasterConnectionException(MasterConnectionError.CertificateChanged, host, Messages.Failure(MasterConnectionError.CertificateChanged, host, null, detail, fix), fix, chain);
     }
 
     /// <summary>

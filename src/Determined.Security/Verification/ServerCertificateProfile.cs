@@ -4,7 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Determined.Security;
 
 /// <summary>One defect found in a chain: its class, what was seen (a sentence without final period) and the fix.</summary>
-internal readonly record struct CertificateProblem(MasterCertificateError Error, string Detail, string Fix);
+internal readonly record struct CertificateProblem(MasterConnectionError Error, string Detail, string Fix);
 
 /// <summary>
 /// The rules every server certificate chain must meet after the platform has built it and checked its signatures
@@ -44,14 +44,14 @@ internal static class ServerCertificateProfile
             var who = Describe(path[i], i, isAnchor);
             if (f.Malformed is not null)
             {
-                problems.Add(new(MasterCertificateError.MalformedCertificate, $"{who} is malformed: {f.Malformed}", ReissueFix));
+                problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} is malformed: {f.Malformed}", ReissueFix));
                 continue;
             }
 
             CheckValidity(f, who, i, seconds, problems);
             if (f.WeakKeyReason is not null)
             {
-                problems.Add(new(MasterCertificateError.WeakKey, $"{who} has a key that is refused: {f.WeakKeyReason}",
+                problems.Add(new(MasterConnectionError.WeakKey, $"{who} has a key that is refused: {f.WeakKeyReason}",
                     i == 0 ? "re-issue the master certificate with an RSA key of at least 2048 bits or an EC P-256/P-384 key" : "re-issue the CA with an RSA key of at least 2048 bits or an EC P-256/P-384 key, then the certificates it signed"));
             }
 
@@ -59,13 +59,13 @@ internal static class ServerCertificateProfile
             {
                 if (WeakSignature(f.SignatureAlgorithm) is { } algorithm)
                 {
-                    problems.Add(new(MasterCertificateError.WeakSignature, $"{who} is signed with {algorithm}, which is broken",
+                    problems.Add(new(MasterConnectionError.WeakSignature, $"{who} is signed with {algorithm}, which is broken",
                         i == 0 ? "re-issue the master certificate with a SHA-256 (or stronger) signature" : "re-issue the CA certificate with a SHA-256 (or stronger) signature"));
                 }
 
                 if (f.SerialNumber.Length > 20 || f.SerialNumber.Length == 0 || (f.SerialNumber[0] & 0x80) != 0 || f.SerialNumber.AsSpan().IndexOfAnyExcept((byte)0) < 0)
                 {
-                    problems.Add(new(MasterCertificateError.MalformedCertificate, $"{who} has a serial number that is zero, negative or longer than 20 bytes (RFC 5280 4.1.2.2)", ReissueFix));
+                    problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has a serial number that is zero, negative or longer than 20 bytes (RFC 5280 4.1.2.2)", ReissueFix));
                 }
             }
 
@@ -80,7 +80,7 @@ internal static class ServerCertificateProfile
 
             if (isAnchor && f.SelfIssued && f.AuthorityKeyIdentifierWithoutKeyId)
             {
-                problems.Add(new(MasterCertificateError.MalformedCertificate,
+                problems.Add(new(MasterConnectionError.MalformedCertificate,
                     $"{who} has an authority key identifier without its keyIdentifier field, so it cannot be matched to its own key",
                     "re-create the root with authorityKeyIdentifier = keyid (or without the extension) and pin it"));
             }
@@ -103,13 +103,13 @@ internal static class ServerCertificateProfile
         var clockFix = "if this machine's clock is wrong, correct it (NTP)";
         if (now < f.NotBefore)
         {
-            problems.Add(new(MasterCertificateError.NotYetValid,
+            problems.Add(new(MasterConnectionError.NotYetValid,
                 $"{who} is not valid until {Messages.Date(f.NotBefore)} and this machine's clock says {Messages.Date(now)}",
                 $"{clockFix}; otherwise wait until the certificate becomes valid or re-issue it with a correct start date"));
         }
         else if (now > f.NotAfter)
         {
-            problems.Add(new(MasterCertificateError.Expired,
+            problems.Add(new(MasterConnectionError.Expired,
                 $"{who} expired at {Messages.Date(f.NotAfter)} and this machine's clock says {Messages.Date(now)}",
                 index == 0
                     ? $"renew the master's certificate (security.tls.cert and security.tls.key on the master; the sample master reloads it without a restart); {clockFix}"
@@ -121,7 +121,7 @@ internal static class ServerCertificateProfile
     {
         if (f.IsCertificateAuthority && !leafIsAnchor)
         {
-            problems.Add(new(MasterCertificateError.CaCertificateAsServer,
+            problems.Add(new(MasterConnectionError.CaCertificateAsServer,
                 $"{who} is a CA certificate (basicConstraints CA:TRUE) presented as the server's own certificate",
                 "on the master, set security.tls.cert to a server certificate issued by that CA (leaf first, then intermediates), not to the CA certificate; a self-signed CA:TRUE certificate is accepted only when it is itself pinned"));
         }
@@ -130,14 +130,14 @@ internal static class ServerCertificateProfile
         {
             if ((usage & (CertificateFacts.KeyUsageDigitalSignature | CertificateFacts.KeyUsageKeyEncipherment | CertificateFacts.KeyUsageKeyAgreement)) == 0)
             {
-                problems.Add(new(MasterCertificateError.WrongKeyUsage,
+                problems.Add(new(MasterConnectionError.WrongKeyUsage,
                     $"{who} has a keyUsage without digitalSignature, keyEncipherment or keyAgreement, so it cannot be used for TLS",
                     "re-issue the master certificate with keyUsage = digitalSignature, keyEncipherment (or without keyUsage)"));
             }
 
             if (!f.IsCertificateAuthority && (usage & (CertificateFacts.KeyUsageKeyCertSign | CertificateFacts.KeyUsageCrlSign)) != 0)
             {
-                problems.Add(new(MasterCertificateError.WrongKeyUsage,
+                problems.Add(new(MasterConnectionError.WrongKeyUsage,
                     $"{who} is not a CA but its keyUsage allows signing certificates or CRLs (keyCertSign/cRLSign)",
                     "re-issue the master certificate with keyUsage = digitalSignature, keyEncipherment"));
             }
@@ -145,14 +145,14 @@ internal static class ServerCertificateProfile
 
         if (f.ExtendedKeyUsages is { } anyUsage && anyUsage.Contains(AnyExtendedKeyUsageOid) && anyUsage.Contains(CertificateNames.ServerAuthOid) && !leafIsAnchor)
         {
-            problems.Add(new(MasterCertificateError.WrongKeyUsage,
+            problems.Add(new(MasterConnectionError.WrongKeyUsage,
                 $"{who} lists anyExtendedKeyUsage, which lets it act for every purpose (CA/Browser Forum 7.1.2.7.10 forbids it in server certificates)",
                 "re-issue the master certificate with extendedKeyUsage = serverAuth only"));
         }
 
         if (f.ExtendedKeyUsages is { } ekus && !ekus.Contains(CertificateNames.ServerAuthOid))
         {
-            problems.Add(new(MasterCertificateError.WrongKeyUsage,
+            problems.Add(new(MasterConnectionError.WrongKeyUsage,
                 ekus.Count == 1 && ekus[0] == AnyExtendedKeyUsageOid
                     ? $"{who} has only the anyExtendedKeyUsage purpose, not TLS server authentication (serverAuth)"
                     : $"{who} has an extended key usage without TLS server authentication (serverAuth)",
@@ -161,13 +161,13 @@ internal static class ServerCertificateProfile
 
         if (f.NameConstraints is not null && !f.IsCertificateAuthority)
         {
-            problems.Add(new(MasterCertificateError.NameConstraintViolation,
+            problems.Add(new(MasterConnectionError.NameConstraintViolation,
                 $"{who} carries name constraints, which only a CA certificate may have", ReissueFix));
         }
 
         if (f.SubjectIsEmpty && (!f.HasSubjectAlternativeName || !f.SubjectAlternativeNameCritical))
         {
-            problems.Add(new(MasterCertificateError.MalformedCertificate,
+            problems.Add(new(MasterConnectionError.MalformedCertificate,
                 $"{who} has an empty subject and {(f.HasSubjectAlternativeName ? "a non-critical" : "no")} subject alternative name extension (RFC 5280 4.2.1.6 requires a critical one)", ReissueFix));
         }
 
@@ -183,7 +183,7 @@ internal static class ServerCertificateProfile
         var publicSuffix = default(string);
         if (address is null && !HostNames.IsValidHostName(dns!, allowWildcard: false))
         {
-            problems.Add(new(MasterCertificateError.NameMismatch,
+            problems.Add(new(MasterConnectionError.NameMismatch,
                 $"the name verified, '{Messages.Printable(expectedName)}', is not a valid host name or IP address, so no certificate can match it",
                 $"connect with a URL whose host is the master's DNS name or IP address, or set {Messages.CertNameSetting} to one"));
             return;
@@ -225,7 +225,7 @@ internal static class ServerCertificateProfile
             detail += $" ('{Messages.Printable(publicSuffix)}' is a wildcard over a public suffix, which never matches)";
         }
 
-        problems.Add(new(MasterCertificateError.NameMismatch, detail,
+        problems.Add(new(MasterConnectionError.NameMismatch, detail,
             names.Count == 0 || publicSuffix is not null
                 ? "re-issue the master certificate with the master's DNS name or IP address as a subject alternative name"
                 : $"connect with a URL whose host is one of those names, or set the expected name with {Messages.CertNameSetting} to '{suggestion}'"));
@@ -240,27 +240,27 @@ internal static class ServerCertificateProfile
         var v1Anchor = isAnchor && f.SelfIssued && f.Version == 0;
         if (!v1Anchor && (!f.HasBasicConstraints || !f.IsCertificateAuthority))
         {
-            problems.Add(new(MasterCertificateError.InvalidChain, $"{who} signed the certificate below it but is not a CA (basicConstraints CA:TRUE {(f.HasBasicConstraints ? "is false" : "is missing")})", CaFix));
+            problems.Add(new(MasterConnectionError.InvalidChain, $"{who} signed the certificate below it but is not a CA (basicConstraints CA:TRUE {(f.HasBasicConstraints ? "is false" : "is missing")})", CaFix));
         }
 
         if (f.KeyUsage is { } usage && (usage & CertificateFacts.KeyUsageKeyCertSign) == 0)
         {
-            problems.Add(new(MasterCertificateError.InvalidChain, $"{who} has a keyUsage without keyCertSign, so it may not sign certificates", CaFix));
+            problems.Add(new(MasterConnectionError.InvalidChain, $"{who} has a keyUsage without keyCertSign, so it may not sign certificates", CaFix));
         }
 
         if (f.SubjectIsEmpty)
         {
-            problems.Add(new(MasterCertificateError.MalformedCertificate, $"{who} has an empty subject (RFC 5280 4.1.2.6: a CA's subject is never empty)", CaFix));
+            problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has an empty subject (RFC 5280 4.1.2.6: a CA's subject is never empty)", CaFix));
         }
 
         if (f.PolicyConstraintsNonCritical)
         {
-            problems.Add(new(MasterCertificateError.MalformedCertificate, $"{who} has a policy constraints extension that is not marked critical (RFC 5280 4.2.1.11)", CaFix));
+            problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has a policy constraints extension that is not marked critical (RFC 5280 4.2.1.11)", CaFix));
         }
 
         if (f.NameConstraints is { Critical: false })
         {
-            problems.Add(new(MasterCertificateError.NameConstraintViolation, $"{who} has name constraints that are not marked critical (RFC 5280 4.2.1.10 requires critical), so other verifiers may ignore them", "re-issue the CA certificate with nameConstraints = critical, …"));
+            problems.Add(new(MasterConnectionError.NameConstraintViolation, $"{who} has name constraints that are not marked critical (RFC 5280 4.2.1.10 requires critical), so other verifiers may ignore them", "re-issue the CA certificate with nameConstraints = critical, …"));
         }
     }
 
@@ -277,7 +277,7 @@ internal static class ServerCertificateProfile
 
         if (cost > MaxNameConstraintComparisons)
         {
-            problems.Add(new(MasterCertificateError.NameConstraintViolation,
+            problems.Add(new(MasterConnectionError.NameConstraintViolation,
                 $"the chain needs {cost} name-constraint comparisons ({names} names in the server certificate); more than {MaxNameConstraintComparisons} are refused as a denial-of-service pattern",
                 "issue the master a certificate with only the names it serves, from a CA with a short constraint list"));
             return;
@@ -298,7 +298,7 @@ internal static class ServerCertificateProfile
                     : constraints.PermittedDns is not null || constraints.ExcludedDns.Count > 0 ? "is not a valid host name, so it cannot be judged against the DNS name constraints" : null;
                 if (why is not null)
                 {
-                    problems.Add(new(MasterCertificateError.NameConstraintViolation,
+                    problems.Add(new(MasterConnectionError.NameConstraintViolation,
                         $"the server certificate's name '{Messages.Printable(dns)}' {why} of {who}",
                         "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
                     return;
@@ -309,7 +309,7 @@ internal static class ServerCertificateProfile
             {
                 if (IPViolation(ip, constraints) is { } why)
                 {
-                    problems.Add(new(MasterCertificateError.NameConstraintViolation,
+                    problems.Add(new(MasterConnectionError.NameConstraintViolation,
                         $"the server certificate's address {HostNames.Format(ip)} {why} of {who}",
                         "issue the master certificate only for addresses the CA is allowed to certify (or use a CA without that constraint)"));
                     return;

@@ -166,7 +166,7 @@ public sealed class DeterminedTokenStoreTests : IDisposable
             }
             else
             {
-                var ex = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => DeterminedConnectionSettings.Resolve(new(), TestPki.Reader(env)));
+                var ex = Assert.Throws<DeterminedConfigurationException>(() => DeterminedConnectionSettings.Resolve(new(), TestPki.Reader(env)));
                 Assert.Contains(ex.Failures, f => f.Contains("DET_USE_TLS", StringComparison.Ordinal));
             }
 

@@ -49,7 +49,7 @@ public sealed class HostileMasterTests
 
                 outcome = "value";
             }
-            catch (Determined.Security.DeterminedException ex)
+            catch (DeterminedException ex)
             {
                 Assert.False(string.IsNullOrWhiteSpace(ex.Message));
                 outcome = ex.GetType().Name;

@@ -224,9 +224,9 @@ public sealed class HostileServerTests
         var https = new UriBuilder(server.Uri) { Scheme = "https" }.Uri;
         using var http = new HttpClient(new ShortConnectTimeoutFactory(new CertificateTrustResolver(TlsPolicy.Default)).CreateHandler(https));
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => http.GetAsync(new Uri(https, "/info"))).WaitAsync(s_guard);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.GetAsync(new Uri(https, "/info"))).WaitAsync(s_guard);
 
-        Assert.Equal(MasterCertificateError.HandshakeFailed, ex.Error);
+        Assert.Equal(MasterConnectionError.HandshakeFailed, ex.Error);
         Assert.Contains("accepted the connection but never answered the TLS handshake", ex.Message, StringComparison.Ordinal);
     }
 

@@ -119,7 +119,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     [Fact]
     public void StrictBoolean_DetUseTlsMaybe_IsAnErrorNamingTheVariable()
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(new(), new() { ["DET_USE_TLS"] = "maybe" }));
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => Resolve(new(), new() { ["DET_USE_TLS"] = "maybe" }));
 
         Assert.Contains(ex.Failures, f => f.Contains("DET_USE_TLS='maybe'", StringComparison.Ordinal));
     }
@@ -127,11 +127,11 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     [Fact]
     public void InvalidSettings_AreAllListedWithFixes()
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => Resolve(
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => Resolve(
             new() { MasterUrl = "http://user:pw@host", MaxRetries = -1, Timeout = TimeSpan.Zero, Tls = new() { MasterCertificateFile = "/nope.crt", DangerousSkipVerification = true } },
             new()));
 
-        Assert.True(ex.Failures.Count() >= 5, string.Join("\n", ex.Failures));
+        Assert.True(ex.Failures.Count >= 5, string.Join("\n", ex.Failures));
         Assert.All(ex.Failures, f => Assert.Contains("Fix:", f, StringComparison.Ordinal));
         Assert.DoesNotContain(ex.Failures, f => f.Contains(":pw@", StringComparison.Ordinal));
     }

@@ -24,7 +24,7 @@ public sealed class TelemetryTests : IDisposable
         using var logs = new FakeLoggerFactory();
 
         await Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile }, server.Uri, logs);
-        await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateName = "wrong.example", MasterCertificateFile = _pki.RootFile }, server.Uri, logs));
+        await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateName = "wrong.example", MasterCertificateFile = _pki.RootFile }, server.Uri, logs));
 
         Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "accepted"));
         Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "rejected"));
@@ -73,7 +73,7 @@ public sealed class TelemetryTests : IDisposable
         using var metrics = new MeterCapture("Determined.Security");
         using var logs = new FakeLoggerFactory();
 
-        await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), new Uri($"https://127.0.0.1:{server.Port}"), logs));
+        await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions(), new Uri($"https://127.0.0.1:{server.Port}"), logs));
 
         Assert.Equal(1, metrics.Sum("determined.security.handshake_failures", "error.type", "PlaintextServer"));
         Assert.Contains(logs.Records, r => r.Id.Id == 1005 && r.Id.Name == "ConnectionFailed");

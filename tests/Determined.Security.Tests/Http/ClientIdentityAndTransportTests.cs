@@ -51,7 +51,7 @@ public sealed class ClientIdentityAndTransportTests : IDisposable
         var certFile = _pki.Write("c.crt", TestCertificates.Pem(client));
         var keyFile = _pki.Write("o.key", TestCertificates.KeyPem(other));
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = certFile, ClientKeyFile = keyFile })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = certFile, ClientKeyFile = keyFile })).Failures);
 
         Assert.Contains("does not belong to the certificate", message, StringComparison.Ordinal);
         Assert.Contains(keyFile, message, StringComparison.Ordinal);
@@ -63,7 +63,7 @@ public sealed class ClientIdentityAndTransportTests : IDisposable
     {
         var certFile = _pki.Write("c.crt", TestCertificates.Pem(_pki.Leaf));
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = certFile })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = certFile })).Failures);
 
         Assert.Contains("has no private key", message, StringComparison.Ordinal);
         Assert.Contains("security.tls.client_key", message, StringComparison.Ordinal);
@@ -91,8 +91,8 @@ public sealed class ClientIdentityAndTransportTests : IDisposable
         {
             await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
             await using var ssl = new SslStream(tcp.GetStream());
-            var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => ssl.AuthenticateAsClientAsync(noName.CreateSslClientAuthenticationOptions(uri)));
-            Assert.Equal(MasterCertificateError.NameMismatch, ex.Error);
+            var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => ssl.AuthenticateAsClientAsync(noName.CreateSslClientAuthenticationOptions(uri)));
+            Assert.Equal(MasterConnectionError.NameMismatch, ex.Error);
         }
     }
 

@@ -75,8 +75,8 @@ public sealed class ExtensionPointTests : IDisposable
         var refusing = new AuditingResolver(policy, _pki.Intermediate.Thumbprint);
         using var refused = new HttpClient(new MasterHttpHandlerFactory(refusing).CreateHandler(server.Uri)) { BaseAddress = server.Uri };
         // A callback that answers false is a failed handshake, classified like every other connection failure.
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => refused.GetStringAsync("/info"));
-        Assert.Equal(MasterCertificateError.HandshakeFailed, ex.Error);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => refused.GetStringAsync("/info"));
+        Assert.Equal(MasterConnectionError.HandshakeFailed, ex.Error);
         Assert.True(refusing.Validations >= 1);
     }
 
@@ -89,8 +89,8 @@ public sealed class ExtensionPointTests : IDisposable
         var resolver = new AuditingResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = trustFile, TrustMode = MasterTrustMode.PinnedOnly, ReloadCheckInterval = TimeSpan.FromMilliseconds(1) }), null);
         using var client = new HttpClient(new MasterHttpHandlerFactory(resolver).CreateHandler(server.Uri)) { BaseAddress = server.Uri };
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => client.GetStringAsync("/info"));
-        Assert.Equal(MasterCertificateError.UntrustedRoot, ex.Error);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => client.GetStringAsync("/info"));
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
         var before = resolver.Policy;
 
         // The pinned file now holds the master's root: the resolver reloads it and the handler is rebuilt through the override.
@@ -104,7 +104,7 @@ public sealed class ExtensionPointTests : IDisposable
             {
                 info = await client.GetStringAsync("/info");
             }
-            catch (MasterCertificateException)
+            catch (MasterConnectionException)
             {
             }
         }

@@ -14,9 +14,9 @@ public sealed class PlaintextMismatchTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(certificate: null);
         var httpsUrl = new Uri($"https://127.0.0.1:{server.Port}");
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), httpsUrl));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions(), httpsUrl));
 
-        Assert.Equal(MasterCertificateError.PlaintextServer, ex.Error);
+        Assert.Equal(MasterConnectionError.PlaintextServer, ex.Error);
         Assert.Contains($"http://127.0.0.1:{server.Port}", ex.SuggestedFix, StringComparison.Ordinal);
     }
 
@@ -26,9 +26,9 @@ public sealed class PlaintextMismatchTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
         var httpUrl = new Uri($"http://127.0.0.1:{server.Port}");
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), httpUrl));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions(), httpUrl));
 
-        Assert.Equal(MasterCertificateError.TlsServerOnPlaintextUrl, ex.Error);
+        Assert.Equal(MasterConnectionError.TlsServerOnPlaintextUrl, ex.Error);
         Assert.Contains($"https://127.0.0.1:{server.Port}", ex.SuggestedFix, StringComparison.Ordinal);
     }
 
@@ -37,9 +37,9 @@ public sealed class PlaintextMismatchTests : IDisposable
     {
         await using var server = await TlsTestServer.StartAsync(certificate: null);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { RequireEncryption = true }, server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions { RequireEncryption = true }, server.Uri));
 
-        Assert.Equal(MasterCertificateError.EncryptionRequired, ex.Error);
+        Assert.Equal(MasterConnectionError.EncryptionRequired, ex.Error);
         Assert.Null(server.LastHost);
     }
 
@@ -61,10 +61,10 @@ public sealed class PlaintextMismatchTests : IDisposable
             Protocols = System.Security.Authentication.SslProtocols.Tls12,
         });
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() =>
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() =>
             Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile, MinimumTlsVersion = TlsVersion.Tls13 }, server.Uri));
 
-        Assert.Equal(MasterCertificateError.HandshakeFailed, ex.Error);
+        Assert.Equal(MasterConnectionError.HandshakeFailed, ex.Error);
         Assert.Contains("MinimumTlsVersion", ex.SuggestedFix, StringComparison.Ordinal);
     }
 }

@@ -25,9 +25,9 @@ public sealed class CipherAndReloadTests : IDisposable
     {
         await using var server = await OneSuiteServerAsync();
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() =>
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() =>
             Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile, CipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256" }, server.Uri));
-        Assert.Equal(MasterCertificateError.HandshakeFailed, ex.Error);
+        Assert.Equal(MasterConnectionError.HandshakeFailed, ex.Error);
         Assert.Contains("cipher suite", ex.SuggestedFix, StringComparison.Ordinal);
 
         Assert.Contains("0.0.0-test", await Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile, CipherSuites = "ECDHE-ECDSA-AES256-GCM-SHA384:TLS_AES_128_GCM_SHA256" }, server.Uri), StringComparison.Ordinal);
@@ -39,7 +39,7 @@ public sealed class CipherAndReloadTests : IDisposable
     [InlineData("HIGH:!aNULL", "keyword 'HIGH'")]
     public void CipherSuites_UnknownNameOrKeyword_IsAnErrorNamingIt(string value, string expected)
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { CipherSuites = value }));
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { CipherSuites = value }));
 
         Assert.Contains(ex.Failures, f => f.Contains(expected, StringComparison.Ordinal));
     }

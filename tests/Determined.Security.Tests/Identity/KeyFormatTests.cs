@@ -74,12 +74,12 @@ public sealed class KeyFormatTests : IDisposable
 
         Assert.Equal("CN=enc", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem"), ClientCertificatePasswordFile = P("pass.txt") }));
 
-        var wrong = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem"), ClientCertificatePasswordFile = P("wrong.txt") })).Failures);
+        var wrong = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem"), ClientCertificatePasswordFile = P("wrong.txt") })).Failures);
         Assert.Contains(P("enc.p8.pem"), wrong, StringComparison.Ordinal);
         Assert.Contains("password", wrong, StringComparison.Ordinal);
         Assert.Contains("is wrong", wrong, StringComparison.Ordinal);
         Assert.DoesNotContain("nope", wrong, StringComparison.Ordinal);
-        var missing = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem") })).Failures);
+        var missing = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("enc.crt"), ClientKeyFile = P("enc.p8.pem") })).Failures);
         Assert.Contains("ClientCertificatePasswordFile", missing, StringComparison.Ordinal);
     }
 
@@ -101,10 +101,10 @@ public sealed class KeyFormatTests : IDisposable
         Assert.Equal("CN=p12-agent", await ConnectAsync(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable }));
 
         Environment.SetEnvironmentVariable(variable, "wrong");
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
         Assert.Contains("agent.p12' is wrong", message, StringComparison.Ordinal);
         Environment.SetEnvironmentVariable(variable, null);
-        message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
+        message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("agent.p12"), ClientCertificatePasswordVariable = variable })).Failures);
         Assert.Contains($"'{variable}' that should hold the password is not set", message, StringComparison.Ordinal);
     }
 
@@ -115,7 +115,7 @@ public sealed class KeyFormatTests : IDisposable
         File.WriteAllText(P("pass"), "x\n");
         Openssl("pkcs12", "-export", "-nokeys", "-in", "ca.crt", "-passout", "file:" + P("pass"), "-out", "trust.p12");
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("trust.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("trust.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
 
         Assert.Contains("holds no private key", message, StringComparison.Ordinal);
         Assert.Contains("CN=Test Root CA", message, StringComparison.Ordinal);
@@ -155,7 +155,7 @@ public sealed class KeyFormatTests : IDisposable
             TrustMode = MasterTrustMode.PinnedOnly,
         }));
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = P("legacy.jks") })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = P("legacy.jks") })).Failures);
         Assert.Contains("JKS", message, StringComparison.Ordinal);
         Assert.Contains($"keytool -importkeystore -srckeystore '{P("legacy.jks")}' -destkeystore '{P("legacy.jks")}.p12' -deststoretype PKCS12", message, StringComparison.Ordinal);
     }
@@ -163,7 +163,7 @@ public sealed class KeyFormatTests : IDisposable
     [Fact]
     public void PasswordFileAndVariableTogether_IsAnError()
     {
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificatePasswordFile = "/x", ClientCertificatePasswordVariable = "Y" })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificatePasswordFile = "/x", ClientCertificatePasswordVariable = "Y" })).Failures);
         Assert.Contains("both a password file and a password environment variable", message, StringComparison.Ordinal);
     }
 }

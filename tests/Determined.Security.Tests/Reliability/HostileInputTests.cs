@@ -60,15 +60,15 @@ public sealed class HostileInputTests : IDisposable
     }
 
     [Fact]
-    public void InlinePem_AnyInput_LoadsOrThrowsOptionsValidationException()
+    public void InlinePem_AnyInput_LoadsOrThrowsDeterminedConfigurationException()
     {
         var pem = TestCertificates.Pem(TestCertificates.CreateRoot());
         var lines = pem.Split('\n');
-        Run<OptionsValidationException>("PEM trust material", HostileInputCorpus.Generate(3, [pem, lines[0] + "\n", lines[1] + "\n", "-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"], 600), s => TlsPolicy.Create(new TlsOptions { MasterCertificatePem = s }));
+        Run<DeterminedConfigurationException>("PEM trust material", HostileInputCorpus.Generate(3, [pem, lines[0] + "\n", lines[1] + "\n", "-----END CERTIFICATE-----\n", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n"], 600), s => TlsPolicy.Create(new TlsOptions { MasterCertificatePem = s }));
     }
 
     [Fact]
-    public void CertificateFiles_AnyBytes_LoadOrThrowOptionsValidationException()
+    public void CertificateFiles_AnyBytes_LoadOrThrowDeterminedConfigurationException()
     {
         var random = new Random(4);
         var der = TestCertificates.CreateRoot().RawData;
@@ -92,7 +92,7 @@ public sealed class HostileInputTests : IDisposable
             File.WriteAllBytes(path, bytes);
             return path;
         }).Append("");
-        Run<OptionsValidationException>("certificate/PKCS#12 files", inputs.Take(Iterations + 1).Concat(Enumerable.Repeat(Path.Combine(_dir, "f1.bin"), Iterations - 400)), p =>
+        Run<DeterminedConfigurationException>("certificate/PKCS#12 files", inputs.Take(Iterations + 1).Concat(Enumerable.Repeat(Path.Combine(_dir, "f1.bin"), Iterations - 400)), p =>
         {
             TlsPolicy.Create(new TlsOptions { MasterCertificateFile = p.Length == 0 ? Path.Combine(_dir, "none") : p });
             TlsPolicy.Create(new TlsOptions { ClientCertificateFile = p.Length == 0 ? Path.Combine(_dir, "none") : p, ClientCertificatePasswordFile = null });

@@ -12,32 +12,32 @@ public sealed class BadCertificateMatrixTests : IDisposable
 {
     private readonly Pki _pki = new();
 
-    public static TheoryData<string, MasterCertificateError> Defects => new()
+    public static TheoryData<string, MasterConnectionError> Defects => new()
     {
-        { "expired", MasterCertificateError.Expired },
-        { "not-yet-valid", MasterCertificateError.NotYetValid },
-        { "wrong-name", MasterCertificateError.NameMismatch },
-        { "self-signed-not-pinned", MasterCertificateError.UntrustedRoot },
-        { "untrusted-root", MasterCertificateError.UntrustedRoot },
-        { "missing-intermediate", MasterCertificateError.IncompleteChain },
-        { "ca-as-leaf", MasterCertificateError.CaCertificateAsServer },
-        { "client-auth-only", MasterCertificateError.WrongKeyUsage },
-        { "rsa-1024", MasterCertificateError.WeakKey },
-        { "sha1-signed", MasterCertificateError.WeakSignature },
-        { "ca-with-san-as-leaf", MasterCertificateError.CaCertificateAsServer },
-        { "leaf-with-keycertsign", MasterCertificateError.WrongKeyUsage },
-        { "rsa-1024-intermediate", MasterCertificateError.WeakKey },
-        { "public-suffix-wildcard", MasterCertificateError.NameMismatch },
-        { "empty-subject-non-critical-san", MasterCertificateError.MalformedCertificate },
-        { "excluded-by-name-constraint", MasterCertificateError.NameConstraintViolation },
-        { "wildcard-over-excluded-name", MasterCertificateError.NameConstraintViolation },
+        { "expired", MasterConnectionError.Expired },
+        { "not-yet-valid", MasterConnectionError.NotYetValid },
+        { "wrong-name", MasterConnectionError.NameMismatch },
+        { "self-signed-not-pinned", MasterConnectionError.UntrustedRoot },
+        { "untrusted-root", MasterConnectionError.UntrustedRoot },
+        { "missing-intermediate", MasterConnectionError.IncompleteChain },
+        { "ca-as-leaf", MasterConnectionError.CaCertificateAsServer },
+        { "client-auth-only", MasterConnectionError.WrongKeyUsage },
+        { "rsa-1024", MasterConnectionError.WeakKey },
+        { "sha1-signed", MasterConnectionError.WeakSignature },
+        { "ca-with-san-as-leaf", MasterConnectionError.CaCertificateAsServer },
+        { "leaf-with-keycertsign", MasterConnectionError.WrongKeyUsage },
+        { "rsa-1024-intermediate", MasterConnectionError.WeakKey },
+        { "public-suffix-wildcard", MasterConnectionError.NameMismatch },
+        { "empty-subject-non-critical-san", MasterConnectionError.MalformedCertificate },
+        { "excluded-by-name-constraint", MasterConnectionError.NameConstraintViolation },
+        { "wildcard-over-excluded-name", MasterConnectionError.NameConstraintViolation },
     };
 
     public void Dispose() => _pki.Dispose();
 
     [Theory]
     [MemberData(nameof(Defects))]
-    public async Task BadCertificate_InEveryTrustMode_IsRejectedWithItsClassification(string defect, MasterCertificateError expected)
+    public async Task BadCertificate_InEveryTrustMode_IsRejectedWithItsClassification(string defect, MasterConnectionError expected)
     {
         var (leaf, chain) = Build(defect);
         // OpenSSL-backed .NET servers refuse to serve weak certificates; openssl s_server at level 0 does.
@@ -65,7 +65,7 @@ public sealed class BadCertificateMatrixTests : IDisposable
 
         foreach (var (name, options, roots) in modes)
         {
-            var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(options, uri, adjust: p => p.SystemRootsOverride = roots));
+            var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(options, uri, adjust: p => p.SystemRootsOverride = roots));
             Assert.True(expected == ex.Error, $"{defect} in {name}: expected {expected}, got {ex.Error}: {ex.Message}");
             Assert.Equal(CertificatePin.Sha256Fingerprint(leaf), ex.Sha256Fingerprint);
             Assert.Contains("Fix:", ex.Message, StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class BadCertificateMatrixTests : IDisposable
         var (leaf, chain) = Build("expired");
         await using var server = await TlsTestServer.StartAsync(leaf, chain);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile }, server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile }, server.Uri));
 
         Assert.Contains(leaf.NotAfter.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture), ex.Message, StringComparison.Ordinal);
         Assert.Contains("this machine's clock says", ex.Message, StringComparison.Ordinal);

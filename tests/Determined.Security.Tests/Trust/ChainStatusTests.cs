@@ -21,7 +21,7 @@ public sealed class ChainStatusTests : IDisposable
         var ex = resolver.Evaluate("master", null, null, SslPolicyErrors.RemoteCertificateNotAvailable);
 
         Assert.NotNull(ex);
-        Assert.Equal(MasterCertificateError.NoCertificate, ex.Error);
+        Assert.Equal(MasterConnectionError.NoCertificate, ex.Error);
         Assert.Null(ex.Sha256Fingerprint);
     }
 
@@ -30,10 +30,10 @@ public sealed class ChainStatusTests : IDisposable
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() =>
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() =>
             Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile, CheckCertificateRevocation = true }, server.Uri));
 
-        Assert.Equal(MasterCertificateError.InvalidChain, ex.Error);
+        Assert.Equal(MasterConnectionError.InvalidChain, ex.Error);
         Assert.Contains("CheckCertificateRevocation", ex.SuggestedFix, StringComparison.Ordinal);
     }
 
@@ -54,10 +54,10 @@ public sealed class ChainStatusTests : IDisposable
         crl = builder.Build(_pki.Intermediate, 1, DateTimeOffset.UtcNow.AddDays(1), HashAlgorithmName.SHA256);
         await using var server = await TlsTestServer.StartAsync(leaf, _pki.Intermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() =>
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() =>
             Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = _pki.RootFile, CheckCertificateRevocation = true }, server.Uri));
 
-        Assert.Equal(MasterCertificateError.Revoked, ex.Error);
+        Assert.Equal(MasterConnectionError.Revoked, ex.Error);
         Assert.Contains(X509ChainStatusFlags.Revoked, ex.ChainStatus);
     }
 }

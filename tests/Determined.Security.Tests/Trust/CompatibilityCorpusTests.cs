@@ -59,9 +59,9 @@ public sealed class CompatibilityCorpusTests : IDisposable
         {
             foreach (var url in new[] { Localhost, Loopback })
             {
-                var ex = Assert.Throws<MasterCertificateException>(() => Resolver(ca.Certificate, mode).ValidateCertificate(url, leaf));
-                Assert.True(ex.Error == MasterCertificateError.NameMismatch, $"{mode} {url}: expected NameMismatch, got {ex.Error}: {ex.Message}");
-                Assert.Equal(new[] { MasterCertificateError.NameMismatch }, ex.Errors);
+                var ex = Assert.Throws<MasterConnectionException>(() => Resolver(ca.Certificate, mode).ValidateCertificate(url, leaf));
+                Assert.True(ex.Error == MasterConnectionError.NameMismatch, $"{mode} {url}: expected NameMismatch, got {ex.Error}: {ex.Message}");
+                Assert.Equal(new[] { MasterConnectionError.NameMismatch }, ex.Errors);
                 Assert.Contains("CN-only certificates are not accepted", ex.Message, StringComparison.Ordinal);
             }
         }
@@ -379,7 +379,7 @@ public sealed class CompatibilityCorpusTests : IDisposable
                 {
                     Resolver(pinned, mode).ValidateCertificate(url, leaf, intermediates.Length == 0 ? null : [.. intermediates]);
                 }
-                catch (MasterCertificateException ex)
+                catch (MasterConnectionException ex)
                 {
                     refusals.Add($"[{mode}, {url}] {ex.Error} ({string.Join(", ", ex.Errors)}): {ex.Message}");
                 }
@@ -401,7 +401,7 @@ public sealed class CompatibilityCorpusTests : IDisposable
             {
                 page = await Clients.GetInfoAsync(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(pinned), TrustMode = mode }, url);
             }
-            catch (MasterCertificateException ex)
+            catch (MasterConnectionException ex)
             {
                 Assert.Fail($"[{mode}, {url}] handshake refused '{served.Subject}' pinned '{pinned.Subject}': {ex.Error} ({string.Join(", ", ex.Errors)}): {ex.Message}");
                 throw;

@@ -15,7 +15,7 @@ public sealed partial class DocumentedErrorTests : IDisposable
     {
         var doc = File.ReadAllText(Path.Combine(RepoRoot(), "TROUBLESHOOTING.md"));
 
-        foreach (var error in Enum.GetValues<MasterCertificateError>())
+        foreach (var error in Enum.GetValues<MasterConnectionError>())
         {
             Assert.True(doc.Contains($"`{error}`", StringComparison.Ordinal), $"TROUBLESHOOTING.md has no section for {error}");
         }
@@ -28,8 +28,8 @@ public sealed partial class DocumentedErrorTests : IDisposable
         var sources = string.Join("\n", Directory.EnumerateFiles(Path.Combine(RepoRoot(), "tests"), "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.EndsWith(nameof(DocumentedErrorTests) + ".cs", StringComparison.Ordinal))
             .Select(File.ReadAllText));
-        var missing = Enum.GetValues<MasterCertificateError>()
-            .Where(e => !Regex.IsMatch(sources, $@"MasterCertificateError\.{e}\b"))
+        var missing = Enum.GetValues<MasterConnectionError>()
+            .Where(e => !Regex.IsMatch(sources, $@"MasterConnectionError\.{e}\b"))
             .ToList();
 
         Assert.True(missing.Count == 0, "No test produces: " + string.Join(", ", missing));

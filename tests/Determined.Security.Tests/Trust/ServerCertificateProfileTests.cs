@@ -64,49 +64,49 @@ public sealed class ServerCertificateProfileTests
         "partial-chain/pinned-intermediate-leaf-sent-alone",
     };
 
-    public static TheoryData<string, MasterCertificateError> RefusedScenarios => new()
+    public static TheoryData<string, MasterConnectionError> RefusedScenarios => new()
     {
-        { "end-entity/ca-leaf-issued-by-ca-with-san", MasterCertificateError.CaCertificateAsServer },
-        { "end-entity/key-usage-without-tls-bits", MasterCertificateError.WrongKeyUsage },
-        { "end-entity/non-ca-with-key-cert-sign", MasterCertificateError.WrongKeyUsage },
-        { "end-entity/eku-client-auth-only", MasterCertificateError.WrongKeyUsage },
-        { "end-entity/eku-any-only", MasterCertificateError.WrongKeyUsage },
-        { "end-entity/eku-server-auth-and-any", MasterCertificateError.WrongKeyUsage },
-        { "end-entity/intermediate-eku-client-auth-only", MasterCertificateError.WrongKeyUsage },
-        { "keys/rsa-1024-intermediate", MasterCertificateError.WeakKey },
-        { "keys/rsa-1024-leaf", MasterCertificateError.WeakKey },
-        { "keys/p192-leaf", MasterCertificateError.WeakKey },
-        { "keys/dsa-leaf", MasterCertificateError.WeakKey },
-        { "keys/explicit-curve-leaf", MasterCertificateError.WeakKey },
-        { "signatures/sha1-signed-intermediate", MasterCertificateError.WeakSignature },
-        { "signatures/sha1-signed-leaf", MasterCertificateError.WeakSignature },
-        { "names/underscore-dns-san", MasterCertificateError.NameMismatch },
-        { "name-constraints/invalid-dns-name-under-constraint", MasterCertificateError.NameConstraintViolation },
-        { "name-constraints/ipv4-mapped-address-under-ipv4-exclusion", MasterCertificateError.NameConstraintViolation },
-        { "end-entity/pinned-self-issued-ca-signed-by-another-key", MasterCertificateError.InvalidChain },
-        { "names/wildcard-com", MasterCertificateError.NameMismatch },
-        { "names/wildcard-co-uk", MasterCertificateError.NameMismatch },
-        { "names/wildcard-s3-amazonaws-com", MasterCertificateError.NameMismatch },
-        { "names/wildcard-two-labels-below", MasterCertificateError.NameMismatch },
-        { "names/wildcard-base-name", MasterCertificateError.NameMismatch },
-        { "names/ipv6-url-other-ip-san", MasterCertificateError.NameMismatch },
+        { "end-entity/ca-leaf-issued-by-ca-with-san", MasterConnectionError.CaCertificateAsServer },
+        { "end-entity/key-usage-without-tls-bits", MasterConnectionError.WrongKeyUsage },
+        { "end-entity/non-ca-with-key-cert-sign", MasterConnectionError.WrongKeyUsage },
+        { "end-entity/eku-client-auth-only", MasterConnectionError.WrongKeyUsage },
+        { "end-entity/eku-any-only", MasterConnectionError.WrongKeyUsage },
+        { "end-entity/eku-server-auth-and-any", MasterConnectionError.WrongKeyUsage },
+        { "end-entity/intermediate-eku-client-auth-only", MasterConnectionError.WrongKeyUsage },
+        { "keys/rsa-1024-intermediate", MasterConnectionError.WeakKey },
+        { "keys/rsa-1024-leaf", MasterConnectionError.WeakKey },
+        { "keys/p192-leaf", MasterConnectionError.WeakKey },
+        { "keys/dsa-leaf", MasterConnectionError.WeakKey },
+        { "keys/explicit-curve-leaf", MasterConnectionError.WeakKey },
+        { "signatures/sha1-signed-intermediate", MasterConnectionError.WeakSignature },
+        { "signatures/sha1-signed-leaf", MasterConnectionError.WeakSignature },
+        { "names/underscore-dns-san", MasterConnectionError.NameMismatch },
+        { "name-constraints/invalid-dns-name-under-constraint", MasterConnectionError.NameConstraintViolation },
+        { "name-constraints/ipv4-mapped-address-under-ipv4-exclusion", MasterConnectionError.NameConstraintViolation },
+        { "end-entity/pinned-self-issued-ca-signed-by-another-key", MasterConnectionError.InvalidChain },
+        { "names/wildcard-com", MasterConnectionError.NameMismatch },
+        { "names/wildcard-co-uk", MasterConnectionError.NameMismatch },
+        { "names/wildcard-s3-amazonaws-com", MasterConnectionError.NameMismatch },
+        { "names/wildcard-two-labels-below", MasterConnectionError.NameMismatch },
+        { "names/wildcard-base-name", MasterConnectionError.NameMismatch },
+        { "names/ipv6-url-other-ip-san", MasterConnectionError.NameMismatch },
         // An address written as a DNS SAN ("DNS:127.0.0.1", a common mistake) is not refused as malformed, but it never
         // matches: an IP URL matches only IP SANs, compared as addresses.
-        { "names/ipv4-url-dns-san-with-address", MasterCertificateError.NameMismatch },
-        { "names/cn-only", MasterCertificateError.NameMismatch },
-        { "name-constraints/excluded-name-under-wildcard", MasterCertificateError.NameConstraintViolation },
-        { "name-constraints/permitted-narrower-than-wildcard", MasterCertificateError.NameConstraintViolation },
-        { "name-constraints/not-critical", MasterCertificateError.NameConstraintViolation },
-        { "name-constraints/in-non-ca-leaf", MasterCertificateError.NameConstraintViolation },
-        { "name-constraints/neither-subtree", MasterCertificateError.MalformedCertificate },
-        { "name-constraints/empty-permitted-subtree", MasterCertificateError.MalformedCertificate },
-        { "name-constraints/leading-period", MasterCertificateError.MalformedCertificate },
-        { "name-constraints/ip-outside-permitted", MasterCertificateError.NameConstraintViolation },
-        { "clock/leaf-expired-one-second-before-clock", MasterCertificateError.Expired },
-        { "clock/leaf-valid-one-second-after-clock", MasterCertificateError.NotYetValid },
-        { "clock/intermediate-expired", MasterCertificateError.Expired },
-        { "clock/intermediate-not-yet-valid", MasterCertificateError.NotYetValid },
-        { "partial-chain/pinned-root-with-foreign-authority-key-id", MasterCertificateError.InvalidChain },
+        { "names/ipv4-url-dns-san-with-address", MasterConnectionError.NameMismatch },
+        { "names/cn-only", MasterConnectionError.NameMismatch },
+        { "name-constraints/excluded-name-under-wildcard", MasterConnectionError.NameConstraintViolation },
+        { "name-constraints/permitted-narrower-than-wildcard", MasterConnectionError.NameConstraintViolation },
+        { "name-constraints/not-critical", MasterConnectionError.NameConstraintViolation },
+        { "name-constraints/in-non-ca-leaf", MasterConnectionError.NameConstraintViolation },
+        { "name-constraints/neither-subtree", MasterConnectionError.MalformedCertificate },
+        { "name-constraints/empty-permitted-subtree", MasterConnectionError.MalformedCertificate },
+        { "name-constraints/leading-period", MasterConnectionError.MalformedCertificate },
+        { "name-constraints/ip-outside-permitted", MasterConnectionError.NameConstraintViolation },
+        { "clock/leaf-expired-one-second-before-clock", MasterConnectionError.Expired },
+        { "clock/leaf-valid-one-second-after-clock", MasterConnectionError.NotYetValid },
+        { "clock/intermediate-expired", MasterConnectionError.Expired },
+        { "clock/intermediate-not-yet-valid", MasterConnectionError.NotYetValid },
+        { "partial-chain/pinned-root-with-foreign-authority-key-id", MasterConnectionError.InvalidChain },
     };
 
     [Theory]
@@ -117,12 +117,12 @@ public sealed class ServerCertificateProfileTests
 
         var thrown = Validate(s);
 
-        Assert.True(thrown is null, $"{scenario}: expected acceptance, got {thrown?.GetType().Name} [{string.Join(", ", (thrown as MasterCertificateException)?.Errors ?? [])}]: {thrown?.Message}");
+        Assert.True(thrown is null, $"{scenario}: expected acceptance, got {thrown?.GetType().Name} [{string.Join(", ", (thrown as MasterConnectionException)?.Errors ?? [])}]: {thrown?.Message}");
     }
 
     [Theory]
     [MemberData(nameof(RefusedScenarios))]
-    public void ValidateCertificate_ChainThatBreaksARule_IsRefusedWithItsClass(string scenario, MasterCertificateError expected)
+    public void ValidateCertificate_ChainThatBreaksARule_IsRefusedWithItsClass(string scenario, MasterConnectionError expected)
     {
         var s = Build(scenario);
 
@@ -135,7 +135,7 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_LeafWithClientAuthOnlyUnderUnrestrictedCa_MessageBlamesTheLeafNotACa()
     {
-        var ex = AssertRefused(Build("end-entity/eku-client-auth-only"), MasterCertificateError.WrongKeyUsage, "client-auth leaf");
+        var ex = AssertRefused(Build("end-entity/eku-client-auth-only"), MasterConnectionError.WrongKeyUsage, "client-auth leaf");
 
         Assert.Contains("the server certificate 'CN=master.example.com' has an extended key usage without TLS server authentication", ex.Message, StringComparison.Ordinal);
         Assert.True(!ex.Message.Contains("CA in the chain restricts", StringComparison.OrdinalIgnoreCase), $"no CA of this chain has an EKU, yet: {ex.Message}");
@@ -148,7 +148,7 @@ public sealed class ServerCertificateProfileTests
         var s = Chain(Leaf(new CertSpec { NotAfter = notAfter }));
 
         Assert.Null(Validate(s, notAfter));
-        var ex = AssertRefused(s, MasterCertificateError.Expired, "one second after notAfter", notAfter.AddSeconds(1));
+        var ex = AssertRefused(s, MasterConnectionError.Expired, "one second after notAfter", notAfter.AddSeconds(1));
 
         Assert.Contains("the server certificate", ex.Message, StringComparison.Ordinal);
         Assert.Contains("expired at 2030-09-15 12:30:45Z", ex.Message, StringComparison.Ordinal);
@@ -161,7 +161,7 @@ public sealed class ServerCertificateProfileTests
         var ca = Issue(_root, Ca("Expired Intermediate") with { NotAfter = Clock.AddSeconds(-1) });
         var s = Under(ca, new CertSpec());
 
-        var ex = AssertRefused(s, MasterCertificateError.Expired, "expired intermediate");
+        var ex = AssertRefused(s, MasterConnectionError.Expired, "expired intermediate");
 
         Assert.Contains("CA certificate 'CN=Expired Intermediate'", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("the server certificate 'CN=master.example.com' expired", ex.Message, StringComparison.Ordinal);
@@ -173,7 +173,7 @@ public sealed class ServerCertificateProfileTests
     {
         var s = Chain(Leaf(new CertSpec { NotAfter = Clock.AddSeconds(-1) }));
 
-        var ex = AssertRefused(s, MasterCertificateError.Expired, "expired leaf");
+        var ex = AssertRefused(s, MasterConnectionError.Expired, "expired leaf");
 
         Assert.Contains("the server certificate 'CN=master.example.com' expired", ex.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("CA certificate 'CN=Profile Test Intermediate'", ex.Message, StringComparison.Ordinal);
@@ -186,7 +186,7 @@ public sealed class ServerCertificateProfileTests
         var ca = Issue(_root, Ca("Future Intermediate") with { NotBefore = Clock.AddDays(1) });
         var s = Under(ca, new CertSpec());
 
-        var ex = AssertRefused(s, MasterCertificateError.NotYetValid, "intermediate not yet valid");
+        var ex = AssertRefused(s, MasterConnectionError.NotYetValid, "intermediate not yet valid");
 
         Assert.Contains("the CA certificate 'CN=Future Intermediate' (chain position 1) is not valid until 2030-06-02 00:00:00Z", ex.Message, StringComparison.Ordinal);
         Assert.Contains("clock says 2030-06-01 00:00:00Z", ex.Message, StringComparison.Ordinal);
@@ -200,8 +200,8 @@ public sealed class ServerCertificateProfileTests
 
         var thrown = Record.Exception(() => resolver.ValidateCertificate(new Uri(s.Url), s.Leaf, [.. s.Intermediates]));
 
-        var ex = Assert.IsType<MasterCertificateException>(thrown);
-        Assert.Equal(MasterCertificateError.NotYetValid, ex.Error);
+        var ex = Assert.IsType<MasterConnectionException>(thrown);
+        Assert.Equal(MasterConnectionError.NotYetValid, ex.Error);
         Assert.Null(Validate(s));
     }
 
@@ -210,7 +210,7 @@ public sealed class ServerCertificateProfileTests
     {
         var s = Build("partial-chain/pinned-root-with-foreign-authority-key-id");
 
-        var ex = AssertRefused(s, MasterCertificateError.InvalidChain, "pinned root with foreign AKI");
+        var ex = AssertRefused(s, MasterConnectionError.InvalidChain, "pinned root with foreign AKI");
 
         Assert.Contains("could not be verified as a self-signed root", ex.Message, StringComparison.Ordinal);
     }
@@ -220,7 +220,7 @@ public sealed class ServerCertificateProfileTests
     {
         foreach (var (scenario, name) in new[] { ("name-constraints/permitted-narrower-than-wildcard", "name '*.example.com'"), ("name-constraints/ip-outside-permitted", "address 192.168.1.1") })
         {
-            var ex = AssertRefused(Build(scenario), MasterCertificateError.NameConstraintViolation, scenario);
+            var ex = AssertRefused(Build(scenario), MasterConnectionError.NameConstraintViolation, scenario);
 
             Assert.Contains($"the server certificate's {name}", ex.Message, StringComparison.Ordinal);
             Assert.Contains("of the CA certificate 'CN=Constrained CA'", ex.Message, StringComparison.Ordinal);
@@ -228,7 +228,7 @@ public sealed class ServerCertificateProfileTests
     }
 
     [Fact]
-    public void ValidateCertificate_MutatedLeafOrIntermediate_ThrowsNothingButMasterCertificateException()
+    public void ValidateCertificate_MutatedLeafOrIntermediate_ThrowsNothingButMasterConnectionException()
     {
         var ca = Issue(_root, Ca("Fuzz Intermediate") with
         {
@@ -252,7 +252,7 @@ public sealed class ServerCertificateProfileTests
         var accepted = new List<string>();
         var escaped = new List<string>();
         var byKind = new Dictionary<string, int>(StringComparer.Ordinal);
-        var byError = new Dictionary<MasterCertificateError, int>();
+        var byError = new Dictionary<MasterConnectionError, int>();
         var mutants = Mutants(leaf.RawData, random, 1600).Select(m => (Target: "leaf", m.Kind, m.Der))
             .Concat(Mutants(ca.Certificate.RawData, random, 600).Select(m => (Target: "intermediate", m.Kind, m.Der)));
         foreach (var (target, kind, der) in mutants)
@@ -283,7 +283,7 @@ public sealed class ServerCertificateProfileTests
                 case null:
                     accepted.Add($"{key}: {Convert.ToHexString(der)}");
                     break;
-                case MasterCertificateException mce:
+                case MasterConnectionException mce:
                     Assert.False(string.IsNullOrWhiteSpace(mce.Message));
                     Assert.DoesNotContain("BEGIN", mce.Message, StringComparison.Ordinal);
                     byError[mce.Error] = byError.GetValueOrDefault(mce.Error) + 1;
@@ -306,7 +306,7 @@ public sealed class ServerCertificateProfileTests
     [Theory]
     [InlineData("leaf")]
     [InlineData("intermediate")]
-    public void ValidateCertificate_CertificateWithUnreadableNotAfter_ThrowsOnlyMasterCertificateException(string which)
+    public void ValidateCertificate_CertificateWithUnreadableNotAfter_ThrowsOnlyMasterConnectionException(string which)
     {
         // The first digit of notAfter (UTCTime "310101000000Z") with its high bit set: the loader accepts the
         // certificate, but X509Certificate2.NotAfter (and the platform's chain builder) throw CryptographicException.
@@ -317,7 +317,7 @@ public sealed class ServerCertificateProfileTests
 
         var thrown = Validate(s);
 
-        Assert.True(thrown is MasterCertificateException, $"{which}: expected MasterCertificateException, got {thrown}");
+        Assert.True(thrown is MasterConnectionException, $"{which}: expected MasterConnectionException, got {thrown}");
     }
 
     [Fact]
@@ -333,8 +333,8 @@ public sealed class ServerCertificateProfileTests
         var thrown = Validate(s);
         watch.Stop();
 
-        _output.WriteLine($"100 intermediates with one subject, none the issuer: refused in {watch.Elapsed.TotalMilliseconds:F1} ms ({(thrown as MasterCertificateException)?.Error})");
-        Assert.IsType<MasterCertificateException>(thrown);
+        _output.WriteLine($"100 intermediates with one subject, none the issuer: refused in {watch.Elapsed.TotalMilliseconds:F1} ms ({(thrown as MasterConnectionException)?.Error})");
+        Assert.IsType<MasterConnectionException>(thrown);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }
 
@@ -350,7 +350,7 @@ public sealed class ServerCertificateProfileTests
         var thrown = Validate(s);
         watch.Stop();
 
-        var ex = Assert.IsType<MasterCertificateException>(thrown);
+        var ex = Assert.IsType<MasterConnectionException>(thrown);
         _output.WriteLine($"2001 constraints x 2001 names: refused in {watch.Elapsed.TotalMilliseconds:F1} ms ({string.Join(", ", ex.Errors)}): {ex.Message[..Math.Min(ex.Message.Length, 300)]}");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }
@@ -370,7 +370,7 @@ public sealed class ServerCertificateProfileTests
         }
         else
         {
-            var ex = AssertRefused(s, MasterCertificateError.NameConstraintViolation, $"{count} x {count}");
+            var ex = AssertRefused(s, MasterConnectionError.NameConstraintViolation, $"{count} x {count}");
             Assert.Contains($"needs {count * count} name-constraint comparisons", ex.Message, StringComparison.Ordinal);
         }
     }
@@ -387,14 +387,14 @@ public sealed class ServerCertificateProfileTests
         });
         var s = Chain(leaf);
 
-        var ex = AssertRefused(s, MasterCertificateError.Expired, "several defects");
+        var ex = AssertRefused(s, MasterConnectionError.Expired, "several defects");
         _output.WriteLine(ex.Message);
 
         Assert.Equal(ex.Error, ex.Errors[0]);
         Assert.Equal(ex.Errors.Count, ex.Errors.Distinct().Count());
-        Assert.Contains(MasterCertificateError.WrongKeyUsage, ex.Errors);
-        Assert.Contains(MasterCertificateError.WeakKey, ex.Errors);
-        Assert.Contains(MasterCertificateError.NameMismatch, ex.Errors);
+        Assert.Contains(MasterConnectionError.WrongKeyUsage, ex.Errors);
+        Assert.Contains(MasterConnectionError.WeakKey, ex.Errors);
+        Assert.Contains(MasterConnectionError.NameMismatch, ex.Errors);
         var message = ex.Message;
         Assert.Equal(1, Occurrences(message, "Fix:"));
         Assert.Equal(1, Occurrences(message, "Also:"));
@@ -616,12 +616,12 @@ public sealed class ServerCertificateProfileTests
         return Record.Exception(() => resolver.ValidateCertificate(new Uri(s.Url), s.Leaf, [.. s.Intermediates]));
     }
 
-    private static MasterCertificateException AssertRefused(Scenario s, MasterCertificateError expected, string what, DateTimeOffset? clock = null)
+    private static MasterConnectionException AssertRefused(Scenario s, MasterConnectionError expected, string what, DateTimeOffset? clock = null)
     {
         var thrown = Validate(s, clock);
         Assert.True(thrown is not null, $"{what}: accepted, but {expected} was expected");
-        Assert.True(thrown is MasterCertificateException, $"{what}: threw {thrown}");
-        var ex = (MasterCertificateException)thrown;
+        Assert.True(thrown is MasterConnectionException, $"{what}: threw {thrown}");
+        var ex = (MasterConnectionException)thrown;
         Assert.True(ex.Error == expected, $"{what}: expected {expected}, got {ex.Error} (all: {string.Join(", ", ex.Errors)}): {ex.Message}");
         Assert.Equal(ex.Error, ex.Errors[0]);
         return ex;

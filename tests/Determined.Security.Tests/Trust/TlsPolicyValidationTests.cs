@@ -12,7 +12,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     [Fact]
     public void Create_PinnedFileWithSkipVerification_NamesBothSettingsBothEnvVarsAndFix()
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile, DangerousSkipVerification = true }));
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = _pki.RootFile, DangerousSkipVerification = true }));
 
         var message = Assert.Single(ex.Failures);
         Assert.Contains("MasterCertificateFile", message, StringComparison.Ordinal);
@@ -26,7 +26,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     [Fact]
     public void Create_NoVerifyWithPinnedPem_IsRejected()
     {
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify", MasterCertificatePem = TestCertificates.Pem(_pki.Root) })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify", MasterCertificatePem = TestCertificates.Pem(_pki.Root) })).Failures);
 
         Assert.Contains("cannot specify a master cert file with verification off", message, StringComparison.Ordinal);
     }
@@ -45,7 +45,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     {
         var path = Path.Combine(_pki.Directory, "nope.crt");
 
-        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path }));
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path }));
 
         var message = Assert.Single(ex.Failures);
         Assert.Contains(path, message, StringComparison.Ordinal);
@@ -98,7 +98,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     {
         var path = _pki.Write("empty.pem", "hello\n");
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
 
         Assert.Contains(path, message, StringComparison.Ordinal);
         Assert.Contains("certificate file contains no certificates", message, StringComparison.Ordinal);
@@ -110,7 +110,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
         var path = Path.Combine(_pki.Directory, "root.der");
         File.WriteAllBytes(path, _pki.Root.RawData);
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
 
         Assert.Contains("openssl x509 -inform der", message, StringComparison.Ordinal);
     }
@@ -121,7 +121,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
         var keyPem = TestCertificates.KeyPem(_pki.Leaf);
         var path = _pki.Write("with-key.pem", TestCertificates.Pem(_pki.Root) + keyPem);
 
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = path })).Failures);
 
         Assert.Contains("contains a private key", message, StringComparison.Ordinal);
         Assert.Contains(path, message, StringComparison.Ordinal);
@@ -131,7 +131,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     [Fact]
     public void Create_SeveralProblems_ReportsEveryOne()
     {
-        var ex = Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions
         {
             MasterCertificateFile = Path.Combine(_pki.Directory, "missing.pem"),
             MasterCertificatePem = TestCertificates.Pem(_pki.Root),
@@ -139,13 +139,13 @@ public sealed class TlsPolicyValidationTests : IDisposable
             ClientKeyFile = "/tmp/key.pem",
         }));
 
-        Assert.True(ex.Failures.Count() >= 4, string.Join("\n", ex.Failures));
+        Assert.True(ex.Failures.Count >= 4, string.Join("\n", ex.Failures));
     }
 
     [Fact]
     public void Create_PinnedOnlyWithNothingPinned_IsRejected()
     {
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { TrustMode = MasterTrustMode.PinnedOnly })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { TrustMode = MasterTrustMode.PinnedOnly })).Failures);
 
         Assert.Contains("PinnedOnly", message, StringComparison.Ordinal);
     }
@@ -171,7 +171,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
         var result = new TlsOptionsValidator().Validate(null, options);
 
         Assert.True(result.Failed);
-        Assert.Equal(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(options)).Failures, result.Failures);
+        Assert.Equal(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(options)).Failures, result.Failures);
     }
 
     [Fact]
@@ -209,7 +209,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
     [InlineData("fe80::1%eth0")]
     public void Create_MasterCertificateNameThatIsNotOneHostOrAddress_IsASettingsErrorNamingEverySource(string name)
     {
-        var message = Assert.Single(Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateName = name })).Failures);
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateName = name })).Failures);
 
         Assert.Contains("TlsOptions.MasterCertificateName", message, StringComparison.Ordinal);
         Assert.Contains("DET_MASTER_CERT_NAME", message, StringComparison.Ordinal);
@@ -266,7 +266,7 @@ public sealed class TlsPolicyValidationTests : IDisposable
             _ => new TlsOptions { MasterCertificatePasswordFile = path },
         };
 
-        var create = Task.Run(() => Assert.Throws<OptionsValidationException>(() => TlsPolicy.Create(options)));
+        var create = Task.Run(() => Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(options)));
         var ex = await create.WaitAsync(TimeSpan.FromSeconds(60)); // a hang guard: the real figure is milliseconds
 
         var message = string.Join(" ", ex.Failures);

@@ -30,9 +30,9 @@ public sealed class UpstreamCaseTests : IDisposable
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions(), server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions(), server.Uri));
 
-        Assert.Equal(MasterCertificateError.UntrustedRoot, ex.Error);
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
         Assert.Equal(CertificatePin.Sha256Fingerprint(_pki.Leaf), ex.Sha256Fingerprint);
         Assert.Contains("DET_MASTER_CERT_FILE", ex.Message, StringComparison.Ordinal);
     }
@@ -79,12 +79,12 @@ public sealed class UpstreamCaseTests : IDisposable
         var publicLeaf = TestCertificates.CreateLeaf(publicIntermediate);
         await using var server = await TlsTestServer.StartAsync(publicLeaf, publicIntermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(
             new TlsOptions { MasterCertificateFile = _pki.RootFile, TrustMode = MasterTrustMode.PinnedOnly },
             server.Uri,
             adjust: p => p.SystemRootsOverride = [publicRoot]));
 
-        Assert.Equal(MasterCertificateError.UntrustedRoot, ex.Error);
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
     }
 
     [Fact]
@@ -104,8 +104,8 @@ public sealed class UpstreamCaseTests : IDisposable
 
         // And each pin only opens its own master.
         using var crossed = Clients.Create(new TlsOptions { MasterCertificateFile = _pki.Write("a2.pem", TestCertificates.Pem(certA)) }, serverB.Uri);
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => crossed.GetStringAsync("/info"));
-        Assert.Equal(MasterCertificateError.UntrustedRoot, ex.Error);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => crossed.GetStringAsync("/info"));
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
     }
 
     [Fact]
@@ -129,9 +129,9 @@ public sealed class UpstreamCaseTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(leaf);
         var certFile = _pki.Write("ci.pem", TestCertificates.Pem(leaf, _pki.Root));
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = certFile }, server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => Clients.GetInfoAsync(new TlsOptions { MasterCertificateFile = certFile }, server.Uri));
 
-        Assert.Equal(MasterCertificateError.NameMismatch, ex.Error);
+        Assert.Equal(MasterConnectionError.NameMismatch, ex.Error);
         Assert.Contains("determined-master-ci", ex.PresentedNames);
         Assert.Contains("determined-master-ci", ex.Message, StringComparison.Ordinal);
         Assert.Contains("DET_MASTER_CERT_NAME", ex.SuggestedFix, StringComparison.Ordinal);

@@ -64,9 +64,9 @@ public sealed class TrustOnFirstUseTests : IDisposable
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(_ => false), server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(_ => false), server.Uri));
 
-        Assert.Equal(MasterCertificateError.NotTrusted, ex.Error);
+        Assert.Equal(MasterConnectionError.NotTrusted, ex.Error);
         Assert.StartsWith("Unable to verify master certificate", ex.Message, StringComparison.Ordinal);
         Assert.Empty(new MasterCertificateStore(Path.Combine(_pki.Directory, "config")).List());
     }
@@ -76,9 +76,9 @@ public sealed class TrustOnFirstUseTests : IDisposable
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(), server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(), server.Uri));
 
-        Assert.Equal(MasterCertificateError.NotTrusted, ex.Error);
+        Assert.Equal(MasterConnectionError.NotTrusted, ex.Error);
         var fingerprint = CertificatePin.Sha256Fingerprint(_pki.Leaf);
         Assert.Contains(fingerprint, ex.Message, StringComparison.Ordinal);
         Assert.Contains($"det tls trust -m https://127.0.0.1:{server.Port} --fingerprint {fingerprint}", ex.SuggestedFix, StringComparison.Ordinal);
@@ -91,8 +91,8 @@ public sealed class TrustOnFirstUseTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
         var wrong = CertificatePin.FromCertificate(_pki.Root);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(expected: wrong), server.Uri));
-        Assert.Equal(MasterCertificateError.PinMismatch, ex.Error);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(expected: wrong), server.Uri));
+        Assert.Equal(MasterConnectionError.PinMismatch, ex.Error);
         Assert.Contains(wrong.ToString(), ex.Message, StringComparison.Ordinal);
         Assert.Contains(CertificatePin.Sha256Fingerprint(_pki.Leaf), ex.Message, StringComparison.Ordinal);
 
@@ -152,9 +152,9 @@ public sealed class TrustOnFirstUseTests : IDisposable
         var attacker = TestCertificates.CreateLeaf(null, new() { CommonName = "master-new" });
         server.SetCertificate(attacker);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("must not prompt")), server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("must not prompt")), server.Uri));
 
-        Assert.Equal(MasterCertificateError.CertificateChanged, ex.Error);
+        Assert.Equal(MasterConnectionError.CertificateChanged, ex.Error);
         Assert.Contains(CertificatePin.Sha256Fingerprint(first), ex.Message, StringComparison.Ordinal);
         Assert.Contains(CertificatePin.Sha256Fingerprint(attacker), ex.Message, StringComparison.Ordinal);
         Assert.Contains(Messages.Date(new DateTimeOffset(first.NotAfter.ToUniversalTime())), ex.Message, StringComparison.Ordinal);
@@ -174,9 +174,9 @@ public sealed class TrustOnFirstUseTests : IDisposable
         using var server = await OpenSslServer.StartAsync(attacker, _pki.Leaf);
         var realPin = CertificatePin.FromCertificate(_pki.Leaf);
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(expected: realPin), server.Uri));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(expected: realPin), server.Uri));
 
-        Assert.Equal(MasterCertificateError.PinMismatch, ex.Error);
+        Assert.Equal(MasterConnectionError.PinMismatch, ex.Error);
         Assert.Empty(new MasterCertificateStore(Path.Combine(_pki.Directory, "config")).List());
     }
 
@@ -202,9 +202,9 @@ public sealed class TrustOnFirstUseTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
         var unrelated = _pki.Write("other.pem", TestCertificates.Pem(TestCertificates.CreateRoot("Other")));
 
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(_ => true), server.Uri, new TlsOptions { MasterCertificateFile = unrelated }));
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(_ => true), server.Uri, new TlsOptions { MasterCertificateFile = unrelated }));
 
-        Assert.Equal(MasterCertificateError.UntrustedRoot, ex.Error);
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
     }
 
     [Fact]
@@ -250,8 +250,8 @@ public sealed class TrustOnFirstUseTests : IDisposable
         var forged = TestCertificates.CreateLeaf(attackerCa);
         using var impostor = await OpenSslServer.StartAsync(forged, attackerCa);
         MoveEntry(renewed.Uri, impostor.Uri.ToString());
-        var ex = await Assert.ThrowsAsync<MasterCertificateException>(() => GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("must not prompt")), impostor.Uri));
-        Assert.Equal(MasterCertificateError.CertificateChanged, ex.Error);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(NewTofu(_ => throw new InvalidOperationException("must not prompt")), impostor.Uri));
+        Assert.Equal(MasterConnectionError.CertificateChanged, ex.Error);
     }
 
     [Fact]

@@ -3,7 +3,7 @@ namespace Determined.Security;
 /// <summary>
 /// What went wrong when a master's TLS endpoint was checked. Each value has an entry in TROUBLESHOOTING.md.
 /// </summary>
-public enum MasterCertificateError
+public enum MasterConnectionError
 {
     /// <summary>The chain does not end at a trusted root (a private CA that is not pinned, or a self-signed certificate).</summary>
     UntrustedRoot,

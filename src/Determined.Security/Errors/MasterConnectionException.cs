@@ -7,11 +7,11 @@ namespace Determined.Security;
 /// A master's TLS endpoint could not be trusted or reached over TLS. The message names the problem, what the
 /// master presented, and the setting or command that fixes it; the properties carry the same facts for code.
 /// </summary>
-public sealed class MasterCertificateException : DeterminedException
+public sealed class MasterConnectionException : DeterminedException
 {
     /// <summary>Initializes a new instance with a message (for serializers and tests; prefer the SDK's own instances).</summary>
-    public MasterCertificateException()
-        : this(MasterCertificateError.InvalidChain, string.Empty, "The master's certificate could not be verified.", string.Empty)
+    public MasterConnectionException()
+        : this(MasterConnectionError.InvalidChain, string.Empty, "The master's certificate could not be verified.", string.Empty)
     {
     }
 
@@ -22,8 +22,8 @@ public sealed class MasterCertificateException : DeterminedException
     /// <param name="suggestedFix">What to change.</param>
     /// <param name="presentedChain">The certificates the master presented, leaf first; may be empty.</param>
     /// <param name="innerException">The cause, if any.</param>
-    public MasterCertificateException(
-        MasterCertificateError error,
+    public MasterConnectionException(
+        MasterConnectionError error,
         string host,
         string message,
         string suggestedFix,
@@ -44,10 +44,10 @@ public sealed class MasterCertificateException : DeterminedException
     }
 
     /// <summary>Gets the class of failure (the primary one when several apply).</summary>
-    public MasterCertificateError Error { get; }
+    public MasterConnectionError Error { get; }
 
     /// <summary>Gets every class of failure found, primary first.</summary>
-    public IReadOnlyList<MasterCertificateError> Errors { get; internal set; }
+    public IReadOnlyList<MasterConnectionError> Errors { get; internal set; }
 
     /// <summary>Gets the host or name that was verified (the name override when one is set).</summary>
     public string Host { get; }
