@@ -470,8 +470,17 @@ public sealed class MasterHost : IAsyncDisposable
                 return;
             }
 
-            var follow = string.Equals(context.Request.Query["follow"], "true", StringComparison.OrdinalIgnoreCase);
-            var limit = int.TryParse(context.Request.Query["limit"], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var l) && l > 0 ? l : int.MaxValue;
+            var followText = context.Request.Query["follow"].ToString();
+            var limitText = context.Request.Query["limit"].ToString();
+            var limit = 0;
+            if (followText is not ("" or "true" or "false") || (limitText.Length > 0 && !int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit)))
+            {
+                await ApiErrors.InvalidArgument("follow must be true or false, and limit a number from 0 (no limit) to 2147483647").ExecuteAsync(context);
+                return;
+            }
+
+            var follow = followText == "true";
+            limit = limit == 0 ? int.MaxValue : limit;
             context.Response.ContentType = "application/json";
             var ct = context.RequestAborted;
             long last = 0;
@@ -481,20 +490,25 @@ public sealed class MasterHost : IAsyncDisposable
                 while (written < limit)
                 {
                     var ended = task.State == ContainerStates.Terminated;
-                    foreach (var entry in task.Logs.Where(e => e.Id > last).Take(limit - written))
+                    foreach (var entry in task.Logs.After(last, Math.Min(1000, limit - written)))
                     {
                         await context.Response.WriteAsync(UpstreamJson.TaskLogLine(task, entry).ToJsonString() + "\n", ct);
                         last = entry.Id;
                         written++;
                     }
 
-                    if (!follow || ended)
+                    if (!follow || (ended && task.Logs.After(last, 1).Count == 0))
                     {
                         break;
                     }
 
+                    // A followed stream ends when the task ends, the client leaves, or the caller's credentials stop working.
                     await context.Response.Body.FlushAsync(ct);
-                    await Task.Delay(100, ct);
+                    await task.Logs.WaitForAppendAsync(TimeSpan.FromSeconds(1), ct);
+                    if (!MayRead(auth.Authenticate(context), taskId))
+                    {
+                        break;
+                    }
                 }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)

@@ -124,8 +124,13 @@ public static class TlsDoctor
             return decision.Reason;
         }
 
-        var pinnedOnly = tls.Clone();
-        pinnedOnly.TrustMode = MasterTrustMode.PinnedOnly;
+        // The same chain judged with the pinned certificates alone.
+        var pinnedOnly = new TlsOptions
+        {
+            MasterCertificatePem = string.Concat(TlsPolicy.Create(tls).PinnedCertificates.Select(c => c.ExportCertificatePem() + "\n")),
+            TrustMode = MasterTrustMode.PinnedOnly,
+            MasterCertificateName = tls.MasterCertificateName,
+        };
         try
         {
             new CertificateTrustResolver(TlsPolicy.Create(pinnedOnly)).ValidateCertificate(uri, probe.PresentedChain[0], [.. probe.PresentedChain.Skip(1)]);

@@ -122,7 +122,11 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
         var agent = new AgentConnection(id, query["hostname"].ToString(), query["resource_pool"].ToString() is { Length: > 0 } pool ? pool : "default", query["version"].ToString(), socket, certificate?.Subject, certificate?.Thumbprint)
         {
-            Devices = started.Devices ?? [],
+            // What an agent says about its devices is hostile input too: no null entries or names, one entry per id.
+            Devices = [.. (started.Devices ?? []).OfType<Device>()
+                .Select(d => new Device { Id = d.Id, Brand = d.Brand ?? string.Empty, Uuid = d.Uuid ?? string.Empty, Type = d.Type ?? string.Empty })
+                .DistinctBy(d => d.Id)
+                .Take(1024)],
             Addresses = context.Connection.RemoteIpAddress is { } remote ? [remote.ToString()] : [],
         };
 

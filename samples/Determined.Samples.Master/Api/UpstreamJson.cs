@@ -172,7 +172,23 @@ public static class UpstreamJson
         var container = task.ContainerId.Length > 8 ? task.ContainerId[..8] : task.ContainerId;
         var level = entry.Level.StartsWith("LOG_LEVEL_", StringComparison.Ordinal) ? entry.Level["LOG_LEVEL_".Length..] : entry.Level;
         var time = entry.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
-        return $"[{time}] {container} || {level}: {entry.Log}" + (entry.Log.EndsWith('\n') ? string.Empty : "\n");
+        // The line is printed as is by upstream's CLI: control characters other than the final newline are escaped, so a
+        // task cannot forge other lines or send terminal escape sequences.
+        var text = entry.Log.EndsWith('\n') ? entry.Log[..^1] : entry.Log;
+        var printable = new System.Text.StringBuilder(text.Length);
+        foreach (var c in text)
+        {
+            _ = c switch
+            {
+                '\n' => printable.Append("\\n"),
+                '\r' => printable.Append("\\r"),
+                '\t' => printable.Append('\t'),
+                _ when char.IsControl(c) => printable.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}"),
+                _ => printable.Append(c),
+            };
+        }
+
+        return $"[{time}] {container} || {level}: {printable}\n";
     }
 
     /// <summary>One <c>TaskLogsResponse</c>, wrapped as grpc-gateway wraps each message of a server stream.</summary>

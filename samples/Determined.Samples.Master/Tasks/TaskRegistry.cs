@@ -35,7 +35,7 @@ public sealed class TaskRecord
     /// <summary>Why the allocation ended badly (upstream's <c>exit_reason</c>); null while running or after a clean exit.</summary>
     public string? ExitReason { get; set; }
 
-    public ConcurrentQueue<TaskLogEntry> Logs { get; } = new();
+    public TaskLogBuffer Logs { get; } = new();
 
     /// <summary>The tokens issued for this task (revoked when it ends).</summary>
     public string?[] Tokens { get; set; } = [];
@@ -46,10 +46,6 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
 {
     private readonly ConcurrentDictionary<string, TaskRecord> _tasks = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskRecord> _byContainer = new(StringComparer.Ordinal);
-    private long _logIds;
-
-    /// <summary>Lines kept per task; the oldest go first (a chatty or hostile task cannot exhaust the master's memory).</summary>
-    public const int MaxLogLinesPerTask = 20_000;
 
     public TaskRecord? Get(string taskId) => _tasks.GetValueOrDefault(taskId);
 
@@ -160,7 +156,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
 
     public void OnStateChanged(string agentId, ContainerStateChanged change)
     {
-        if (_byContainer.TryGetValue(change.Container.ID, out var record) && record.AgentId == agentId)
+        if (_byContainer.TryGetValue(change.Container.ID, out var record) && record.AgentId == agentId && record.State != ContainerStates.Terminated)
         {
             record.State = change.Container.State;
             if (change.ContainerStopped is { } stopped)
@@ -183,9 +179,14 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
     /// <summary>The agent's session ended: the credentials of its tasks that had not ended are revoked.</summary>
     public void OnAgentGone(string agentId)
     {
-        foreach (var record in RunningOn(agentId))
+        foreach (var record in RunningOn(agentId).ToList())
         {
+            // Its credentials end now, not in 30 days, and the task ends for the master: nothing will report on it.
             auth.Revoke(record.Tokens);
+            record.ExitReason = $"the agent {agentId} disconnected before the task ended";
+            record.EndTime = DateTimeOffset.UtcNow;
+            record.State = ContainerStates.Terminated;
+            logger.LogWarning("Task {TaskId} ended: its agent {AgentId} disconnected", record.TaskId, agentId);
         }
     }
 
@@ -193,15 +194,12 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
     {
         if (_byContainer.TryGetValue(log.ContainerID, out var record) && record.AgentId == agentId)
         {
-            Append(record, new TaskLogEntry
-            {
-                Id = Interlocked.Increment(ref _logIds),
-                Timestamp = log.Timestamp,
-                Level = LogLevel(log.Level),
-                Log = log.RunMessage?.Value ?? log.AuxMessage ?? log.PullMessage ?? string.Empty,
-                StdType = log.RunMessage?.StdType == RunMessage.Stderr ? "stderr" : "stdout",
-                Source = "agent",
-            });
+            record.Logs.Append(
+                log.Timestamp,
+                LogLevel(log.Level),
+                log.RunMessage?.Value ?? log.AuxMessage ?? log.PullMessage ?? string.Empty,
+                log.RunMessage?.StdType == RunMessage.Stderr ? "stderr" : "stdout",
+                "agent");
         }
     }
 
@@ -218,16 +216,8 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             return false;
         }
 
-        Append(record, new TaskLogEntry { Id = Interlocked.Increment(ref _logIds), Timestamp = DateTimeOffset.UtcNow, Log = text, StdType = stdType, Source = "task" });
+        record.Logs.Append(DateTimeOffset.UtcNow, "LOG_LEVEL_INFO", text, stdType is "stderr" ? "stderr" : "stdout", "task");
         return true;
-    }
-
-    private static void Append(TaskRecord record, TaskLogEntry entry)
-    {
-        record.Logs.Enqueue(entry);
-        while (record.Logs.Count > MaxLogLinesPerTask && record.Logs.TryDequeue(out _))
-        {
-        }
     }
 
     /// <summary><c>logv1.LogLevel</c> from an agent's <c>ContainerLog.Level</c> (upstream's <c>model.LogLevel</c> names).</summary>

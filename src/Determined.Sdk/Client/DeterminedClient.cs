@@ -27,7 +27,7 @@ public class DeterminedClient : IDisposable
     private const int MaxErrorTextBytes = 64 * 1024;
 
     /// <summary>The header that carries a task's allocation token.</summary>
-    public const string AllocationTokenHeader = "Grpc-Metadata-x-allocation-token";
+    internal const string AllocationTokenHeader = "Grpc-Metadata-x-allocation-token";
 
     private readonly HttpClient _http;
     private readonly bool _ownsHttpClient;

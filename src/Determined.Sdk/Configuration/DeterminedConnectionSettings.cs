@@ -154,13 +154,8 @@ public sealed class DeterminedConnectionSettings
     private static TlsOptions ResolveTls(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, bool useEnv, ILogger logger, IConfiguration? configuration, List<string> errors)
     {
         var explicitTls = options.Tls ?? new TlsOptions();
-        var tls = explicitTls.Clone();
-        var hasExplicit = !string.IsNullOrWhiteSpace(explicitTls.MasterCertificateFile)
-            || !string.IsNullOrWhiteSpace(explicitTls.MasterCertificatePem)
-            || !string.IsNullOrWhiteSpace(explicitTls.MasterCertificateName)
-            || explicitTls.DangerousSkipVerification;
-
-        if (hasExplicit)
+        var tls = TlsOptionsCopy.Of(explicitTls);
+        if (TrustPrecedence.IsExplicit(explicitTls))
         {
             // Upstream rule 1: explicit arguments win and the environment and store are ignored entirely.
             s.AddIfSet("Tls.MasterCertificateFile", explicitTls.MasterCertificateFile, configuration, "Tls:MasterCertificateFile");
@@ -184,7 +179,7 @@ public sealed class DeterminedConnectionSettings
 
             if (env.TryGet(DeterminedEnvironment.MasterCertFile, out var file))
             {
-                if (string.Equals(file.Trim(), TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase))
+                if (TrustPrecedence.IsNoVerify(file))
                 {
                     tls.DangerousSkipVerification = true;
                     s.AddEnv("Tls.DangerousSkipVerification", "true (noverify)", DeterminedEnvironment.MasterCertFile);
@@ -208,11 +203,11 @@ public sealed class DeterminedConnectionSettings
         {
             try
             {
-                var store = new MasterCertificateStore(DeterminedConfigDirectory.GetPath(env.Reader));
-                store.MigrateLegacyCertificate(MasterAddress.Canonicalize(s.MasterUri));
-                if (store.Get(MasterAddress.Canonicalize(s.MasterUri)) is { } pem)
+                // The same application of stored trust as the CLI's trust on first use.
+                var store = new MasterCertificateStore(ConfigDirectory.For(env));
+                tls = new TrustOnFirstUse(store).ApplyStoredTrust(s.MasterUri, tls);
+                if (tls.MasterCertificatePem is not null)
                 {
-                    tls.MasterCertificatePem = pem;
                     s._sources.Add(new("Tls.MasterCertificatePem", "(trusted on first use)", SettingOrigin.Store, store.FilePath));
                 }
             }
@@ -264,7 +259,7 @@ public sealed class DeterminedConnectionSettings
         {
             try
             {
-                var store = new DeterminedTokenStore(DeterminedConfigDirectory.GetPath(env.Reader));
+                var store = new DeterminedTokenStore(ConfigDirectory.For(env));
                 var url = MasterAddress.Canonicalize(s.MasterUri);
                 var storeUser = s.User ?? store.GetActiveUser(url);
                 if (storeUser is not null && store.GetToken(url, storeUser) is { } stored)

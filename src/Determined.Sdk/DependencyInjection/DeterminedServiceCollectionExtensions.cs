@@ -1,3 +1,4 @@
+using Determined;
 using Determined.Sdk;
 using Determined.Security;
 using Microsoft.Extensions.Configuration;

@@ -52,10 +52,7 @@ public sealed class DeterminedTaskInfo
     public static DeterminedTaskInfo FromEnvironment() => FromEnvironment(null);
 
     /// <summary>Reads the task's environment through a custom reader.</summary>
-    /// <param name="getEnvironmentVariable">Reads a variable; <see langword="null"/> for the process environment.</param>
-    /// <returns>The task information.</returns>
-    /// <exception cref="DeterminedException">The process is not running inside a Determined task.</exception>
-    public static DeterminedTaskInfo FromEnvironment(Func<string, string?>? getEnvironmentVariable)
+    internal static DeterminedTaskInfo FromEnvironment(Func<string, string?>? getEnvironmentVariable)
     {
         var env = new DeterminedEnvironment(getEnvironmentVariable);
         var missing = new[] { DeterminedEnvironment.TaskId, DeterminedEnvironment.AllocationId, DeterminedEnvironment.Master, DeterminedEnvironment.SessionToken }

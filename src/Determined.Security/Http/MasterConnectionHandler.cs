@@ -15,7 +15,12 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     private readonly Func<SocketsHttpHandler> _build;
     private readonly ILogger _logger;
     private readonly Lock _swap = new();
+    private const int MaxRetired = 8;
+    private readonly List<Generation> _retired = [];
     private volatile Generation _current;
+    private TlsPolicy? _failedPolicy;
+    private long _retryBuildAt;
+    private volatile bool _disposed;
     private (string Name, int Port, string Value)? _hostHeader;
 
     /// <param name="resolver">The trust; it owns reloading.</param>
@@ -36,7 +41,17 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     {
         if (disposing)
         {
-            _current.Invoker.Dispose();
+            lock (_swap)
+            {
+                _disposed = true;
+                _current.Invoker.Dispose();
+                foreach (var old in _retired)
+                {
+                    old.Invoker.Dispose();
+                }
+
+                _retired.Clear();
+            }
         }
 
         base.Dispose(disposing);
@@ -44,6 +59,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
 
     protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         MaybeSwap();
         var uri = request.RequestUri ?? throw new InvalidOperationException("The request has no URI.");
         var https = TlsPolicy.IsHttps(uri);
@@ -173,8 +189,8 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
 
     /// <summary>
     /// When the resolver's policy changed (its files were reloaded), new connections go through a new handler built with
-    /// it. The old handler is not disposed: what is in flight on it (long responses, websockets) runs to its end; its idle
-    /// connections close after PooledConnectionIdleTimeout and the unreferenced handler is then collected.
+    /// it. The old handler is not disposed then: what is in flight on it (long responses, websockets) runs to its end and
+    /// its idle connections close after PooledConnectionIdleTimeout; every handler is disposed with this one.
     /// </summary>
     private void MaybeSwap()
     {
@@ -186,11 +202,42 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
 
         lock (_swap)
         {
-            if (!ReferenceEquals(_resolver.Policy, _current.Policy))
+            var next = _resolver.Policy;
+            if (_disposed || ReferenceEquals(next, _current.Policy))
             {
-                var next = _resolver.Policy;
-                _current = new Generation(next, _build());
+                return;
             }
+
+            // A build that failed for this policy (an override threw) is retried at the reload interval, not per request;
+            // until it succeeds requests fail: the old trust is never used for new connections once new trust is in force.
+            var now = _resolver.TimeProvider.GetTimestamp();
+            if (ReferenceEquals(next, _failedPolicy) && now < _retryBuildAt)
+            {
+                throw new InvalidOperationException("The connection handler for the reloaded TLS settings could not be built; see the earlier error. Requests fail until it can be.");
+            }
+
+            SocketsHttpHandler handler;
+            try
+            {
+                handler = _build();
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _failedPolicy = next;
+                _retryBuildAt = now + (long)(Math.Max(1, next.ReloadCheckInterval.TotalSeconds) * _resolver.TimeProvider.TimestampFrequency);
+                throw new InvalidOperationException($"The connection handler for the reloaded TLS settings could not be built ({ex.GetType().Name}: {ex.Message}); requests fail until it can be.", ex);
+            }
+
+            _failedPolicy = null;
+            _retired.Add(_current);
+            if (_retired.Count > MaxRetired)
+            {
+                // Many reloads later, the oldest generation has long finished what it carried.
+                _retired[0].Invoker.Dispose();
+                _retired.RemoveAt(0);
+            }
+
+            _current = new Generation(next, handler);
         }
     }
 

@@ -27,6 +27,7 @@ public class CertificateTrustResolver
 {
     private readonly ILogger _logger;
     private readonly PolicyReloader _reloader;
+    private readonly Lock _swap = new();
     private volatile TrustEvaluator _current;
 
     /// <summary>Initializes a new instance.</summary>
@@ -57,7 +58,13 @@ public class CertificateTrustResolver
     internal X509Certificate2Collection? SystemRootsOverride
     {
         get => _current.SystemRootsOverride;
-        set => _current = new TrustEvaluator(_current.Policy, _logger, TimeProvider, value);
+        set
+        {
+            lock (_swap)
+            {
+                _current = new TrustEvaluator(_current.Policy, _logger, TimeProvider, value);
+            }
+        }
     }
 
     /// <summary>Decides what is trusted for a master URL and which name is verified.</summary>
@@ -114,12 +121,14 @@ public class CertificateTrustResolver
     /// </summary>
     internal TlsPolicy MaybeReload()
     {
-        var current = _current;
-        if (_reloader.TryReload(_logger) is { } reloaded && ReferenceEquals(_current, current))
+        // The swap happens inside the reloader's single-flight section: a reload that finishes late can never undo a later one.
+        _reloader.TryReload(_logger, reloaded =>
         {
-            _current = new TrustEvaluator(reloaded, _logger, TimeProvider, current.SystemRootsOverride);
-        }
-
+            lock (_swap)
+            {
+                _current = new TrustEvaluator(reloaded, _logger, TimeProvider, _current.SystemRootsOverride);
+            }
+        });
         return _current.Policy;
     }
 

@@ -11,8 +11,8 @@ internal sealed class PolicyReloader
 {
     private readonly TimeProvider _time;
     private TlsPolicy _policy;
-    private (DateTime, long)[] _stamps;
-    private (DateTime, long)[] _rejected = [];
+    private string[] _stamps;
+    private string[] _rejected = [];
     private long _nextCheck;
     private int _checking;
 
@@ -24,8 +24,12 @@ internal sealed class PolicyReloader
         _nextCheck = NextCheck(policy);
     }
 
-    /// <summary>The new policy when the files changed and load; otherwise <see langword="null"/> (nothing to do, not yet time, refused).</summary>
-    public TlsPolicy? TryReload(ILogger logger)
+    /// <summary>
+    /// When the files changed and load, hands the new policy to <paramref name="commit"/> (inside the single-flight section,
+    /// so a later reload never commits before an earlier one) and returns it; otherwise <see langword="null"/> (nothing to
+    /// do, not yet time, refused).
+    /// </summary>
+    public TlsPolicy? TryReload(ILogger logger, Action<TlsPolicy> commit)
     {
         if (_time.GetTimestamp() < Interlocked.Read(ref _nextCheck) || Interlocked.Exchange(ref _checking, 1) == 1)
         {
@@ -64,6 +68,7 @@ internal sealed class PolicyReloader
                 return null;
             }
 
+            commit(policy);
             _policy = policy;
             _stamps = stamps;
             SecurityTelemetry.Reloads.Add(1, new KeyValuePair<string, object?>("result", "loaded"));
@@ -83,36 +88,53 @@ internal sealed class PolicyReloader
             ? long.MaxValue
             : _time.GetTimestamp() + (long)(policy.ReloadCheckInterval.TotalSeconds * _time.TimestampFrequency);
 
-    private static (DateTime, long)[] Stamps(TlsPolicy policy)
+    /// <summary>
+    /// A fingerprint of each source file's contents (a directory: of its files' names and contents): a replacement is seen
+    /// even when it keeps the size and an older time (<c>cp -p</c>, <c>rsync -t</c>, <c>tar x</c> of a backup). The files
+    /// are small trust material, read with the usual size bound.
+    /// </summary>
+    private static string[] Stamps(TlsPolicy policy)
     {
-        var stamps = new (DateTime, long)[policy.SourceFiles.Count];
+        var stamps = new string[policy.SourceFiles.Count];
         for (var i = 0; i < stamps.Length; i++)
         {
             try
             {
-                var info = new FileInfo(policy.SourceFiles[i]);
-                stamps[i] = info.Exists ? (info.LastWriteTimeUtc, info.Length) : DirectoryStamp(policy.SourceFiles[i]);
+                var path = policy.SourceFiles[i];
+                using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+                if (Directory.Exists(path))
+                {
+                    foreach (var file in Directory.EnumerateFiles(path).Order(StringComparer.Ordinal))
+                    {
+                        hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file) + "\0"));
+                        hash.AppendData(Contents(file));
+                    }
+                }
+                else
+                {
+                    hash.AppendData(Contents(path));
+                }
+
+                stamps[i] = Convert.ToHexString(hash.GetHashAndReset());
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                stamps[i] = (DateTime.MinValue, -2);
+                stamps[i] = "unreadable: " + ex.GetType().Name;
             }
         }
 
         return stamps;
     }
 
-    /// <summary>A directory of trust files changes when any file in it changes, not only when files are added or removed.</summary>
-    private static (DateTime, long) DirectoryStamp(string path)
+    private static byte[] Contents(string file)
     {
-        var latest = Directory.GetLastWriteTimeUtc(path);
-        long size = -1;
-        foreach (var file in new DirectoryInfo(path).EnumerateFiles())
+        try
         {
-            latest = file.LastWriteTimeUtc > latest ? file.LastWriteTimeUtc : latest;
-            size += file.Length + 1;
+            return BoundedFile.ReadAllBytes(file, BoundedFile.MaxCredentialBytes);
         }
-
-        return (latest, size);
+        catch (UnsupportedFileException)
+        {
+            return [];
+        }
     }
 }

@@ -107,5 +107,5 @@ public sealed class TlsOptions
 
     /// <summary>Creates a copy of these options.</summary>
     /// <returns>A new instance with the same values.</returns>
-    public TlsOptions Clone() => (TlsOptions)MemberwiseClone();
+    internal TlsOptions Clone() => TlsOptionsCopy.Of(this);
 }

@@ -6,7 +6,7 @@ namespace Determined.Security;
 /// Validates <see cref="TlsOptions"/> for <c>ValidateOnStart</c>: the same checks as <see cref="TlsPolicy.Create(TlsOptions)"/>,
 /// including that every file exists and holds what it should, reporting every problem at once.
 /// </summary>
-public sealed class TlsOptionsValidator : IValidateOptions<TlsOptions>
+internal sealed class TlsOptionsValidator : IValidateOptions<TlsOptions>
 {
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, TlsOptions options)

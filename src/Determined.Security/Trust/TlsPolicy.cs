@@ -12,7 +12,7 @@ public sealed class TlsPolicy
     private TlsPolicy(TlsOptions options, X509Certificate2Collection pinned, string? pinnedSource, X509Certificate2? clientCertificate, X509Certificate2Collection clientIntermediates)
     {
         DangerousSkipVerification = options.DangerousSkipVerification
-            || string.Equals(options.MasterCertificateFile?.Trim(), TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase);
+            || TrustPrecedence.IsNoVerify(options.MasterCertificateFile);
         TrustMode = options.TrustMode;
         MasterCertificateName = string.IsNullOrWhiteSpace(options.MasterCertificateName) ? null : options.MasterCertificateName;
         CheckCertificateRevocation = options.CheckCertificateRevocation;
@@ -112,7 +112,7 @@ public sealed class TlsPolicy
     internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors)
     {
         var file = string.IsNullOrWhiteSpace(options.MasterCertificateFile) ? null : options.MasterCertificateFile.Trim();
-        var noVerify = string.Equals(file, TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase);
+        var noVerify = TrustPrecedence.IsNoVerify(file);
         var pem = string.IsNullOrWhiteSpace(options.MasterCertificatePem) ? null : options.MasterCertificatePem;
         if (noVerify)
         {
@@ -294,7 +294,7 @@ public sealed class TlsPolicy
 
         if (!string.IsNullOrWhiteSpace(variable))
         {
-            var value = SecurityEnvironment.Process.Get(variable);
+            var value = DeterminedEnvironment.Process.Get(variable);
             if (value is null)
             {
                 errors.Add(Messages.PasswordVariableUnset(variable, what));

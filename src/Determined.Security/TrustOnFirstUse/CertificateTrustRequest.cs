@@ -7,13 +7,13 @@ namespace Determined.Security;
 public sealed class CertificateTrustRequest
 {
     /// <summary>The first line of Determined's prompt.</summary>
-    public const string PromptHeader = "The master sent an untrusted certificate chain with this SHA256 fingerprint:";
+    internal const string PromptHeader = "The master sent an untrusted certificate chain with this SHA256 fingerprint:";
 
     /// <summary>The question of Determined's prompt (answered with y or n).</summary>
-    public const string PromptQuestion = "Do you want to trust this certificate from now on? [y/n]: ";
+    internal const string PromptQuestion = "Do you want to trust this certificate from now on? [y/n]: ";
 
     /// <summary>What Determined prints when the answer is no.</summary>
-    public const string RejectedMessage = "Unable to verify master certificate";
+    internal const string RejectedMessage = "Unable to verify master certificate";
 
     internal CertificateTrustRequest(string masterUrl, IReadOnlyList<CertificateSummary> chain)
     {

@@ -25,7 +25,7 @@ public sealed class TrustOnFirstUse
     }
 
     /// <summary>The environment variable (this SDK's own) holding the expected fingerprint for non-interactive trust.</summary>
-    public static string ExpectedFingerprintVariable => SecurityEnvironment.TrustFingerprintVariable;
+    public static string ExpectedFingerprintVariable => DeterminedEnvironment.TrustFingerprint;
 
     /// <summary>Gets the store of trusted chains.</summary>
     public MasterCertificateStore Store { get; }
@@ -43,14 +43,15 @@ public sealed class TrustOnFirstUse
     /// </summary>
     public Func<CertificateTrustRequest, CancellationToken, ValueTask<bool>>? Prompt { get; set; }
 
-    /// <summary>Reads <see cref="ExpectedFingerprintVariable"/> from the environment.</summary>
-    /// <param name="getEnvironmentVariable">Reads a variable; <see langword="null"/> for the process environment.</param>
+    /// <summary>Reads <see cref="ExpectedFingerprintVariable"/> from the process environment.</summary>
     /// <returns>The pin, or <see langword="null"/> when the variable is unset.</returns>
-    /// <exception cref="FormatException">The variable is set but is not a fingerprint or pin.</exception>
-    public static CertificatePin? ExpectedPinFromEnvironment(Func<string, string?>? getEnvironmentVariable = null)
+    /// <exception cref="DeterminedConfigurationException">The variable is set but is not a fingerprint or pin.</exception>
+    public static CertificatePin? ExpectedPinFromEnvironment() => ExpectedPinFromEnvironment(null);
+
+    internal static CertificatePin? ExpectedPinFromEnvironment(Func<string, string?>? getEnvironmentVariable)
     {
-        var env = getEnvironmentVariable is null ? SecurityEnvironment.Process : new SecurityEnvironment(getEnvironmentVariable);
-        var value = env.Get(SecurityEnvironment.TrustFingerprintVariable);
+        var env = getEnvironmentVariable is null ? DeterminedEnvironment.Process : new DeterminedEnvironment(getEnvironmentVariable);
+        var value = env.Get(DeterminedEnvironment.TrustFingerprint);
         if (value is null)
         {
             return null;
@@ -58,7 +59,7 @@ public sealed class TrustOnFirstUse
 
         return CertificatePin.TryParse(value, out var pin)
             ? pin
-            : throw new FormatException($"{SecurityEnvironment.TrustFingerprintVariable}: " + Messages.BadPin(value));
+            : throw new DeterminedConfigurationException($"{DeterminedEnvironment.TrustFingerprint}: " + Messages.BadPin(value));
     }
 
     /// <summary>
@@ -73,7 +74,7 @@ public sealed class TrustOnFirstUse
         ArgumentNullException.ThrowIfNull(masterUri);
         ArgumentNullException.ThrowIfNull(options);
         var copy = options.Clone();
-        if (HasExplicitTrust(options))
+        if (TrustPrecedence.PinsTrust(options))
         {
             return copy;
         }
@@ -104,7 +105,7 @@ public sealed class TrustOnFirstUse
         {
             return await operation(TlsPolicy.Create(effective), cancellationToken).ConfigureAwait(false);
         }
-        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !HasExplicitTrust(options))
+        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !TrustPrecedence.PinsTrust(options))
         {
             await TrustPresentedChainAsync(masterUri, options.MasterCertificateName, effective.MasterCertificatePem, cancellationToken).ConfigureAwait(false);
         }
@@ -195,7 +196,7 @@ public sealed class TrustOnFirstUse
         var request = new CertificateTrustRequest(url, chain.Select(CertificateSummary.Create).ToArray());
         if (Prompt is null)
         {
-            var fix = $"check the fingerprint out of band, then trust it with 'det tls trust -m {url} --fingerprint {summary.Sha256Fingerprint}', or set {SecurityEnvironment.TrustFingerprintVariable}={summary.Sha256Fingerprint}, or pin its CA with {Messages.CertFileSetting}";
+            var fix = $"check the fingerprint out of band, then trust it with 'det tls trust -m {url} --fingerprint {summary.Sha256Fingerprint}', or set {DeterminedEnvironment.TrustFingerprint}={summary.Sha256Fingerprint}, or pin its CA with {Messages.CertFileSetting}";
             throw new MasterConnectionException(
                 MasterConnectionError.NotTrusted,
                 masterUri.IdnHost,
@@ -226,7 +227,7 @@ public sealed class TrustOnFirstUse
     {
         var old = CertificateSummary.Create(stored);
         var now = CertificateSummary.Create(presented);
-        var fix = $"check the new certificate out of band (on the master: openssl x509 -noout -fingerprint -sha256 -in <its cert file>); if it is right, accept it with 'det tls trust -m {url} --fingerprint {now.Sha256Fingerprint}' (or {SecurityEnvironment.TrustFingerprintVariable}={now.Sha256Fingerprint}), or remove the old entry with 'det tls forget {url}'";
+        var fix = $"check the new certificate out of band (on the master: openssl x509 -noout -fingerprint -sha256 -in <its cert file>); if it is right, accept it with 'det tls trust -m {url} --fingerprint {now.Sha256Fingerprint}' (or {DeterminedEnvironment.TrustFingerprint}={now.Sha256Fingerprint}), or remove the old entry with 'det tls forget {url}'";
         var detail =
             $"THE MASTER'S CERTIFICATE HAS CHANGED. The master now presents a certificate with a different key than the one trusted for it; the certificate may have been replaced, or someone may be intercepting this connection. " +
             $"Trusted: SHA-256 {old.Sha256Fingerprint}, '{old.Subject}', valid {Messages.Date(old.NotBefore)} to {Messages.Date(old.NotAfter)}. " +
@@ -305,6 +306,5 @@ public sealed class TrustOnFirstUse
         return null;
     }
 
-    private static bool HasExplicitTrust(TlsOptions options) =>
-        !string.IsNullOrWhiteSpace(options.MasterCertificateFile) || !string.IsNullOrWhiteSpace(options.MasterCertificatePem) || options.DangerousSkipVerification;
+
 }

@@ -108,7 +108,7 @@ public sealed class TrustOnFirstUseTests : IDisposable
         var pin = Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(name => name == "DETERMINED_TRUST_FINGERPRINT" ? CertificatePin.SpkiPin(_pki.Leaf) : null);
 
         Assert.Contains("0.0.0-test", await GetInfoAsync(NewTofu(expected: pin), server.Uri), StringComparison.Ordinal);
-        Assert.Throws<FormatException>(() => Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(_ => "nonsense"));
+        Assert.Throws<DeterminedConfigurationException>(() => Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(_ => "nonsense"));
     }
 
     [Fact]

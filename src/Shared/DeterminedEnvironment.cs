@@ -1,14 +1,16 @@
 using System.Diagnostics.CodeAnalysis;
-using Determined.Security;
 
-namespace Determined.Sdk;
+namespace Determined;
 
 /// <summary>
-/// The one place this package reads environment variables (REFERENCE.md §3), through an injectable reader.
-/// Empty values count as unset, as upstream. Booleans are parsed strictly.
+/// The one place the SDK reads environment variables (REFERENCE.md §3), through an injectable reader; both packages
+/// compile this file. Empty values count as unset, as upstream. Booleans are parsed strictly.
 /// </summary>
 internal sealed class DeterminedEnvironment
 {
+    /// <summary>Our own variable (not an upstream name) with the expected fingerprint for non-interactive trust.</summary>
+    public const string TrustFingerprint = "DETERMINED_TRUST_FINGERPRINT";
+
     public const string Master = "DET_MASTER";
     public const string MasterAddr = "DET_MASTER_ADDR";
     public const string MasterHost = "DET_MASTER_HOST";
@@ -39,7 +41,13 @@ internal sealed class DeterminedEnvironment
 #pragma warning restore RS0030
     }
 
+    /// <summary>The process environment.</summary>
+    public static DeterminedEnvironment Process { get; } = new();
+
     public Func<string, string?> Reader => _read;
+
+    public string HomeDirectory =>
+        Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
     public string? Get(string name) => _read(name) is { Length: > 0 } value ? value : null;
 
@@ -62,7 +70,7 @@ internal sealed class DeterminedEnvironment
         {
             "true" or "1" or "yes" => true,
             "false" or "0" or "no" => false,
-            _ => throw new DeterminedException($"{name}='{value}' is not a boolean. Fix: set it to true or false (1/0 and yes/no are accepted too)."),
+            _ => throw new DeterminedConfigurationException($"{name}='{value}' is not a boolean. Fix: set it to true or false (1/0 and yes/no are accepted too)."),
         };
     }
 }
