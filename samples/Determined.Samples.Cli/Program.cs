@@ -142,7 +142,7 @@ showConfig.SetAction((parse, ct) => Guard(() =>
 {
     var cli = Context(parse);
     var stored = cli.Certificates.Get(cli.MasterUrl) is not null;
-    foreach (var source in cli.Settings.Sources)
+    foreach (var source in cli.Settings.Provenance)
     {
         Console.WriteLine(source);
     }

@@ -21,8 +21,8 @@ try
     var me = await client.GetCurrentUserAsync();
     #endregion
 
-    Console.WriteLine($"task {task.TaskId} (allocation {task.AllocationId}) runs as '{me.Username}' on {client.MasterUri} (TLS: {task.UseTls})");
-    foreach (var source in client.Settings.Sources)
+    Console.WriteLine($"task {task.TaskId} (allocation {task.AllocationId}) runs as '{me.Username}' on {client.Settings.MasterUri} (TLS: {task.UseTls})");
+    foreach (var source in client.Settings.Provenance)
     {
         Console.WriteLine($"  setting {source}");
     }
@@ -32,7 +32,7 @@ try
     {
         var line = $"training step {step}/{steps}: loss={1.0 / step:0.000}";
         Console.WriteLine(line);
-        await client.PostTaskLogsAsync([new TaskLog { TaskId = task.TaskId, AllocationId = task.AllocationId, Log = line, Level = "LOG_LEVEL_INFO", Source = "task", StdType = "stdout", Timestamp = DateTimeOffset.UtcNow }]);
+        await client.PostTaskLogsAsync([new TaskLog { TaskId = task.TaskId, AllocationId = task.AllocationId, Log = line, Level = TaskLogLevel.Info, Source = "task", StdType = TaskLogStdType.Stdout, Timestamp = DateTimeOffset.UtcNow }]);
     }
 
     Console.WriteLine("training complete");

@@ -88,7 +88,7 @@ static async Task<bool> PhasesAsync()
 
     var settings = DeterminedConnectionSettings.Resolve(new DeterminedClientOptions());
     Mark("DeterminedConnectionSettings.Resolve (environment, TLS files, TlsPolicy)");
-    var handler = new MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Create(settings.Tls))).CreateHandler(settings.MasterUri);
+    var handler = new MasterHttpHandlerFactory(new CertificateTrustResolver(settings.Tls)).CreateHandler(settings.MasterUri);
     Mark("TlsPolicy + CertificateTrustResolver + CreateHandler");
     using var http = new HttpClient(handler) { BaseAddress = settings.MasterUri };
     using var client = new DeterminedClient(http, settings);

@@ -10,11 +10,10 @@ public static class TlsDoctor
     public static async Task<int> RunAsync(CliContext cli, bool json, CancellationToken cancellationToken)
     {
         var uri = cli.MasterUri;
-        var tls = cli.Tofu.ApplyStoredTrust(uri, cli.Settings.Tls);
-        var policy = TlsPolicy.Create(tls);
+        var policy = cli.Tofu.ApplyStoredTrust(uri, cli.Settings.Tls);
         var resolver = new CertificateTrustResolver(policy);
         var decision = resolver.Resolve(uri);
-        var trustSource = TrustSourceText(cli, tls, decision);
+        var trustSource = TrustSourceText(cli, policy, decision);
         var probe = await MasterProbe.ProbeAsync(uri, decision.ExpectedName == uri.IdnHost ? null : decision.ExpectedName, cancellationToken);
 
         string verdict;
@@ -41,7 +40,7 @@ public static class TlsDoctor
             var result = new JsonObject
             {
                 ["master"] = MasterAddress.Canonicalize(uri),
-                ["trustSource"] = decision.Source.ToString(),
+                ["trustSource"] = decision.Anchors.ToString(),
                 ["trustReason"] = trustSource,
                 ["expectedName"] = decision.ExpectedName,
                 ["speaksTls"] = probe?.SpeaksTls ?? false,
@@ -60,7 +59,7 @@ public static class TlsDoctor
 
         var o = cli.Output;
         await o.WriteLineAsync($"Master:         {MasterAddress.Canonicalize(uri)}");
-        await o.WriteLineAsync($"Trust:          {decision.Source}: {trustSource}");
+        await o.WriteLineAsync($"Trust:          {decision.Anchors}: {trustSource}");
         await o.WriteLineAsync($"Name verified:  {decision.ExpectedName}{(decision.ExpectedName != uri.IdnHost ? " (name override; sent as SNI and Host)" : string.Empty)}");
         if (probe is { SpeaksTls: true })
         {
@@ -81,7 +80,7 @@ public static class TlsDoctor
             var left = soonest.NotAfter - DateTimeOffset.UtcNow;
             await o.WriteLineAsync(left < TimeSpan.Zero
                 ? $"Expires:        EXPIRED {-left.TotalDays:0} days ago ({Printable(soonest.Subject)})"
-                : $"Expires:        in {left.TotalDays:0} days, {soonest.NotAfter:u} ({Printable(soonest.Subject)}){(left <= tls.CertificateExpiryWarning ? " - renew it soon" : string.Empty)}");
+                : $"Expires:        in {left.TotalDays:0} days, {soonest.NotAfter:u} ({Printable(soonest.Subject)}){(left <= policy.CertificateExpiryWarning ? " - renew it soon" : string.Empty)}");
         }
         else if (probe is not null)
         {
@@ -101,7 +100,7 @@ public static class TlsDoctor
         }
         else if (verdict == "OK" && probe is { PresentedChain.Count: > 0 })
         {
-            await o.WriteLineAsync($"Accepted by:    {Printable(AcceptedBy(uri, tls, decision, probe, tls.MasterCertificateFile ?? (cli.Settings.Tls.MasterCertificatePem is null ? cli.Certificates.FilePath : "inline PEM")))}");
+            await o.WriteLineAsync($"Accepted by:    {Printable(AcceptedBy(uri, policy, decision, probe, ReferenceEquals(policy, cli.Settings.Tls) ? policy.PinnedCertificateSource ?? "nothing" : cli.Certificates.FilePath))}");
         }
 
         return failure is null && verdict == "OK" ? 0 : 1;
@@ -111,15 +110,15 @@ public static class TlsDoctor
     /// Which anchor accepted the chain: the pinned certificates, or a root of the system store (which SSL_CERT_FILE and
     /// SSL_CERT_DIR redefine on Linux), so a pin that is silently unused is visible.
     /// </summary>
-    private static string AcceptedBy(Uri uri, TlsOptions tls, TrustDecision decision, MasterProbeResult probe, string pinnedFrom)
+    private static string AcceptedBy(Uri uri, TlsPolicy policy, TrustDecision decision, MasterProbeResult probe, string pinnedFrom)
     {
         var systemStore = "a root in the system trust store" + SystemStoreOverride();
-        if (decision.Source == TrustSource.System)
+        if (decision.Anchors == TrustAnchors.SystemRoots)
         {
             return systemStore;
         }
 
-        if (decision.Source is not TrustSource.PinnedAdded)
+        if (decision.Anchors is not TrustAnchors.SystemRootsAndPinned)
         {
             return decision.Reason;
         }
@@ -127,9 +126,9 @@ public static class TlsDoctor
         // The same chain judged with the pinned certificates alone.
         var pinnedOnly = new TlsOptions
         {
-            MasterCertificatePem = string.Concat(TlsPolicy.Create(tls).PinnedCertificates.Select(c => c.ExportCertificatePem() + "\n")),
+            MasterCertificatePem = string.Concat(policy.PinnedCertificates.Select(c => c.ExportCertificatePem() + "\n")),
             TrustMode = MasterTrustMode.PinnedOnly,
-            MasterCertificateName = tls.MasterCertificateName,
+            MasterCertificateName = policy.MasterCertificateName,
         };
         try
         {
@@ -153,11 +152,11 @@ public static class TlsDoctor
 
     private static string Printable(string value) => CliContext.Printable(value);
 
-    private static string TrustSourceText(CliContext cli, TlsOptions tls, TrustDecision decision)
+    private static string TrustSourceText(CliContext cli, TlsPolicy policy, TrustDecision decision)
     {
-        var origin = cli.Settings.Sources.FirstOrDefault(s => s.Name.StartsWith("Tls.", StringComparison.Ordinal));
-        var fromStore = tls.MasterCertificatePem is not null && cli.Settings.Tls.MasterCertificatePem is null;
-        return decision.Reason + (fromStore ? $" (trusted on first use, {cli.Certificates.FilePath})" : origin is null ? string.Empty : $" ({origin.Origin}: {origin.Source})");
+        var origin = cli.Settings.Provenance.FirstOrDefault(s => s.Name.StartsWith("Tls.", StringComparison.Ordinal));
+        var fromStore = !ReferenceEquals(policy, cli.Settings.Tls);
+        return decision.Reason + (fromStore ? $" (trusted on first use, {cli.Certificates.FilePath})" : origin is null ? string.Empty : $" ({origin.Origin}: {origin.Location})");
     }
 
     private static JsonObject Summary(CertificateSummary s) => new()

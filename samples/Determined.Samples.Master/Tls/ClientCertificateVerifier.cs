@@ -22,7 +22,7 @@ public sealed class ClientCertificateVerifier
         if (clientCaFile is not null)
         {
             // Same trust formats as clients: a PEM file or a directory of PEM/CRT files, validated with clear errors.
-            var roots = TlsPolicy.Create(new TlsOptions { MasterCertificateFile = clientCaFile }).PinnedCertificates;
+            var roots = TrustFile.Load(clientCaFile);
             _policy.TrustMode = X509ChainTrustMode.CustomRootTrust;
             _policy.CustomTrustStore.AddRange(roots.ToArray());
         }

@@ -42,8 +42,9 @@ public class DeterminedClient : IDisposable
     /// <param name="settings">The effective settings (master URL, credentials).</param>
     /// <param name="logger">Where retries are logged.</param>
     /// <param name="meterFactory">Creates the <c>Determined.Sdk</c> meter; <see langword="null"/> for a shared one.</param>
-    public DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger<DeterminedClient>? logger = null, IMeterFactory? meterFactory = null)
-        : this(httpClient, settings, logger, ownsHttpClient: false)
+    /// <param name="timeProvider">The clock of call deadlines; <see langword="null"/> for the system clock.</param>
+    public DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger<DeterminedClient>? logger = null, IMeterFactory? meterFactory = null, TimeProvider? timeProvider = null)
+        : this(httpClient, settings, logger, ownsHttpClient: false, timeProvider)
     {
         _telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
     }
@@ -58,7 +59,7 @@ public class DeterminedClient : IDisposable
         _base = string.Empty;
     }
 
-    private DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger? logger, bool ownsHttpClient)
+    private DeterminedClient(HttpClient httpClient, DeterminedConnectionSettings settings, ILogger? logger, bool ownsHttpClient, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(httpClient);
         ArgumentNullException.ThrowIfNull(settings);
@@ -66,16 +67,13 @@ public class DeterminedClient : IDisposable
         _ownsHttpClient = ownsHttpClient;
         Settings = settings;
         _logger = logger ?? NullLogger.Instance;
-        _time = TimeProvider.System;
+        _time = timeProvider ?? TimeProvider.System;
         _userToken = settings.UserToken;
         _base = settings.MasterUri.GetLeftPart(UriPartial.Path).TrimEnd('/');
     }
 
     /// <summary>Gets the effective settings, with the source of each value.</summary>
     public DeterminedConnectionSettings Settings { get; }
-
-    /// <summary>Gets the master URL.</summary>
-    public Uri MasterUri => Settings.MasterUri;
 
     /// <summary>
     /// Creates a client from the environment alone: inside a Determined task this needs no configuration
@@ -93,7 +91,7 @@ public class DeterminedClient : IDisposable
         var factory = loggerFactory ?? NullLoggerFactory.Instance;
         var settings = DeterminedConnectionSettings.Resolve(options, getEnvironmentVariable, factory.CreateLogger("Determined.Sdk"));
         var handlerFactory = new MasterHttpHandlerFactory(
-            new CertificateTrustResolver(settings.Policy ?? TlsPolicy.Create(settings.Tls), factory.CreateLogger<CertificateTrustResolver>()),
+            new CertificateTrustResolver(settings.Tls, factory.CreateLogger<CertificateTrustResolver>()),
             factory.CreateLogger<MasterHttpHandlerFactory>());
         var telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
         var retry = new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, factory.CreateLogger<DeterminedClient>(), telemetry)

@@ -21,15 +21,22 @@ public sealed class MasterInfo
     [JsonPropertyName("cluster_name")]
     public string? ClusterName { get; set; }
 
-    /// <summary>Gets or sets the telemetry settings.</summary>
+    /// <summary>Gets or sets a value indicating whether the master reports telemetry (<c>telemetry.enabled</c>).</summary>
+    [JsonIgnore]
+    public bool TelemetryEnabled { get; set; }
+
+    [JsonInclude]
     [JsonPropertyName("telemetry")]
-    public MasterTelemetry? Telemetry { get; set; }
+    internal TelemetryJson? Telemetry
+    {
+        get => new() { Enabled = TelemetryEnabled };
+        set => TelemetryEnabled = value?.Enabled == true;
+    }
 }
 
-/// <summary>The telemetry part of <see cref="MasterInfo"/>.</summary>
-public sealed class MasterTelemetry
+/// <summary>The <c>telemetry</c> object of <c>/info</c> (Go's <c>TelemetryInfo</c>).</summary>
+internal sealed class TelemetryJson
 {
-    /// <summary>Gets or sets a value indicating whether telemetry is enabled.</summary>
     [JsonPropertyName("enabled")]
     public bool Enabled { get; set; }
 }
@@ -120,7 +127,7 @@ public sealed class TaskLog
     [JsonPropertyName("timestamp")]
     public DateTimeOffset? Timestamp { get; set; }
 
-    /// <summary>Gets or sets the level (<c>LOG_LEVEL_INFO</c>, …).</summary>
+    /// <summary>Gets or sets the level: one of <see cref="TaskLogLevel"/>.</summary>
     [JsonPropertyName("level")]
     public string? Level { get; set; }
 
@@ -132,9 +139,41 @@ public sealed class TaskLog
     [JsonPropertyName("source")]
     public string? Source { get; set; }
 
-    /// <summary>Gets or sets the stream (<c>stdout</c>/<c>stderr</c>).</summary>
+    /// <summary>Gets or sets the stream: one of <see cref="TaskLogStdType"/>.</summary>
     [JsonPropertyName("stdtype")]
     public string? StdType { get; set; }
+}
+
+/// <summary>The values of <see cref="TaskLog.Level"/>: upstream's <c>logv1.LogLevel</c> names.</summary>
+public static class TaskLogLevel
+{
+    /// <summary>Trace.</summary>
+    public const string Trace = "LOG_LEVEL_TRACE";
+
+    /// <summary>Debug.</summary>
+    public const string Debug = "LOG_LEVEL_DEBUG";
+
+    /// <summary>Information (the default of upstream's log shipper).</summary>
+    public const string Info = "LOG_LEVEL_INFO";
+
+    /// <summary>Warning.</summary>
+    public const string Warning = "LOG_LEVEL_WARNING";
+
+    /// <summary>Error.</summary>
+    public const string Error = "LOG_LEVEL_ERROR";
+
+    /// <summary>Critical.</summary>
+    public const string Critical = "LOG_LEVEL_CRITICAL";
+}
+
+/// <summary>The values of <see cref="TaskLog.StdType"/>: the output stream a line came from.</summary>
+public static class TaskLogStdType
+{
+    /// <summary>Standard output.</summary>
+    public const string Stdout = "stdout";
+
+    /// <summary>Standard error.</summary>
+    public const string Stderr = "stderr";
 }
 
 internal sealed class LoginRequest

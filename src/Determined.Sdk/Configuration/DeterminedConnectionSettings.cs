@@ -13,7 +13,7 @@ namespace Determined.Sdk;
 /// </summary>
 public sealed class DeterminedConnectionSettings
 {
-    private readonly List<DeterminedSettingSource> _sources = [];
+    private readonly List<DeterminedSetting> _sources = [];
 
     private DeterminedConnectionSettings()
     {
@@ -22,8 +22,9 @@ public sealed class DeterminedConnectionSettings
     /// <summary>Gets the canonical master URL.</summary>
     public Uri MasterUri { get; private set; } = null!;
 
-    /// <summary>Gets the effective TLS options (what <see cref="TlsPolicy.Create(TlsOptions)"/> receives).</summary>
-    public TlsOptions Tls { get; private set; } = null!;
+    /// <summary>Gets the effective TLS policy (validated, files read once): explicit options, else the <c>DET_MASTER_CERT_*</c>
+    /// variables, else the chain trusted on first use; <see cref="Provenance"/> says which.</summary>
+    public TlsPolicy Tls { get; private set; } = null!;
 
     /// <summary>Gets the user the client acts as, when known.</summary>
     public string? User { get; private set; }
@@ -35,7 +36,7 @@ public sealed class DeterminedConnectionSettings
     public bool HasAllocationToken => AllocationToken is not null;
 
     /// <summary>Gets every effective setting with its source, secrets shown as <c>(set)</c>.</summary>
-    public IReadOnlyList<DeterminedSettingSource> Sources => _sources;
+    public IReadOnlyList<DeterminedSetting> Provenance => _sources;
 
     internal string? UserToken { get; private set; }
 
@@ -43,19 +44,18 @@ public sealed class DeterminedConnectionSettings
 
     internal DeterminedClientOptions Options { get; private set; } = null!;
 
-    /// <summary>The policy made from <see cref="Tls"/> while resolving (null when it was invalid).</summary>
-    internal TlsPolicy? Policy { get; private set; }
 
-    /// <summary>Resolves the effective settings.</summary>
+    /// <summary>Resolves the effective settings from explicit options, the process environment and the CLI's stores.</summary>
     /// <param name="options">The explicit options.</param>
-    /// <param name="getEnvironmentVariable">Reads environment variables; <see langword="null"/> for the process environment.</param>
     /// <param name="logger">Receives the warning for a missing <c>DET_MASTER_CERT_FILE</c> path.</param>
-    /// <param name="configuration">The section the options were bound from, to report configuration keys as sources.</param>
     /// <returns>The settings.</returns>
     /// <exception cref="DeterminedConfigurationException">A setting is invalid; every problem is listed with its fix.</exception>
-    public static DeterminedConnectionSettings Resolve(
+    public static DeterminedConnectionSettings Resolve(DeterminedClientOptions options, ILogger? logger = null) =>
+        Resolve(options, null, logger);
+
+    internal static DeterminedConnectionSettings Resolve(
         DeterminedClientOptions options,
-        Func<string, string?>? getEnvironmentVariable = null,
+        Func<string, string?>? getEnvironmentVariable,
         ILogger? logger = null,
         IConfiguration? configuration = null)
     {
@@ -115,15 +115,33 @@ public sealed class DeterminedConnectionSettings
             }
         }
 
-        s.Tls = ResolveTls(s, options, env, useEnv, logger, configuration, errors);
+        var (tls, consultStore) = ResolveTls(s, options, env, useEnv, logger, configuration);
         try
         {
             // Validated once, and kept: the client's handler uses this policy; the files are not read again.
-            s.Policy = TlsPolicy.Create(s.Tls);
+            var policy = TlsPolicy.Create(tls);
+            if (consultStore && options.UseCertificateStore && s.MasterUri.Scheme == Uri.UriSchemeHttps)
+            {
+                // The same application of stored trust as the CLI's trust on first use.
+                var store = new MasterCertificateStore(ConfigDirectory.For(env));
+                var stored = new TrustOnFirstUse(store).ApplyStoredTrust(s.MasterUri, policy);
+                if (!ReferenceEquals(stored, policy))
+                {
+                    s._sources.Add(new("Tls.MasterCertificatePem", "(trusted on first use)", SettingOrigin.Store, store.FilePath));
+                }
+
+                policy = stored;
+            }
+
+            s.Tls = policy;
         }
         catch (DeterminedConfigurationException ex)
         {
             errors.AddRange(ex.Failures);
+        }
+        catch (DeterminedException ex)
+        {
+            errors.Add(ex.Message);
         }
 
         ResolveCredentials(s, options, env, useEnv, configuration, errors);
@@ -151,7 +169,8 @@ public sealed class DeterminedConnectionSettings
         return s;
     }
 
-    private static TlsOptions ResolveTls(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, bool useEnv, ILogger logger, IConfiguration? configuration, List<string> errors)
+    /// <summary>The effective options, and whether the trust-on-first-use store may still add a chain (upstream's precedence).</summary>
+    private static (TlsOptions Options, bool ConsultStore) ResolveTls(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, bool useEnv, ILogger logger, IConfiguration? configuration)
     {
         var explicitTls = options.Tls ?? new TlsOptions();
         var tls = TlsOptionsCopy.Of(explicitTls);
@@ -166,7 +185,7 @@ public sealed class DeterminedConnectionSettings
                 s.Add("Tls.DangerousSkipVerification", "true", configuration, "Tls:DangerousSkipVerification");
             }
 
-            return tls;
+            return (tls, false);
         }
 
         if (useEnv)
@@ -195,29 +214,11 @@ public sealed class DeterminedConnectionSettings
                     s.AddEnv("Tls.MasterCertificateFile", $"(missing: {file}; using the system roots)", DeterminedEnvironment.MasterCertFile);
                 }
 
-                return tls;
+                return (tls, false);
             }
         }
 
-        if (options.UseCertificateStore && s.MasterUri.Scheme == Uri.UriSchemeHttps)
-        {
-            try
-            {
-                // The same application of stored trust as the CLI's trust on first use.
-                var store = new MasterCertificateStore(ConfigDirectory.For(env));
-                tls = new TrustOnFirstUse(store).ApplyStoredTrust(s.MasterUri, tls);
-                if (tls.MasterCertificatePem is not null)
-                {
-                    s._sources.Add(new("Tls.MasterCertificatePem", "(trusted on first use)", SettingOrigin.Store, store.FilePath));
-                }
-            }
-            catch (DeterminedException ex)
-            {
-                errors.Add(ex.Message);
-            }
-        }
-
-        return tls;
+        return (tls, true);
     }
 
     private static void ResolveCredentials(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, bool useEnv, IConfiguration? configuration, List<string> errors)

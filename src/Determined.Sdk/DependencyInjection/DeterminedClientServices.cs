@@ -70,7 +70,7 @@ internal static class DeterminedClientServices
     {
         var settings = services.GetRequiredService<DeterminedConnectionSettings>();
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
-        var resolver = new CertificateTrustResolver(settings.Policy ?? TlsPolicy.Create(settings.Tls), loggers.CreateLogger<CertificateTrustResolver>(), services.GetService<TimeProvider>());
+        var resolver = new CertificateTrustResolver(settings.Tls, loggers.CreateLogger<CertificateTrustResolver>(), services.GetService<TimeProvider>());
         return new MasterHttpHandlerFactory(resolver, loggers.CreateLogger<MasterHttpHandlerFactory>());
     }
 }

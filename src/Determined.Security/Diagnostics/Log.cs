@@ -6,7 +6,7 @@ namespace Determined.Security;
 internal static partial class Log
 {
     [LoggerMessage(EventId = 1001, EventName = "TrustDecided", Level = LogLevel.Debug, Message = "Trust for {MasterUri}: {Source}, verifying name '{ExpectedName}': {Reason}")]
-    public static partial void TrustDecided(ILogger logger, Uri masterUri, TrustSource source, string expectedName, string reason);
+    public static partial void TrustDecided(ILogger logger, Uri masterUri, TrustAnchors source, string expectedName, string reason);
 
     [LoggerMessage(EventId = 1002, EventName = "DangerousSkipVerification", Level = LogLevel.Warning, Message = "{Message}")]
     public static partial void SkipVerification(ILogger logger, string message);

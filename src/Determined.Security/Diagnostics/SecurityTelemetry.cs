@@ -6,7 +6,7 @@ namespace Determined.Security;
 /// The <c>Determined.Security</c> meter. Instrument names and tags are stable:
 /// <c>determined.security.handshakes</c> (tag <c>result</c> = accepted|rejected),
 /// <c>determined.security.handshake_failures</c> (tag <c>error.type</c> = a <see cref="MasterConnectionError"/>),
-/// <c>determined.security.trust_decisions</c> (tag <c>trust.source</c> = a <see cref="TrustSource"/>),
+/// <c>determined.security.trust_decisions</c> (tag <c>trust.anchors</c> = a <see cref="TrustAnchors"/>),
 /// <c>determined.security.trust_on_first_use</c> (tag <c>event</c> = trusted|renewed|replaced|changed|rejected),
 /// <c>determined.security.reloads</c> (tag <c>result</c> = loaded|refused),
 /// <c>determined.security.master_certificate.expires_in</c> (gauge, seconds until the first certificate of an accepted
@@ -48,11 +48,11 @@ internal static class SecurityTelemetry
         Failed(error);
     }
 
-    public static void Decided(TrustSource source)
+    public static void Decided(TrustAnchors anchors)
     {
         if (TrustDecisions.Enabled)
         {
-            TrustDecisions.Add(1, new KeyValuePair<string, object?>("trust.source", source.ToString()));
+            TrustDecisions.Add(1, new KeyValuePair<string, object?>("trust.anchors", anchors.ToString()));
         }
     }
 

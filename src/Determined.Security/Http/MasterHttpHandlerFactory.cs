@@ -38,6 +38,23 @@ public class MasterHttpHandlerFactory
         _logger = (ILogger?)logger ?? NullLogger.Instance;
     }
 
+    /// <summary>
+    /// Creates a factory from options in one call (validated into a <see cref="TlsPolicy"/>, with a
+    /// <see cref="CertificateTrustResolver"/>): what an agent or a tool needs to reach a master.
+    /// </summary>
+    /// <param name="options">The TLS options.</param>
+    /// <param name="loggerFactory">Where the resolver and the handlers log; <see langword="null"/> for nowhere.</param>
+    /// <param name="timeProvider">The clock certificates are judged at; <see langword="null"/> for the system clock.</param>
+    /// <returns>The factory; create one handler per master with <see cref="CreateHandler"/> and reuse it.</returns>
+    /// <exception cref="DeterminedConfigurationException">A setting is invalid; every problem is listed with its fix.</exception>
+    public static MasterHttpHandlerFactory Create(TlsOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var loggers = loggerFactory ?? NullLoggerFactory.Instance;
+        var resolver = new CertificateTrustResolver(TlsPolicy.Create(options), loggers.CreateLogger<CertificateTrustResolver>(), timeProvider);
+        return new MasterHttpHandlerFactory(resolver, loggers.CreateLogger<MasterHttpHandlerFactory>());
+    }
+
     /// <summary>Gets the trust applied by the handlers.</summary>
     public CertificateTrustResolver Resolver { get; }
 

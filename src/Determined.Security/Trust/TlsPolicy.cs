@@ -71,13 +71,30 @@ public sealed class TlsPolicy
     internal System.Security.Authentication.SslProtocols EnabledProtocols { get; private set; }
 
     /// <summary>A copy of the options this policy was made from: what <see cref="TryReload"/> loads again.</summary>
-    private TlsOptions Options { get; init; } = new();
+    internal TlsOptions Options { get; private init; } = new();
+
+    /// <summary>Whether the trust material was chosen by the user (a file, inline PEM, or skip-verify): see <see cref="TrustPrecedence.PinsTrust"/>.</summary>
+    internal bool PinsTrust => TrustPrecedence.PinsTrust(Options);
+
+    /// <summary>This policy with a chain from the trust-on-first-use store pinned (inline PEM); the same policy when <paramref name="pem"/> is null.</summary>
+    /// <exception cref="DeterminedConfigurationException">The stored chain is not valid PEM.</exception>
+    internal TlsPolicy WithStoredChain(string? pem)
+    {
+        if (pem is null)
+        {
+            return this;
+        }
+
+        var options = Options.Clone();
+        options.MasterCertificatePem = pem;
+        return Create(options);
+    }
 
     /// <summary>The files this policy read; a change of any of them triggers a reload.</summary>
     internal IReadOnlyList<string> SourceFiles { get; private init; } = [];
 
-    /// <summary>How long before a certificate of the master's chain expires a warning is logged.</summary>
-    internal TimeSpan CertificateExpiryWarning => Options.CertificateExpiryWarning;
+    /// <summary>Gets how long before a certificate of the master's chain expires a warning is logged (zero: never).</summary>
+    public TimeSpan CertificateExpiryWarning => Options.CertificateExpiryWarning;
 
     /// <summary>How often <see cref="SourceFiles"/> are checked for changes; zero or less: never.</summary>
     internal TimeSpan ReloadCheckInterval => Options.ReloadCheckInterval;

@@ -55,27 +55,27 @@ internal sealed class TrustEvaluator
         TrustDecision decision;
         if (!TlsPolicy.IsHttps(masterUri))
         {
-            decision = new(masterUri, TrustSource.None, name, "plain HTTP: nothing is encrypted or verified", 0);
+            decision = new(masterUri, TrustAnchors.PlainHttp, name, "plain HTTP: nothing is encrypted or verified", 0);
         }
         else if (Policy.DangerousSkipVerification)
         {
-            decision = new(masterUri, TrustSource.DangerousSkipVerification, name, $"verification is off by {Messages.SkipSetting}", 0);
+            decision = new(masterUri, TrustAnchors.DangerousNone, name, $"verification is off by {Messages.SkipSetting}", 0);
         }
         else if (pinned == 0)
         {
-            decision = new(masterUri, TrustSource.System, name, $"nothing is pinned: the system's trusted roots; {nameReason}", 0);
+            decision = new(masterUri, TrustAnchors.SystemRoots, name, $"nothing is pinned: the system's trusted roots; {nameReason}", 0);
         }
         else if (Policy.TrustMode == MasterTrustMode.PinnedOnly)
         {
-            decision = new(masterUri, TrustSource.PinnedOnly, name, $"only the {pinned} certificate(s) pinned from {Policy.PinnedCertificateSource} (TrustMode PinnedOnly); {nameReason}", pinned);
+            decision = new(masterUri, TrustAnchors.PinnedOnly, name, $"only the {pinned} certificate(s) pinned from {Policy.PinnedCertificateSource} (TrustMode PinnedOnly); {nameReason}", pinned);
         }
         else
         {
-            decision = new(masterUri, TrustSource.PinnedAdded, name, $"the system roots plus the {pinned} certificate(s) pinned from {Policy.PinnedCertificateSource}; {nameReason}", pinned);
+            decision = new(masterUri, TrustAnchors.SystemRootsAndPinned, name, $"the system roots plus the {pinned} certificate(s) pinned from {Policy.PinnedCertificateSource}; {nameReason}", pinned);
         }
 
-        Log.TrustDecided(_logger, masterUri, decision.Source, decision.ExpectedName, decision.Reason);
-        SecurityTelemetry.Decided(decision.Source);
+        Log.TrustDecided(_logger, masterUri, decision.Anchors, decision.ExpectedName, decision.Reason);
+        SecurityTelemetry.Decided(decision.Anchors);
         return decision;
     }
 

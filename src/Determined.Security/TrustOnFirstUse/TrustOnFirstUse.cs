@@ -63,26 +63,26 @@ public sealed class TrustOnFirstUse
     }
 
     /// <summary>
-    /// Returns options that trust the stored chain for a master when nothing is pinned explicitly (upstream's
-    /// precedence: an explicit file or <c>noverify</c> wins over the store). Migrates a legacy <c>master.crt</c> first.
+    /// Returns the policy that trusts the stored chain for a master when the policy pins nothing itself (upstream's
+    /// precedence: an explicit file, inline PEM or <c>noverify</c> wins over the store; a name override is kept with the
+    /// stored chain). Migrates a legacy <c>master.crt</c> first.
     /// </summary>
     /// <param name="masterUri">The master URL.</param>
-    /// <param name="options">The options to start from; not changed.</param>
-    /// <returns>A copy with <see cref="TlsOptions.MasterCertificatePem"/> set from the store, or the same values.</returns>
-    public TlsOptions ApplyStoredTrust(Uri masterUri, TlsOptions options)
+    /// <param name="policy">The policy to start from.</param>
+    /// <returns>The policy with the stored chain pinned, or <paramref name="policy"/> when nothing applies.</returns>
+    /// <exception cref="DeterminedException">The store or its entry for this master is unreadable; the message names the file and the fix.</exception>
+    public TlsPolicy ApplyStoredTrust(Uri masterUri, TlsPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
-        ArgumentNullException.ThrowIfNull(options);
-        var copy = options.Clone();
-        if (TrustPrecedence.PinsTrust(options))
+        ArgumentNullException.ThrowIfNull(policy);
+        if (policy.PinsTrust)
         {
-            return copy;
+            return policy;
         }
 
         var url = MasterAddress.Canonicalize(masterUri);
         Store.MigrateLegacyCertificate(url);
-        copy.MasterCertificatePem = Store.Get(url);
-        return copy;
+        return policy.WithStoredChain(Store.Get(url));
     }
 
     /// <summary>
@@ -91,26 +91,27 @@ public sealed class TrustOnFirstUse
     /// </summary>
     /// <typeparam name="T">The operation's result.</typeparam>
     /// <param name="masterUri">The master URL.</param>
-    /// <param name="options">The TLS options (explicitly pinned files disable trust on first use, as upstream).</param>
+    /// <param name="policy">The TLS policy (pinned trust material disables trust on first use).</param>
     /// <param name="operation">The call to make with a policy, e.g. <c>GET /info</c>.</param>
     /// <param name="cancellationToken">Cancels the operation and any prompt.</param>
     /// <returns>The operation's result.</returns>
-    public async Task<T> ExecuteAsync<T>(Uri masterUri, TlsOptions options, Func<TlsPolicy, CancellationToken, Task<T>> operation, CancellationToken cancellationToken = default)
+    public async Task<T> ExecuteAsync<T>(Uri masterUri, TlsPolicy policy, Func<TlsPolicy, CancellationToken, Task<T>> operation, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
-        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(policy);
         ArgumentNullException.ThrowIfNull(operation);
-        var effective = ApplyStoredTrust(masterUri, options);
+        var url = MasterAddress.Canonicalize(masterUri);
+        var effective = ApplyStoredTrust(masterUri, policy);
         try
         {
-            return await operation(TlsPolicy.Create(effective), cancellationToken).ConfigureAwait(false);
+            return await operation(effective, cancellationToken).ConfigureAwait(false);
         }
-        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !TrustPrecedence.PinsTrust(options))
+        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !policy.PinsTrust)
         {
-            await TrustPresentedChainAsync(masterUri, options.MasterCertificateName, effective.MasterCertificatePem, cancellationToken).ConfigureAwait(false);
+            await TrustPresentedChainAsync(masterUri, policy.MasterCertificateName, Store.Get(url), cancellationToken).ConfigureAwait(false);
         }
 
-        return await operation(TlsPolicy.Create(ApplyStoredTrust(masterUri, options)), cancellationToken).ConfigureAwait(false);
+        return await operation(ApplyStoredTrust(masterUri, policy), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -185,6 +185,6 @@ public sealed class DeterminedTokenStoreTests : IDisposable
 
         Assert.True(s.HasUserToken);
         Assert.Equal("alice", s.User);
-        Assert.Contains(s.Sources, x => x.Name == "Token" && x.Origin == SettingOrigin.Store);
+        Assert.Contains(s.Provenance, x => x.Name == "Token" && x.Origin == SettingOrigin.Store);
     }
 }

@@ -32,7 +32,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     {
         var s = Resolve(new() { Tls = new() { MasterCertificateFile = _pki.RootFile } }, new() { ["DET_MASTER_CERT_FILE"] = "noverify", ["DET_MASTER_CERT_NAME"] = "env-name" });
 
-        Assert.Equal(_pki.RootFile, s.Tls.MasterCertificateFile);
+        Assert.Equal(_pki.RootFile, s.Tls.PinnedCertificateSource);
         Assert.False(s.Tls.DangerousSkipVerification);
         Assert.Null(s.Tls.MasterCertificateName);
     }
@@ -42,7 +42,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     {
         var s = Resolve(new() { Tls = new() { MasterCertificateName = "explicit" } }, new() { ["DET_MASTER_CERT_FILE"] = _pki.ChainFile, ["DET_MASTER_CERT_NAME"] = "env-name" });
 
-        Assert.Null(s.Tls.MasterCertificateFile);
+        Assert.Null(s.Tls.PinnedCertificateSource);
         Assert.Equal("explicit", s.Tls.MasterCertificateName);
     }
 
@@ -56,7 +56,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
 
         Assert.True(s.Tls.DangerousSkipVerification);
         Assert.Equal("n", s.Tls.MasterCertificateName);
-        Assert.Contains(s.Sources, x => x.Origin == SettingOrigin.Environment && x.Source == "DET_MASTER_CERT_FILE");
+        Assert.Contains(s.Provenance, x => x.Origin == SettingOrigin.Environment && x.Location == "DET_MASTER_CERT_FILE");
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     {
         var s = Resolve(new(), new() { ["DET_MASTER_CERT_FILE"] = _pki.ChainFile, ["DET_MASTER_CERT_NAME"] = "determined-master-ci" });
 
-        Assert.Equal(_pki.ChainFile, s.Tls.MasterCertificateFile);
+        Assert.Equal(_pki.ChainFile, s.Tls.PinnedCertificateSource);
         Assert.Equal(MasterTrustMode.PinnedAdded, s.Tls.TrustMode);
         Assert.Equal("determined-master-ci", s.Tls.MasterCertificateName);
     }
@@ -80,8 +80,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
 
         var s = Resolve(new() { MasterUrl = "https://m:8443" }, new() { ["DET_MASTER_CERT_FILE"] = missing }, logs.CreateLogger("t"));
 
-        Assert.Null(s.Tls.MasterCertificateFile);
-        Assert.Null(s.Tls.MasterCertificatePem); // the store is not consulted either, as upstream
+        Assert.Null(s.Tls.PinnedCertificateSource); // the store is not consulted either, as upstream
         var warning = Assert.Single(logs.Records, r => r.Id.Name == "MissingCertFile");
         Assert.Contains("DET_MASTER_CERT_FILE", warning.Message, StringComparison.Ordinal);
         Assert.Contains(missing, warning.Message, StringComparison.Ordinal);
@@ -94,8 +93,9 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
 
         var s = Resolve(new() { MasterUrl = "https://m:8443/" }, new());
 
-        Assert.Equal(TestCertificates.Pem(_pki.Root), s.Tls.MasterCertificatePem);
-        Assert.Contains(s.Sources, x => x.Origin == SettingOrigin.Store && x.Name == "Tls.MasterCertificatePem");
+        Assert.Equal("inline PEM", s.Tls.PinnedCertificateSource);
+        Assert.Equal(_pki.Root.Thumbprint, Assert.Single(s.Tls.PinnedCertificates).Thumbprint);
+        Assert.Contains(s.Provenance, x => x.Origin == SettingOrigin.Store && x.Name == "Tls.MasterCertificatePem");
     }
 
     [Fact]
@@ -111,8 +111,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     {
         var s = Resolve(new() { MasterUrl = "https://m:8443" }, new());
 
-        Assert.Null(s.Tls.MasterCertificateFile);
-        Assert.Null(s.Tls.MasterCertificatePem);
+        Assert.Null(s.Tls.PinnedCertificateSource);
         Assert.False(s.Tls.DangerousSkipVerification);
     }
 
@@ -143,7 +142,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
 
         Assert.True(s.HasUserToken);
         Assert.True(s.HasAllocationToken);
-        Assert.DoesNotContain(s.Sources, x => (x.Value ?? string.Empty).Contains("SECRET", StringComparison.Ordinal));
+        Assert.DoesNotContain(s.Provenance, x => (x.Value ?? string.Empty).Contains("SECRET", StringComparison.Ordinal));
     }
 
     [Fact]

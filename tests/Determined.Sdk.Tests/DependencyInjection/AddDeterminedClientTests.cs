@@ -102,7 +102,7 @@ public sealed class AddDeterminedClientTests : IDisposable
         var client = host.Services.GetRequiredService<DeterminedClient>();
 
         Assert.Equal("test", (await client.GetMasterAsync()).ClusterName);
-        Assert.Contains(client.Settings.Sources, s => s.Origin == SettingOrigin.Configuration && s.Source == "Determined:Tls:MasterCertificateFile");
+        Assert.Contains(client.Settings.Provenance, s => s.Origin == SettingOrigin.Configuration && s.Location == "Determined:Tls:MasterCertificateFile");
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "accepted"));
         Assert.Equal(1, metrics.Sum("determined.security.handshakes", "result", "rejected"));
         Assert.Equal(1, metrics.Sum("determined.security.handshake_failures", "error.type", "NameMismatch"));
-        Assert.Equal(2, metrics.Sum("determined.security.trust_decisions", "trust.source", "PinnedAdded"));
+        Assert.Equal(2, metrics.Sum("determined.security.trust_decisions", "trust.anchors", "SystemRootsAndPinned"));
         var rejected = Assert.Single(logs.Records, r => r.Id.Id == 1003);
         Assert.Equal(LogLevel.Warning, rejected.Level);
         Assert.Equal("CertificateRejected", rejected.Id.Name);

@@ -180,15 +180,15 @@ public sealed class TlsPolicyValidationTests : IDisposable
         var root = _pki.RootFile;
         var https = new Uri("https://10.1.2.3:8443");
 
-        Assert.Equal(TrustSource.System, new CertificateTrustResolver(TlsPolicy.Default).Resolve(https).Source);
-        Assert.Equal(TrustSource.None, new CertificateTrustResolver(TlsPolicy.Default).Resolve(new Uri("http://h:8080")).Source);
+        Assert.Equal(TrustAnchors.SystemRoots, new CertificateTrustResolver(TlsPolicy.Default).Resolve(https).Anchors);
+        Assert.Equal(TrustAnchors.PlainHttp, new CertificateTrustResolver(TlsPolicy.Default).Resolve(new Uri("http://h:8080")).Anchors);
         var added = new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, MasterCertificateName = "master" })).Resolve(https);
-        Assert.Equal(TrustSource.PinnedAdded, added.Source);
+        Assert.Equal(TrustAnchors.SystemRootsAndPinned, added.Anchors);
         Assert.Equal("master", added.ExpectedName);
         Assert.Contains(root, added.Reason, StringComparison.Ordinal);
         Assert.Contains("DET_MASTER_CERT_NAME", added.Reason, StringComparison.Ordinal);
-        Assert.Equal(TrustSource.PinnedOnly, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, TrustMode = MasterTrustMode.PinnedOnly })).Resolve(https).Source);
-        Assert.Equal(TrustSource.DangerousSkipVerification, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify" })).Resolve(https).Source);
+        Assert.Equal(TrustAnchors.PinnedOnly, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = root, TrustMode = MasterTrustMode.PinnedOnly })).Resolve(https).Anchors);
+        Assert.Equal(TrustAnchors.DangerousNone, new CertificateTrustResolver(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "noverify" })).Resolve(https).Anchors);
     }
 
     [Theory]

@@ -136,7 +136,7 @@ public sealed class MasterCertificateStoreTests : IDisposable
         var store = new MasterCertificateStore(StoreDir);
 
         var ex = Assert.Throws<DeterminedException>(() => store.Get("https://m.example:8443"));
-        var tofu = Assert.Throws<DeterminedException>(() => new Determined.Security.TrustOnFirstUse(store).ApplyStoredTrust(new Uri("https://m.example:8443"), new TlsOptions()));
+        var tofu = Assert.Throws<DeterminedException>(() => new Determined.Security.TrustOnFirstUse(store).ApplyStoredTrust(new Uri("https://m.example:8443"), TlsPolicy.Default));
 
         foreach (var message in new[] { ex.Message, tofu.Message })
         {

@@ -30,7 +30,7 @@ public sealed class TrustOnFirstUseTests : IDisposable
         };
 
     private static Task<string> GetInfoAsync(Determined.Security.TrustOnFirstUse tofu, Uri uri, TlsOptions? options = null) =>
-        tofu.ExecuteAsync(uri, options ?? new TlsOptions(), async (policy, ct) =>
+        tofu.ExecuteAsync(uri, TlsPolicy.Create(options ?? new TlsOptions()), async (policy, ct) =>
         {
             using var client = new HttpClient(new MasterHttpHandlerFactory(new CertificateTrustResolver(policy)).CreateHandler(uri));
             return await client.GetStringAsync(new Uri(uri, "/info"), ct);

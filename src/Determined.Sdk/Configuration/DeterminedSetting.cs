@@ -23,9 +23,9 @@ public enum SettingOrigin
 /// <param name="Name">The setting, e.g. <c>Tls.MasterCertificateFile</c>.</param>
 /// <param name="Value">The value, or <c>(set)</c> for secrets, or <see langword="null"/> when unset.</param>
 /// <param name="Origin">The kind of source.</param>
-/// <param name="Source">The exact source: a variable name, configuration key or file path.</param>
-public sealed record DeterminedSettingSource(string Name, string? Value, SettingOrigin Origin, string Source)
+/// <param name="Location">Where exactly: a variable name, configuration key, option or file path.</param>
+public sealed record DeterminedSetting(string Name, string? Value, SettingOrigin Origin, string Location)
 {
     /// <inheritdoc />
-    public override string ToString() => $"{Name} = {Value ?? "(unset)"}  [{Origin}: {Source}]";
+    public override string ToString() => $"{Name} = {Value ?? "(unset)"}  [{Origin}: {Location}]";
 }
