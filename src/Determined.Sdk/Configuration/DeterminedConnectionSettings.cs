@@ -144,7 +144,19 @@ public sealed class DeterminedConnectionSettings
             errors.Add(ex.Message);
         }
 
-        ResolveCredentials(s, options, env, useEnv, configuration, errors);
+        // A task's credentials (DET_USER_TOKEN, DET_SESSION_TOKEN, DET_USER) belong to the task's master: they are used only
+        // when this client talks to it, never sent to a master the options name instead.
+        var envCredentials = useEnv && (options.MasterUrl is not { Length: > 0 } || IsEnvironmentMaster(s.MasterUri, env));
+        if (useEnv && !envCredentials && (env.Get(DeterminedEnvironment.UserToken) ?? env.Get(DeterminedEnvironment.SessionToken)) is not null)
+        {
+            s._sources.Add(new("Token", "(environment tokens not used: they belong to another master)", SettingOrigin.Environment, DeterminedEnvironment.Master));
+        }
+
+        ResolveCredentials(s, options, env, envCredentials, configuration, errors);
+        if (useEnv && !envCredentials)
+        {
+            ValidateUseTls(env, errors);
+        }
 
         if (options.MaxRetries is < 0 or > 10)
         {
@@ -284,16 +296,27 @@ public sealed class DeterminedConnectionSettings
 
         if (useEnv)
         {
-            try
-            {
-                _ = env.GetBoolean(DeterminedEnvironment.UseTls);
-            }
-            catch (DeterminedException ex)
-            {
-                errors.Add(ex.Message);
-            }
+            ValidateUseTls(env, errors);
         }
     }
+
+    private static void ValidateUseTls(DeterminedEnvironment env, List<string> errors)
+    {
+        try
+        {
+            _ = env.GetBoolean(DeterminedEnvironment.UseTls);
+        }
+        catch (DeterminedException ex)
+        {
+            errors.Add(ex.Message);
+        }
+    }
+
+    /// <summary>Whether <paramref name="master"/> is the master the environment names (<c>DET_MASTER</c> or <c>DET_MASTER_ADDR</c>), compared canonically.</summary>
+    private static bool IsEnvironmentMaster(Uri master, DeterminedEnvironment env) =>
+        (env.Get(DeterminedEnvironment.Master) ?? env.Get(DeterminedEnvironment.MasterAddr)) is { } fromEnv
+        && MasterAddress.TryParse(fromEnv, out var envUri, out _)
+        && string.Equals(MasterAddress.Canonicalize(envUri), MasterAddress.Canonicalize(master), StringComparison.Ordinal);
 
     private void Add(string name, string value, IConfiguration? configuration, string key)
     {

@@ -107,6 +107,28 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     }
 
     [Fact]
+    public void EnvironmentTokens_AreNeverSentToAnotherMaster_ThanTheEnvironments()
+    {
+        var env = new Dictionary<string, string?> { ["DET_MASTER"] = "https://task-master.example:8443", ["DET_SESSION_TOKEN"] = "alloc", ["DET_USER_TOKEN"] = "user", ["DET_USER"] = "alice" };
+
+        var other = Resolve(new() { MasterUrl = "https://other-cluster.example:8443", UseTokenStore = false }, env);
+        Assert.False(other.HasAllocationToken);
+        Assert.False(other.HasUserToken);
+        Assert.Null(other.User);
+        Assert.Contains(other.Provenance, x => x.Name == "Token" && x.Value!.Contains("another master", StringComparison.Ordinal));
+
+        // The same master, spelled differently, is the task's master: its tokens apply.
+        var same = Resolve(new() { MasterUrl = "https://TASK-MASTER.example:8443/", UseTokenStore = false }, env);
+        Assert.True(same.HasAllocationToken);
+        Assert.True(same.HasUserToken);
+        Assert.Equal("alice", same.User);
+
+        // No explicit URL: the environment's master and its tokens.
+        var task = Resolve(new() { UseTokenStore = false }, env);
+        Assert.True(task.HasAllocationToken);
+    }
+
+    [Fact]
     public void Nothing_IsSystemRoots()
     {
         var s = Resolve(new() { MasterUrl = "https://m:8443" }, new());
