@@ -1,138 +1,193 @@
 using Determined;
 using Determined.Sdk;
-using Determined.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Http;
 using Microsoft.Extensions.Options;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
-/// <summary>Registers <see cref="DeterminedClient"/> with <c>IHttpClientFactory</c>.</summary>
+/// <summary>Registers <see cref="DeterminedClient"/>s with <c>IHttpClientFactory</c>: a default one, and named ones for other masters.</summary>
 public static class DeterminedServiceCollectionExtensions
 {
-    /// <summary>The name of the HTTP client used by <see cref="DeterminedClient"/>.</summary>
+    /// <summary>The name of the HTTP client of the default <see cref="DeterminedClient"/>; a named client's is <c>Determined:&lt;name&gt;</c>.</summary>
     public const string HttpClientName = "Determined";
 
     /// <summary>
-    /// Adds a <see cref="DeterminedClient"/> configured from the <c>Determined</c> configuration section (when an
+    /// Adds the default <see cref="DeterminedClient"/>, configured from the <c>Determined</c> configuration section (when an
     /// <see cref="IConfiguration"/> is registered) and the <c>DET_*</c> environment; inside a Determined task nothing
     /// else is needed. Settings are validated at start, with every problem listed. Calling it again is harmless.
     /// </summary>
     /// <param name="services">The services.</param>
     /// <returns>The HTTP client builder, to add handlers or resilience.</returns>
-    public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services) => AddCore(services, null, null);
+    public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services) => AddCore(services, Options.Options.DefaultName, null, null);
 
-    /// <summary>Adds a <see cref="DeterminedClient"/> and configures its options in code (applied after configuration binding).</summary>
+    /// <summary>Adds the default <see cref="DeterminedClient"/> and configures its options in code (applied after configuration binding).</summary>
     /// <param name="services">The services.</param>
     /// <param name="configure">Sets options.</param>
     /// <returns>The HTTP client builder.</returns>
     public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services, Action<DeterminedClientOptions> configure)
     {
         ArgumentNullException.ThrowIfNull(configure);
-        return AddCore(services, configure, null);
+        return AddCore(services, Options.Options.DefaultName, configure, null);
     }
 
-    /// <summary>Adds a <see cref="DeterminedClient"/> whose options are bound from the given configuration section.</summary>
+    /// <summary>Adds the default <see cref="DeterminedClient"/> with options bound from the given configuration section.</summary>
     /// <param name="services">The services.</param>
     /// <param name="configuration">The section holding <see cref="DeterminedClientOptions"/> (e.g. <c>configuration.GetSection("Determined")</c>).</param>
     /// <returns>The HTTP client builder.</returns>
     public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return AddCore(services, null, configuration);
+        return AddCore(services, Options.Options.DefaultName, null, configuration);
     }
 
-    private static IHttpClientBuilder AddCore(IServiceCollection services, Action<DeterminedClientOptions>? configure, IConfiguration? section)
+    /// <summary>
+    /// Adds a named <see cref="DeterminedClient"/> for another master, resolved through <see cref="IDeterminedClientFactory"/>
+    /// or as a keyed service. Its options come from the <c>Determined:Clients:&lt;name&gt;</c> configuration section (when an
+    /// <see cref="IConfiguration"/> is registered), then <paramref name="configure"/>; it does not read the <c>DET_*</c>
+    /// environment unless <see cref="DeterminedClientOptions.UseEnvironment"/> is set.
+    /// </summary>
+    /// <param name="services">The services.</param>
+    /// <param name="name">The client's name (not empty).</param>
+    /// <param name="configure">Sets options, e.g. <see cref="DeterminedClientOptions.MasterUrl"/> and its trust.</param>
+    /// <returns>The HTTP client builder of this client.</returns>
+    public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services, string name, Action<DeterminedClientOptions> configure)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(configure);
+        return AddCore(services, name, configure, null);
+    }
+
+    /// <summary>Adds a named <see cref="DeterminedClient"/> with options bound from the given configuration section.</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="name">The client's name (not empty).</param>
+    /// <param name="configuration">The section holding its <see cref="DeterminedClientOptions"/>.</param>
+    /// <returns>The HTTP client builder of this client.</returns>
+    public static IHttpClientBuilder AddDeterminedClient(this IServiceCollection services, string name, IConfiguration configuration)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return AddCore(services, name, null, configuration);
+    }
+
+    private static IHttpClientBuilder AddCore(IServiceCollection services, string name, Action<DeterminedClientOptions>? configure, IConfiguration? section)
     {
         ArgumentNullException.ThrowIfNull(services);
-        var first = !services.Any(d => d.ServiceType == typeof(DeterminedRegistration));
-        if (first)
+        var registration = services.FirstOrDefault(d => d.ServiceType == typeof(DeterminedRegistration) && !d.IsKeyedService)?.ImplementationInstance as DeterminedRegistration;
+        if (registration is null)
         {
-            services.AddSingleton(new DeterminedRegistration());
-            services.AddOptions<DeterminedClientOptions>().ValidateOnStart();
+            registration = new DeterminedRegistration();
+            services.AddSingleton(registration);
             services.TryAddSingleton(new DeterminedEnvironment());
             services.AddSingleton<IValidateOptions<DeterminedClientOptions>, DeterminedClientOptionsValidator>();
-            services.TryAddSingleton(sp => DeterminedClientServices.Settings(sp));
-            services.TryAddSingleton(sp => DeterminedClientServices.HandlerFactory(sp));
+            services.TryAddSingleton<DeterminedClientServices>();
+            services.TryAddSingleton<IDeterminedClientFactory>(sp => sp.GetRequiredService<DeterminedClientServices>());
+            services.TryAddSingleton(sp => sp.GetRequiredService<DeterminedClientServices>().Settings(Options.Options.DefaultName));
+            services.TryAddSingleton(sp => sp.GetRequiredService<DeterminedClientServices>().HandlerFactory(Options.Options.DefaultName));
         }
 
+        var isDefault = name.Length == 0;
+        var httpName = isDefault ? HttpClientName : HttpClientName + ":" + name;
+        var first = !registration.Clients.ContainsKey(name);
+        var client = registration.Clients.GetOrAdd(name, n => new NamedRegistration(n, httpName));
         if (first)
         {
-            // One retry layer: when the app adds its own resilience handler (AddStandardResilienceHandler,
-            // AddResilienceHandler), the SDK's retry handler steps aside. Post-configured, so it runs after every handler
-            // the app added to this client.
-            services.PostConfigure<HttpClientFactoryOptions>(HttpClientName, o => o.HttpMessageHandlerBuilderActions.Add(b =>
+            services.AddOptions<DeterminedClientOptions>(name).ValidateOnStart();
+            if (!isDefault)
             {
-                if (b.AdditionalHandlers.Any(h => h is not RetryHandler && h.GetType().FullName == "Microsoft.Extensions.Http.Resilience.ResilienceHandler"))
-                {
-                    foreach (var ours in b.AdditionalHandlers.OfType<RetryHandler>().ToList())
-                    {
-                        b.AdditionalHandlers.Remove(ours);
-                        ours.Dispose();
-                    }
-                }
-
-                // Innermost, under every layer the app added: a non-idempotent request is never sent twice.
-                b.AdditionalHandlers.Add(new SendOnceHandler());
-            }));
+                // Another master: the task's environment is not for it unless the app says so.
+                services.Configure<DeterminedClientOptions>(name, o => o.UseEnvironment = false);
+            }
         }
 
-        var registration = (DeterminedRegistration)services.First(d => d.ServiceType == typeof(DeterminedRegistration)).ImplementationInstance!;
         if (section is not null)
         {
-            registration.Section = section;
-            services.Configure<DeterminedClientOptions>(o => section.Bind(o));
+            client.Section = section;
+            client.HasExplicitSection = true;
+            services.Configure<DeterminedClientOptions>(name, o => section.Bind(o));
         }
         else if (first)
         {
-            services.AddSingleton<IConfigureOptions<DeterminedClientOptions>>(sp => new ConfigureFromDefaultSection(sp.GetService<IConfiguration>(), registration));
+            var key = isDefault ? DeterminedClientOptions.SectionName : $"{DeterminedClientOptions.SectionName}:Clients:{name}";
+            services.AddSingleton<IConfigureOptions<DeterminedClientOptions>>(sp => new ConfigureFromSection(name, key, sp.GetService<IConfiguration>(), client));
         }
 
         if (configure is not null)
         {
-            services.Configure(configure);
+            services.Configure(name, configure);
         }
 
-        var builder = services.AddHttpClient<DeterminedClient>(HttpClientName);
-        if (first)
+        var builder = isDefault ? services.AddHttpClient<DeterminedClient>(httpName) : services.AddHttpClient(httpName);
+        if (!first)
         {
-            builder
-                .ConfigureHttpClient((sp, http) =>
-                {
-                    var settings = sp.GetRequiredService<DeterminedConnectionSettings>();
-                    http.BaseAddress = settings.MasterUri;
-                    // DeterminedClient's own deadline (Options.Timeout) covers the whole call, retries and body included.
-                    http.Timeout = Timeout.InfiniteTimeSpan;
-                })
-                .ConfigurePrimaryHttpMessageHandler(sp => sp.GetRequiredService<MasterHttpHandlerFactory>().CreateHandler(sp.GetRequiredService<DeterminedConnectionSettings>().MasterUri))
-                .AddHttpMessageHandler(sp =>
-                {
-                    var settings = sp.GetRequiredService<DeterminedConnectionSettings>();
-                    var logger = sp.GetService<ILoggerFactory>()?.CreateLogger<DeterminedClient>() ?? (ILogger)NullLogger.Instance;
-                    var meters = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>();
-                    return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters));
-                })
-                // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
-                // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.
-                .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            return builder;
         }
 
-        return builder;
+        if (!isDefault)
+        {
+            services.AddKeyedTransient<DeterminedClient>(name, (sp, _) => sp.GetRequiredService<IDeterminedClientFactory>().CreateClient(name));
+        }
+
+        // One retry layer: when the app adds its own resilience handler (AddStandardResilienceHandler, AddResilienceHandler),
+        // the SDK's retry handler steps aside. Post-configured, so it runs after every handler the app added to this client.
+        services.PostConfigure<HttpClientFactoryOptions>(httpName, o => o.HttpMessageHandlerBuilderActions.Add(b =>
+        {
+            if (b.AdditionalHandlers.Any(h => h is not RetryHandler && h.GetType().FullName == "Microsoft.Extensions.Http.Resilience.ResilienceHandler"))
+            {
+                foreach (var ours in b.AdditionalHandlers.OfType<RetryHandler>().ToList())
+                {
+                    b.AdditionalHandlers.Remove(ours);
+                    ours.Dispose();
+                }
+            }
+
+            // Innermost, under every layer the app added: a non-idempotent request is never sent twice.
+            b.AdditionalHandlers.Add(new SendOnceHandler());
+        }));
+
+        return builder
+            .ConfigureHttpClient((sp, http) =>
+            {
+                var settings = sp.GetRequiredService<DeterminedClientServices>().Settings(name);
+                http.BaseAddress = settings.MasterUri;
+                // DeterminedClient's own deadline (Options.Timeout) covers the whole call, retries and body included.
+                http.Timeout = Timeout.InfiniteTimeSpan;
+            })
+            .ConfigurePrimaryHttpMessageHandler(sp =>
+            {
+                var clients = sp.GetRequiredService<DeterminedClientServices>();
+                return clients.HandlerFactory(name).CreateHandler(clients.Settings(name).MasterUri);
+            })
+            .AddHttpMessageHandler(sp =>
+            {
+                var settings = sp.GetRequiredService<DeterminedClientServices>().Settings(name);
+                var logger = sp.GetService<ILoggerFactory>()?.CreateLogger<DeterminedClient>() ?? (ILogger)NullLogger.Instance;
+                var meters = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>();
+                return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters));
+            })
+            // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
+            // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
     }
 
-    private sealed class ConfigureFromDefaultSection(IConfiguration? configuration, DeterminedRegistration registration) : IConfigureOptions<DeterminedClientOptions>
+    /// <summary>Binds a client's default section when no section was given explicitly.</summary>
+    private sealed class ConfigureFromSection(string name, string key, IConfiguration? configuration, NamedRegistration client) : IConfigureNamedOptions<DeterminedClientOptions>
     {
-        public void Configure(DeterminedClientOptions options)
+        public void Configure(DeterminedClientOptions options) => Configure(Options.Options.DefaultName, options);
+
+        public void Configure(string? optionsName, DeterminedClientOptions options)
         {
-            if (registration.Section is null && configuration is not null)
+            if ((optionsName ?? Options.Options.DefaultName) != name || configuration is null || client.HasExplicitSection)
             {
-                var section = configuration.GetSection(DeterminedClientOptions.SectionName);
-                registration.Section = section;
-                section.Bind(options);
+                return;
             }
+
+            var section = configuration.GetSection(key);
+            client.Section = section;
+            section.Bind(options);
         }
     }
 }
