@@ -81,9 +81,6 @@ internal static class Messages
     public static string BadPin(string value) =>
         $"'{Shorten(value)}' is not a SHA-256 certificate fingerprint or public-key pin. Accepted: 'ab:cd:…' (32 hex pairs, any case, optional 'sha256:' prefix), 64 hex digits, or 'sha256/<base64 of 32 bytes>'. Fix: copy the fingerprint from 'openssl x509 -noout -fingerprint -sha256 -in cert.pem' or from the error that showed it.";
 
-    public static string SkipVerificationWarning(string target) =>
-        $"TLS certificate verification is OFF for {target} ({SkipSetting}). Any certificate is accepted: anyone on the network path can read and change this traffic, including tokens and passwords. Fix: pin the master's CA with {CertFileSetting}.";
-
     public static string Failure(MasterConnectionError error, string host, X509Certificate2? leaf, string detail, string fix)
     {
         var presented = leaf is null ? string.Empty : $" Presented: {CertificateSummary.Create(leaf)}.";

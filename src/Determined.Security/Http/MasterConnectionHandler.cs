@@ -96,6 +96,12 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         }
         catch (HttpRequestException ex) when (!cancellationToken.IsCancellationRequested)
         {
+            if (InnerFailure(ex) is { } decided)
+            {
+                // The resolver rejected the certificate: it logged and counted it (1003) where it decided; not again here.
+                throw decided;
+            }
+
             var classified = await ClassifyAsync(ex, uri, https, cancellationToken).ConfigureAwait(false);
             if (classified is null)
             {
@@ -135,16 +141,21 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         }
     }
 
-    private async Task<MasterConnectionException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)
+    private static MasterConnectionException? InnerFailure(Exception ex)
     {
         for (Exception? e = ex; e is not null; e = e.InnerException)
         {
-            if (e is MasterConnectionException certificateException)
+            if (e is MasterConnectionException decided)
             {
-                return certificateException;
+                return decided;
             }
         }
 
+        return null;
+    }
+
+    private async Task<MasterConnectionException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)
+    {
         var authority = uri.GetLeftPart(UriPartial.Authority);
         if (https && ex.HttpRequestError == HttpRequestError.SecureConnectionError)
         {

@@ -92,7 +92,7 @@ internal sealed class TrustEvaluator
     {
         if (Policy.DangerousSkipVerification)
         {
-            Log.SkipVerification(_logger, Messages.SkipVerificationWarning(ExpectedName(masterUri)));
+            Log.SkipVerification(_logger, ExpectedName(masterUri), Messages.SkipSetting, Messages.CertFileSetting);
             return;
         }
 
@@ -137,7 +137,7 @@ internal sealed class TrustEvaluator
 
         if (Policy.DangerousSkipVerification)
         {
-            Log.SkipVerification(_logger, Messages.SkipVerificationWarning(expectedName));
+            Log.SkipVerification(_logger, expectedName, Messages.SkipSetting, Messages.CertFileSetting);
 #pragma warning disable CA5359 // Accepting every certificate is what DangerousSkipVerification asks for; it is logged above.
             options.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
 #pragma warning restore CA5359

@@ -191,8 +191,5 @@ public sealed class MasterCertificateStore
     }
 
     private void OnCorrupt(string movedTo, string problem) =>
-        Log.StoreQuarantined(_logger, CorruptMessage(_file.Path, problem, movedTo));
-
-    private static string CorruptMessage(string path, string problem, string movedTo) =>
-        $"The certificate store '{path}' was corrupt ({problem}); it was moved to '{movedTo}' and an empty store is used. Fix: the masters it trusted will ask to be trusted again; to recover entries, copy them from '{movedTo}' with 'det tls trust' or fix the JSON and move it back.";
+        Log.StoreQuarantined(_logger, _file.Path, problem, movedTo);
 }

@@ -171,7 +171,7 @@ public sealed class TrustOnFirstUse
 
             var changed = CertificateChanged(url, masterUri.IdnHost, stored, leaf, chain);
             SecurityTelemetry.FirstUse("changed");
-            Log.CertificateChanged(_logger, changed.Message);
+            Log.CertificateChanged(_logger, url, CertificatePin.Sha256Fingerprint(stored), CertificatePin.Sha256Fingerprint(leaf), changed.SuggestedFix);
             throw changed;
         }
 

@@ -31,6 +31,7 @@ public sealed class TelemetryTests : IDisposable
         Assert.Equal(1, metrics.Sum("determined.security.handshake_failures", "error.type", "NameMismatch"));
         Assert.Equal(2, metrics.Sum("determined.security.trust_decisions", "trust.anchors", "SystemRootsAndPinned"));
         var rejected = Assert.Single(logs.Records, r => r.Id.Id == 1003);
+        Assert.DoesNotContain(logs.Records, r => r.Id.Id == 1005); // logged once, where it was decided
         Assert.Equal(LogLevel.Warning, rejected.Level);
         Assert.Equal("CertificateRejected", rejected.Id.Name);
         Assert.Contains(logs.Records, r => r.Id.Id == 1001 && r.Level == LogLevel.Debug);
