@@ -52,15 +52,7 @@ public static class MasterProbe
                     {
                         if (certificate is not null)
                         {
-                            presented.Add(X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-                        }
-
-                        foreach (var extra in chain?.ChainPolicy.ExtraStore ?? [])
-                        {
-                            if (certificate is null || !extra.RawDataMemory.Span.SequenceEqual(certificate.GetRawCertData()))
-                            {
-                                presented.Add(X509CertificateLoader.LoadCertificate(extra.RawData));
-                            }
+                            presented.AddRange(PresentedChain.Of(certificate, chain, copy: true));
                         }
 
                         // Capture only: this connection carries no data and is closed right away.

@@ -44,5 +44,5 @@ public sealed class MasterProbeResult
 
     /// <summary>Returns the presented chain as PEM, leaf first: what trust on first use stores.</summary>
     /// <returns>PEM text.</returns>
-    public string ExportChainPem() => string.Concat(PresentedChain.Select(c => c.ExportCertificatePem() + "\n"));
+    public string ExportChainPem() => Determined.Security.PresentedChain.ToPem(PresentedChain);
 }

@@ -454,22 +454,7 @@ internal sealed class TrustEvaluator
         return flags;
     }
 
-    private static List<X509Certificate2> Presented(X509Certificate2 leaf, X509Chain? chain)
-    {
-        var list = new List<X509Certificate2> { leaf };
-        if (chain is not null)
-        {
-            foreach (var c in chain.ChainPolicy.ExtraStore)
-            {
-                if (!SameBytes(c, leaf))
-                {
-                    list.Add(c);
-                }
-            }
-        }
-
-        return list;
-    }
+    private static List<X509Certificate2> Presented(X509Certificate2 leaf, X509Chain? chain) => PresentedChain.Of(leaf, chain);
 
     private X509ChainPolicy NewPolicy(DateTimeOffset now)
     {

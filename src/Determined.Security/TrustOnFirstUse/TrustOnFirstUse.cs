@@ -282,7 +282,7 @@ public sealed class TrustOnFirstUse
         return linked.Count == 0 ? [leaf] : linked;
     }
 
-    private static string Pem(IEnumerable<X509Certificate2> chain) => string.Concat(chain.Select(c => c.ExportCertificatePem() + "\n"));
+    private static string Pem(IEnumerable<X509Certificate2> chain) => PresentedChain.ToPem(chain);
 
     private static bool MatchesChain(CertificatePin pin, IReadOnlyList<X509Certificate2> chain) =>
         chain.Any(pin.Matches);
