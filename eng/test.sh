@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command (README's second command; .ci/run calls it): checks the tools the tests cross-check TLS with, installs
 # the missing ones with apt-get when it can (root), otherwise prints the one command that installs them and exits 2 before
-# any test runs; then runs every test. Extra arguments go to 'dotnet test' (e.g. --filter FullyQualifiedName~Profile,
-# --no-build, --logger trx).
+# any test runs; then runs every test with coverage (coverlet.collector, coverlet.runsettings), prints coverage per area of
+# src/ and fails when one is below its floor (eng/coverage-floors.txt); HTML report in artifacts/coverage/html.
+# Extra arguments go to 'dotnet test' (e.g. --filter FullyQualifiedName~Profile, --no-build, --logger trx).
+# The libraries are built without their ReadyToRun images here: coverlet instruments IL, and precompiled code would not
+# report what ran (the packages still carry the images; .ci/run packs them after the tests).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +13,24 @@ source "$(dirname "$0")/prerequisites.sh" || exit 2
 
 results=artifacts/test-results
 mkdir -p "$results"
-exec dotnet test Determined.sln -c Release --results-directory "$results" "$@"
+find "$results" -name coverage.cobertura.xml -delete 2>/dev/null
+
+listing=false
+for arg in "$@"; do [ "$arg" = "--list-tests" ] && listing=true; done
+if $listing; then
+  exec dotnet test Determined.sln -c Release -p:DeterminedReadyToRun=false "$@"
+fi
+
+dotnet tool restore >/dev/null || { echo "error: 'dotnet tool restore' failed (ReportGenerator, Stryker: .config/dotnet-tools.json)" >&2; exit 2; }
+dotnet test Determined.sln -c Release -p:DeterminedReadyToRun=false --settings coverlet.runsettings --collect "XPlat Code Coverage" --results-directory "$results" "$@"
+rc=$?
+
+echo
+echo "Coverage of src/ (in the test processes; eng/coverage-floors.txt):"
+python3 eng/coverage.py "$results"
+coverage_rc=$?
+dotnet reportgenerator "-reports:$results/**/coverage.cobertura.xml" -targetdir:artifacts/coverage/html "-reporttypes:Html;TextSummary" -verbosity:Warning >/dev/null \
+  && echo "HTML report: artifacts/coverage/html/index.html" || echo "warning: ReportGenerator failed; the summary above stands" >&2
+
+[ "$rc" = 0 ] || exit "$rc"
+exit "$coverage_rc"
