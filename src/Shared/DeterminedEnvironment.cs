@@ -44,8 +44,6 @@ internal sealed class DeterminedEnvironment
     /// <summary>The process environment.</summary>
     public static DeterminedEnvironment Process { get; } = new();
 
-    public Func<string, string?> Reader => _read;
-
     public string HomeDirectory =>
         Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 

@@ -25,6 +25,15 @@ public sealed class PublicSurfaceTests : IDisposable
     }
 
     [Fact]
+    public void BlankNameOverride_IsAnErrorNamingTheSetting()
+    {
+        var failure = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateName = "   " })).Failures);
+
+        Assert.Contains("is blank", failure, StringComparison.Ordinal);
+        Assert.Contains("DET_MASTER_CERT_NAME", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void CertificatePin_IsAValue_ByKindAndHash()
     {
         var a = CertificatePin.FromCertificate(_pki.Leaf);
