@@ -43,7 +43,7 @@ internal sealed class StoreFile
     public T Update<T>(Func<JsonObject, (T Result, bool Write)> update, Action<string, string>? onCorrupt = null)
     {
         EnsureDirectory();
-        using var held = AcquireLock();
+        using var held = AcquireLockUnlessHeld();
         var store = Read(onCorrupt);
         var (result, write) = update(store);
         if (write)
@@ -64,7 +64,7 @@ internal sealed class StoreFile
         FileStream? held;
         try
         {
-            held = AcquireLock();
+            held = AcquireLockUnlessHeld();
         }
         catch (DeterminedException ex) when (ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io)))
         {
@@ -191,6 +191,90 @@ internal sealed class StoreFile
         }
     }
 
+    /// <summary>
+    /// Runs a store operation under the lock, waiting for it without blocking a thread and giving up when
+    /// <paramref name="cancellationToken"/> is cancelled (the operation itself reads and writes a few kilobytes
+    /// synchronously). The operation's own locking sees that this flow holds the lock.
+    /// </summary>
+    public async Task<T> RunLockedAsync<T>(Func<T> operation, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        if (ReferenceEquals(s_holder.Value, this) || !Directory.Exists(System.IO.Path.GetDirectoryName(Path)))
+        {
+            // Already held by this flow; or no store yet: nothing to wait for (a write creates the directory and locks).
+            return operation();
+        }
+
+        FileStream? held;
+        try
+        {
+            held = await AcquireLockAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (DeterminedException ex) when (ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io)))
+        {
+            // The lock cannot be created (a read-only directory): the operation decides what it can do without it.
+            return operation();
+        }
+
+        using (held)
+        {
+            s_holder.Value = this;
+            try
+            {
+                return operation();
+            }
+            finally
+            {
+                s_holder.Value = null;
+            }
+        }
+    }
+
+    /// <summary>This flow's store whose lock it holds (set only inside <see cref="RunLockedAsync"/>).</summary>
+    private static readonly AsyncLocal<StoreFile?> s_holder = new();
+
+    private FileStream? AcquireLockUnlessHeld() => ReferenceEquals(s_holder.Value, this) ? null : AcquireLock();
+
+    private async Task<FileStream> AcquireLockAsync(CancellationToken cancellationToken)
+    {
+        var started = Time.GetTimestamp();
+        var delay = 5;
+        while (true)
+        {
+            try
+            {
+                return OpenLockFile();
+            }
+            catch (IOException ex) when (IsSharingViolation(ex) && Time.GetElapsedTime(started) < s_lockTimeout)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = Math.Min(delay * 2, 100);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw LockFailure(ex);
+            }
+        }
+    }
+
+    private FileStream OpenLockFile()
+    {
+        var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        return new FileStream(LockPath, options);
+    }
+
+    private DeterminedException LockFailure(Exception ex) => ex switch
+    {
+        IOException io when !IsSharingViolation(io) => new DeterminedException($"The lock file '{LockPath}' cannot be created ({ex.Message}). Fix: make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}', free disk space, or point DET_DEBUG_CONFIG_PATH at a writable directory.", ex),
+        IOException => new DeterminedException($"Timed out after {s_lockTimeout.TotalSeconds:0} s waiting for the lock '{LockPath}' held by another process ({ex.Message}). Fix: wait for the other 'det' or SDK process to finish; if none is running, the holder is stuck: end it.", ex),
+        _ => new DeterminedException($"The lock file '{LockPath}' cannot be opened ({ex.Message}). Fix: make the directory writable for user '{Environment.UserName}'.", ex),
+    };
+
     /// <summary>Holds an exclusive OS lock on the lock file; FileShare.None is flock(LOCK_EX) on Unix.</summary>
     private FileStream AcquireLock()
     {
@@ -200,30 +284,16 @@ internal sealed class StoreFile
         {
             try
             {
-                var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
-                if (!OperatingSystem.IsWindows())
-                {
-                    options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-                }
-
-                return new FileStream(LockPath, options);
+                return OpenLockFile();
             }
             catch (IOException ex) when (IsSharingViolation(ex) && Time.GetElapsedTime(deadline) < s_lockTimeout)
             {
                 Thread.Sleep(delay);
                 delay = Math.Min(delay * 2, 100);
             }
-            catch (IOException ex) when (!IsSharingViolation(ex))
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw new DeterminedException($"The lock file '{LockPath}' cannot be created ({ex.Message}). Fix: make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}', free disk space, or point DET_DEBUG_CONFIG_PATH at a writable directory.", ex);
-            }
-            catch (IOException ex)
-            {
-                throw new DeterminedException($"Timed out after {s_lockTimeout.TotalSeconds:0} s waiting for the lock '{LockPath}' held by another process ({ex.Message}). Fix: wait for the other 'det' or SDK process to finish; if none is running, the holder is stuck: end it.", ex);
-            }
-            catch (UnauthorizedAccessException ex)
-            {
-                throw new DeterminedException($"The lock file '{LockPath}' cannot be opened ({ex.Message}). Fix: make the directory writable for user '{Environment.UserName}'.", ex);
+                throw LockFailure(ex);
             }
         }
     }

@@ -41,6 +41,46 @@ public sealed class DeterminedTokenStore
     /// <returns>The store.</returns>
     public static DeterminedTokenStore OpenDefault() => new(DeterminedConfigDirectory.GetPath());
 
+    /// <summary>Returns the active user for a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="cancellationToken">Stops waiting for the lock.</param>
+    /// <returns>The user name, or <see langword="null"/>.</returns>
+    public Task<string?> GetActiveUserAsync(string masterUrl, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => GetActiveUser(masterUrl), cancellationToken);
+
+    /// <summary>Returns the stored token of a user on a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <param name="cancellationToken">Stops waiting for the lock.</param>
+    /// <returns>The token, or <see langword="null"/>.</returns>
+    public Task<string?> GetTokenAsync(string masterUrl, string user, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => GetToken(masterUrl, user), cancellationToken);
+
+    /// <summary>Returns the users with a stored token on a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="cancellationToken">Stops waiting for the lock.</param>
+    /// <returns>The user names, sorted.</returns>
+    public Task<IReadOnlyList<string>> GetUsersAsync(string masterUrl, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => GetUsers(masterUrl), cancellationToken);
+
+    /// <summary>Stores a user's token on a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <param name="token">The token.</param>
+    /// <param name="makeActive">Whether the user becomes the active user.</param>
+    /// <param name="cancellationToken">Stops waiting for the lock (nothing is written then).</param>
+    /// <returns>A task that completes when the store is written.</returns>
+    public Task SetTokenAsync(string masterUrl, string user, string token, bool makeActive = true, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => { SetToken(masterUrl, user, token, makeActive); return 0; }, cancellationToken);
+
+    /// <summary>Removes a user's token (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="user">The user name.</param>
+    /// <param name="cancellationToken">Stops waiting for the lock (nothing is removed then).</param>
+    /// <returns><see langword="true"/> when a token was removed.</returns>
+    public Task<bool> RemoveTokenAsync(string masterUrl, string user, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => RemoveToken(masterUrl, user), cancellationToken);
+
     /// <summary>Returns the active user for a master, or <see langword="null"/>.</summary>
     /// <param name="masterUrl">The master address (canonicalized).</param>
     /// <returns>The user name.</returns>

@@ -47,6 +47,35 @@ public sealed class MasterCertificateStore
     /// <returns>The store.</returns>
     public static MasterCertificateStore OpenDefault(ILogger<MasterCertificateStore>? logger = null) => new(DeterminedConfigDirectory.GetPath(), logger);
 
+    /// <summary>Returns the stored PEM chain for a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address in any accepted form (it is canonicalized).</param>
+    /// <param name="cancellationToken">Stops waiting for the lock.</param>
+    /// <returns>The PEM chain, leaf first, or <see langword="null"/>.</returns>
+    /// <exception cref="DeterminedException">The entry is not a usable chain, or the lock was not free within 30 seconds.</exception>
+    public Task<string?> GetAsync(string masterUrl, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => Get(masterUrl), cancellationToken);
+
+    /// <summary>Stores (or replaces) the PEM chain for a master (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="pemChain">The PEM certificates, leaf first; must hold at least one certificate and no private key.</param>
+    /// <param name="cancellationToken">Stops waiting for the lock (nothing is written then).</param>
+    /// <returns>A task that completes when the store is written.</returns>
+    public Task SetAsync(string masterUrl, string pemChain, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => { Set(masterUrl, pemChain); return 0; }, cancellationToken);
+
+    /// <summary>Removes a master's entry (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="masterUrl">The master address (canonicalized).</param>
+    /// <param name="cancellationToken">Stops waiting for the lock (nothing is removed then).</param>
+    /// <returns><see langword="true"/> when an entry was removed.</returns>
+    public Task<bool> RemoveAsync(string masterUrl, CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(() => Remove(masterUrl), cancellationToken);
+
+    /// <summary>Lists every stored master and its PEM chain (waits for the store's lock without blocking a thread).</summary>
+    /// <param name="cancellationToken">Stops waiting for the lock.</param>
+    /// <returns>Canonical URL → PEM chain, sorted by URL.</returns>
+    public Task<IReadOnlyDictionary<string, string>> ListAsync(CancellationToken cancellationToken = default) =>
+        _file.RunLockedAsync(List, cancellationToken);
+
     /// <summary>Returns the stored PEM chain for a master, or <see langword="null"/>.</summary>
     /// <param name="masterUrl">The master address in any accepted form (it is canonicalized).</param>
     /// <returns>The PEM chain, leaf first.</returns>

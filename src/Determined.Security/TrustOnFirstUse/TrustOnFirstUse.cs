@@ -108,7 +108,7 @@ public sealed class TrustOnFirstUse
         }
         catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !policy.PinsTrust)
         {
-            await TrustPresentedChainAsync(masterUri, policy.MasterCertificateName, Store.Get(url), cancellationToken).ConfigureAwait(false);
+            await TrustPresentedChainAsync(masterUri, policy.MasterCertificateName, await Store.GetAsync(url, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         }
 
         return await operation(ApplyStoredTrust(masterUri, policy), cancellationToken).ConfigureAwait(false);
@@ -126,7 +126,7 @@ public sealed class TrustOnFirstUse
     {
         ArgumentNullException.ThrowIfNull(masterUri);
         var url = MasterAddress.Canonicalize(masterUri);
-        return await TrustPresentedChainAsync(masterUri, certificateName, Store.Get(url), cancellationToken).ConfigureAwait(false);
+        return await TrustPresentedChainAsync(masterUri, certificateName, await Store.GetAsync(url, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<CertificateSummary> TrustPresentedChainAsync(Uri masterUri, string? certificateName, string? storedPem, CancellationToken cancellationToken)
@@ -153,7 +153,7 @@ public sealed class TrustOnFirstUse
             if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
             {
                 // Same key as the trusted leaf: store the renewed chain, but only what is linked to the proven leaf.
-                Store.Set(url, Pem(chain));
+                await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("renewed");
                 Log.CertificateRenewedSameKey(_logger, url, summary.SpkiPin, oldFingerprint, summary.Sha256Fingerprint);
@@ -162,7 +162,7 @@ public sealed class TrustOnFirstUse
 
             if (ExpectedPin is not null && MatchesChain(ExpectedPin, chain))
             {
-                Store.Set(url, Pem(chain));
+                await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("replaced");
                 Log.CertificateReplacedByExpectedPin(_logger, url, oldFingerprint, summary.Sha256Fingerprint);
@@ -188,7 +188,7 @@ public sealed class TrustOnFirstUse
                     chain);
             }
 
-            Store.Set(url, Pem(chain));
+            await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
             SecurityTelemetry.FirstUse("trusted");
             Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "matched the expected fingerprint", Store.FilePath);
             return summary;
@@ -218,7 +218,7 @@ public sealed class TrustOnFirstUse
                 chain);
         }
 
-        Store.Set(url, Pem(chain));
+        await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
         SecurityTelemetry.FirstUse("trusted");
         Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "accepted at the prompt", Store.FilePath);
         return summary;
