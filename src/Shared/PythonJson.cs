@@ -33,7 +33,7 @@ internal static class PythonJson
 
                 b.Append("{\n");
                 var first = true;
-                foreach (var (key, value) in obj.OrderBy(p => p.Key, StringComparer.Ordinal))
+                foreach (var (key, value) in obj.OrderBy(p => p.Key, CodePointOrder.Instance))
                 {
                     if (!first)
                     {
@@ -115,5 +115,45 @@ internal static class PythonJson
         }
 
         b.Append('"');
+    }
+}
+
+/// <summary>Python's string order (<c>sort_keys=True</c>): by Unicode code point, so a character above U+FFFF sorts after
+/// U+FFFF (UTF-16 ordinal order puts its surrogates before it). Unpaired surrogates count as their own code unit.</summary>
+internal sealed class CodePointOrder : IComparer<string>
+{
+    public static readonly CodePointOrder Instance = new();
+
+    public int Compare(string? x, string? y)
+    {
+        if (x is null || y is null)
+        {
+            return x is null ? (y is null ? 0 : -1) : 1;
+        }
+
+        int i = 0, j = 0;
+        while (i < x.Length && j < y.Length)
+        {
+            var a = CodePoint(x, ref i);
+            var b = CodePoint(y, ref j);
+            if (a != b)
+            {
+                return a < b ? -1 : 1;
+            }
+        }
+
+        return (x.Length - i).CompareTo(y.Length - j);
+    }
+
+    private static int CodePoint(string s, ref int index)
+    {
+        if (char.IsHighSurrogate(s[index]) && index + 1 < s.Length && char.IsLowSurrogate(s[index + 1]))
+        {
+            var value = char.ConvertToUtf32(s[index], s[index + 1]);
+            index += 2;
+            return value;
+        }
+
+        return s[index++];
     }
 }
