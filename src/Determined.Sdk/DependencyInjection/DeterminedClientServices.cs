@@ -49,7 +49,7 @@ internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment env
 
         var errors = new List<string>();
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(DeterminedClientServices.LoggerCategory) ?? NullLogger.Instance;
-        var settings = DeterminedConnectionSettings.TryResolve(options, environment, logger, client.Section, errors);
+        var settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
         if (errors.Count > 0)
         {
             return ValidateOptionsResult.Fail(errors.Select(e => client.Name.Length == 0 ? e : $"Determined client '{client.Name}': {e}"));
@@ -119,7 +119,7 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
 
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var errors = new List<string>();
-        var settings = DeterminedConnectionSettings.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
+        var settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
         return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 }
