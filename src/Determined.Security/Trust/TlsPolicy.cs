@@ -176,10 +176,10 @@ public sealed class TlsPolicy
         var pinned = new X509Certificate2Collection();
         string? source = null;
         var before = errors.Count;
-        var trustPassword = ReadSecret(options.MasterCertificatePasswordFile, options.MasterCertificatePasswordVariable, "the truststore password", errors);
+        var trustPassword = Secrets.Read(options.MasterCertificatePasswordFile, options.MasterCertificatePasswordVariable, "the truststore password", errors);
         var trustPasswordFailed = errors.Count > before;
         before = errors.Count;
-        var clientPassword = ReadSecret(options.ClientCertificatePasswordFile, options.ClientCertificatePasswordVariable, "the client key password", errors);
+        var clientPassword = Secrets.Read(options.ClientCertificatePasswordFile, options.ClientCertificatePasswordVariable, "the client key password", errors);
         var clientPasswordFailed = errors.Count > before;
         List<TlsCipherSuite>? cipherSuites = null;
         if (!string.IsNullOrWhiteSpace(options.CipherSuites))
@@ -273,53 +273,5 @@ public sealed class TlsPolicy
         }
 
         return protocols;
-    }
-
-    /// <summary>Reads a password from a file (first line) or an environment variable; never from configuration text.</summary>
-    private static string? ReadSecret(string? file, string? variable, string what, List<string> errors)
-    {
-        if (!string.IsNullOrWhiteSpace(file) && !string.IsNullOrWhiteSpace(variable))
-        {
-            errors.Add(Messages.PasswordFileAndVariable(what));
-            return null;
-        }
-
-        if (!string.IsNullOrWhiteSpace(file))
-        {
-            try
-            {
-                // The first line, from at most 64 KiB of a regular file (never a FIFO or a device).
-                var text = BoundedFile.ReadAllText(file, BoundedFile.MaxSecretBytes);
-                var end = text.AsSpan().IndexOfAny('\r', '\n');
-                return end < 0 ? text : text[..end];
-            }
-            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-            {
-                errors.Add(Messages.FileMissing(file, what + " file"));
-            }
-            catch (UnsupportedFileException ex)
-            {
-                errors.Add(Messages.FileUnsupported(what + " file", ex));
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                errors.Add(Messages.FileUnreadable(file, what + " file", ex));
-            }
-
-            return null;
-        }
-
-        if (!string.IsNullOrWhiteSpace(variable))
-        {
-            var value = DeterminedEnvironment.Process.Get(variable);
-            if (value is null)
-            {
-                errors.Add(Messages.PasswordVariableUnset(variable, what));
-            }
-
-            return value;
-        }
-
-        return null;
     }
 }
