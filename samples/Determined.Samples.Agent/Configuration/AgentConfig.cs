@@ -95,11 +95,7 @@ public sealed record AgentConfig
             ClientKeyPasswordFile = c.GetString("security.tls.client_key_password_file"),
         };
 
-        if (config.MasterCert is not null && config.SkipVerify)
-        {
-            errors.Add("cannot specify a master cert file with verification off (security.tls.master_cert / DET_SECURITY_TLS_MASTER_CERT with security.tls.skip_verify / DET_SECURITY_TLS_SKIP_VERIFY). Fix: remove one of them.");
-        }
-
+        // A pinned file with skip-verify is refused by TlsPolicy (the SDK's one statement of that rule, naming these keys).
         if (!config.TlsEnabled && (config.MasterCert ?? config.MasterCertName ?? config.ClientCert ?? config.ClientKey) is not null)
         {
             warn("security.tls.* settings are ignored because security.tls.enabled is false");
