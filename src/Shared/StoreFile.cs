@@ -114,8 +114,10 @@ internal sealed class StoreFile
         string? problem = null;
         try
         {
-            var node = JsonNode.Parse(text, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = false });
-            if (node is JsonObject obj)
+            // Read eagerly, as Python's json.load does: a repeated key keeps its last value (Python's rule; JsonNode would
+            // throw later, on access), and every string is decoded now, inside this try.
+            using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = false, MaxDepth = 64 });
+            if (ToNode(document.RootElement) is JsonObject obj)
             {
                 problem = _validate?.Invoke(obj);
                 if (problem is null)
@@ -132,9 +134,45 @@ internal sealed class StoreFile
         {
             problem = $"it is not valid JSON ({ex.Message})";
         }
+        catch (InvalidOperationException ex)
+        {
+            // Valid JSON that .NET cannot hold as text (an escaped lone surrogate such as "\ud800", which Python writes and
+            // reads): not corrupt for Python, so it is neither moved aside nor rewritten.
+            throw new DeterminedException($"The store '{Path}' holds a string this SDK cannot read ({ex.Message}): an escaped lone surrogate (\\ud800-\\udfff) in a key or value. Determined's Python CLI can still read it. Fix: remove that entry (e.g. 'det tls forget <master>' or edit the JSON).", ex);
+        }
 
         Quarantine(problem, onCorrupt);
         return [];
+    }
+
+    /// <summary>A JSON value as a node; for objects, the last of repeated keys wins (Python's json.load).</summary>
+    private static JsonNode? ToNode(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                var obj = new JsonObject();
+                foreach (var property in element.EnumerateObject())
+                {
+                    obj[property.Name] = ToNode(property.Value);
+                }
+
+                return obj;
+            case JsonValueKind.Array:
+                var array = new JsonArray();
+                foreach (var item in element.EnumerateArray())
+                {
+                    array.Add(ToNode(item));
+                }
+
+                return array;
+            case JsonValueKind.String:
+                return JsonValue.Create(element.GetString());
+            case JsonValueKind.Null:
+                return null;
+            default:
+                return JsonNode.Parse(element.GetRawText());
+        }
     }
 
     /// <summary>Moves a corrupt file aside, never deleting data, and reports where it went.</summary>
@@ -147,7 +185,16 @@ internal sealed class StoreFile
             target = $"{Path}.corrupt-{stamp}-{i}";
         }
 
-        File.Move(Path, target);
+        try
+        {
+            File.Move(Path, target);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A read-only directory (a mounted secret): the corrupt file cannot be moved aside, and is never deleted.
+            throw new DeterminedException($"The store '{Path}' is corrupt ({problem}) and cannot be moved aside to '{target}' ({ex.Message}). Fix: repair or remove it by hand, or make '{System.IO.Path.GetDirectoryName(Path)}' writable.", ex);
+        }
+
         LastQuarantinedPath = target;
         onCorrupt?.Invoke(target, problem);
     }
@@ -199,7 +246,7 @@ internal sealed class StoreFile
     public async Task<T> RunLockedAsync<T>(Func<T> operation, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (ReferenceEquals(s_holder.Value, this) || !Directory.Exists(System.IO.Path.GetDirectoryName(Path)))
+        if (HeldHere || !Directory.Exists(System.IO.Path.GetDirectoryName(Path)))
         {
             // Already held by this flow; or no store yet: nothing to wait for (a write creates the directory and locks).
             return operation();
@@ -218,22 +265,34 @@ internal sealed class StoreFile
 
         using (held)
         {
-            s_holder.Value = this;
+            // A scope, not a flag: work the operation might start (a task, a timer) captures it, and it is closed on release.
+            var scope = new HolderScope(this);
+            s_holder.Value = scope;
             try
             {
                 return operation();
             }
             finally
             {
+                scope.Closed = true;
                 s_holder.Value = null;
             }
         }
     }
 
     /// <summary>This flow's store whose lock it holds (set only inside <see cref="RunLockedAsync"/>).</summary>
-    private static readonly AsyncLocal<StoreFile?> s_holder = new();
+    private static readonly AsyncLocal<HolderScope?> s_holder = new();
 
-    private FileStream? AcquireLockUnlessHeld() => ReferenceEquals(s_holder.Value, this) ? null : AcquireLock();
+    private bool HeldHere => s_holder.Value is { Closed: false } scope && ReferenceEquals(scope.File, this);
+
+    private FileStream? AcquireLockUnlessHeld() => HeldHere ? null : AcquireLock();
+
+    private sealed class HolderScope(StoreFile file)
+    {
+        public StoreFile File { get; } = file;
+
+        public volatile bool Closed;
+    }
 
     private async Task<FileStream> AcquireLockAsync(CancellationToken cancellationToken)
     {

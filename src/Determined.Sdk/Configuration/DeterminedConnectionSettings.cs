@@ -61,7 +61,17 @@ public sealed class DeterminedConnectionSettings
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        var settings = SettingsResolver.TryResolve(options, new DeterminedEnvironment(getEnvironmentVariable), logger ?? NullLogger.Instance, configuration, errors);
+        DeterminedConnectionSettings settings;
+        try
+        {
+            settings = SettingsResolver.TryResolve(options, new DeterminedEnvironment(getEnvironmentVariable), logger ?? NullLogger.Instance, configuration, errors);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException and not DeterminedException)
+        {
+            // Nothing unclassified leaves: whatever the files or the environment hold is a configuration failure.
+            throw new DeterminedConfigurationException($"The Determined settings could not be resolved ({ex.GetType().Name}: {ex.Message}).", ex);
+        }
+
         return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 

@@ -62,7 +62,20 @@ internal static class SettingsResolver
             }
         }
 
-        var (tls, consultStore) = ResolveTls(s, options, env, useEnv, logger, configuration);
+        // When the environment names a master (DET_MASTER, DET_MASTER_ADDR: inside a task), what it says about that master
+        // (DET_MASTER_CERT_FILE, DET_MASTER_CERT_NAME, DET_USER_TOKEN, DET_SESSION_TOKEN, DET_USER) applies only when this
+        // client talks to it, never to a master the options name instead: a task's noverify or name override must not weaken
+        // the trust of another cluster, nor its tokens reach it. Without such a master, the certificate variables are the
+        // user's own settings and apply to any master, as in upstream's CLI (credentials never do).
+        var environmentNamesAMaster = (env.Get(DeterminedEnvironment.Master) ?? env.Get(DeterminedEnvironment.MasterAddr)) is not null;
+        var forEnvironmentMaster = useEnv && (options.MasterUrl is not { Length: > 0 } || IsEnvironmentMaster(s.MasterUri, env));
+        var environmentTls = forEnvironmentMaster || (useEnv && !environmentNamesAMaster);
+        if (useEnv && !environmentTls && (env.Get(DeterminedEnvironment.MasterCertFile) ?? env.Get(DeterminedEnvironment.MasterCertName)) is not null)
+        {
+            s.AddSource(new("Tls", "(DET_MASTER_CERT_* not used: they describe another master)", SettingOrigin.Environment, DeterminedEnvironment.Master));
+        }
+
+        var (tls, consultStore) = ResolveTls(s, options, env, environmentTls, logger, configuration);
         try
         {
             // Validated once, and kept: the client's handler uses this policy; the files are not read again.
@@ -91,9 +104,7 @@ internal static class SettingsResolver
             errors.Add(ex.Message);
         }
 
-        // A task's credentials (DET_USER_TOKEN, DET_SESSION_TOKEN, DET_USER) belong to the task's master: they are used only
-        // when this client talks to it, never sent to a master the options name instead.
-        var envCredentials = useEnv && (options.MasterUrl is not { Length: > 0 } || IsEnvironmentMaster(s.MasterUri, env));
+        var envCredentials = forEnvironmentMaster;
         if (useEnv && !envCredentials && (env.Get(DeterminedEnvironment.UserToken) ?? env.Get(DeterminedEnvironment.SessionToken)) is not null)
         {
             s.AddSource(new("Token", "(environment tokens not used: they belong to another master)", SettingOrigin.Environment, DeterminedEnvironment.Master));

@@ -49,7 +49,18 @@ internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment env
 
         var errors = new List<string>();
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(DeterminedClientServices.LoggerCategory) ?? NullLogger.Instance;
-        var settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
+        DeterminedConnectionSettings settings;
+        try
+        {
+            settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Nothing unclassified leaves start-up: whatever the files or the environment hold is a listed failure.
+            errors.Add($"the settings could not be resolved ({ex.GetType().Name}: {ex.Message})");
+            settings = null!;
+        }
+
         if (errors.Count > 0)
         {
             return ValidateOptionsResult.Fail(errors.Select(e => client.Name.Length == 0 ? e : $"Determined client '{client.Name}': {e}"));
@@ -81,8 +92,9 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
             services.GetService<TimeProvider>());
     }
 
+    // PublicationOnly: a failure (a store lock held too long, a token file mid-rotation) is not cached; the next call tries again.
     public DeterminedConnectionSettings Settings(string name) =>
-        _settings.GetOrAdd(name, n => new Lazy<DeterminedConnectionSettings>(() => ResolveSettings(n))).Value;
+        _settings.GetOrAdd(name, n => new Lazy<DeterminedConnectionSettings>(() => ResolveSettings(n), LazyThreadSafetyMode.PublicationOnly)).Value;
 
     public MasterHttpHandlerFactory HandlerFactory(string name) =>
         _handlers.GetOrAdd(name, n => new Lazy<MasterHttpHandlerFactory>(() =>
@@ -90,7 +102,7 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
             var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
             var resolver = new CertificateTrustResolver(Settings(n).Tls, loggers.CreateLogger<CertificateTrustResolver>(), services.GetService<TimeProvider>());
             return new MasterHttpHandlerFactory(resolver, loggers.CreateLogger<MasterHttpHandlerFactory>());
-        })).Value;
+        }, LazyThreadSafetyMode.PublicationOnly)).Value;
 
     private NamedRegistration Registration(string name) =>
         registration.Clients.TryGetValue(name, out var client)
@@ -119,7 +131,16 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
 
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var errors = new List<string>();
-        var settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
+        DeterminedConnectionSettings settings;
+        try
+        {
+            settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException and not DeterminedException)
+        {
+            throw new DeterminedConfigurationException($"The settings of the Determined client '{name}' could not be resolved ({ex.GetType().Name}: {ex.Message}).", ex);
+        }
+
         return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 }

@@ -162,9 +162,10 @@ public static class MasterAddress
             return false;
         }
 
-        if (host.AsSpan().IndexOfAny(s_badHostCharacters) >= 0)
+        if (host.AsSpan().IndexOfAny(s_badHostCharacters) >= 0 || host.Any(c => char.IsSurrogate(c) || char.IsControl(c)) || path.Any(c => char.IsSurrogate(c) || char.IsControl(c)))
         {
-            error = Invalid(text, "the host contains characters that are not allowed");
+            // A lone surrogate would be a store key that no JSON reader of .NET can read back (Python writes it as \ud800).
+            error = Invalid(text, "the host or path contains characters that are not allowed");
             return false;
         }
 
@@ -178,6 +179,13 @@ public static class MasterAddress
         // Python's urlparse().hostname, which upstream's canonicalize_master_url uses, is lower case: store keys written by
         // upstream's CLI for https://LOCALHOST:8443 are https://localhost:8443.
         canonical = string.Create(CultureInfo.InvariantCulture, $"{scheme}://{host.ToLowerInvariant()}:{port}{path}");
+        if (!Uri.TryCreate(canonical, UriKind.Absolute, out _))
+        {
+            canonical = null;
+            error = Invalid(text, "it is not a valid URL");
+            return false;
+        }
+
         error = null;
         return true;
     }

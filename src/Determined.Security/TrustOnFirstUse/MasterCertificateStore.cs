@@ -121,6 +121,38 @@ public sealed class MasterCertificateStore
         }, OnCorrupt);
     }
 
+    /// <summary>
+    /// Stores a chain only if the entry is still <paramref name="expected"/> (what was read before a decision), in one
+    /// locked update: a decision made on an entry another process has changed meanwhile is never written over it.
+    /// </summary>
+    /// <returns><see langword="false"/> when the entry changed (nothing was written).</returns>
+    internal Task<bool> ReplaceAsync(string masterUrl, string? expected, string pemChain, CancellationToken cancellationToken) =>
+        _file.RunLockedAsync(
+            () =>
+            {
+                var key = MasterAddress.Canonicalize(masterUrl);
+                var errors = new List<string>();
+                _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
+                if (errors.Count > 0)
+                {
+                    throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));
+                }
+
+                return _file.Update(
+                    store =>
+                    {
+                        if (!string.Equals(ValueOf(store, key), expected, StringComparison.Ordinal))
+                        {
+                            return (false, false);
+                        }
+
+                        store[key] = pemChain;
+                        return (true, true);
+                    },
+                    OnCorrupt);
+            },
+            cancellationToken);
+
     /// <summary>Removes a master's entry.</summary>
     /// <param name="masterUrl">The master address (canonicalized).</param>
     /// <returns><see langword="true"/> when an entry was removed.</returns>

@@ -153,7 +153,7 @@ public sealed class TrustOnFirstUse
             if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
             {
                 // Same key as the trusted leaf: store the renewed chain, but only what is linked to the proven leaf.
-                await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
+                await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("renewed");
                 Log.CertificateRenewedSameKey(_logger, url, summary.SpkiPin, oldFingerprint, summary.Sha256Fingerprint);
@@ -162,7 +162,7 @@ public sealed class TrustOnFirstUse
 
             if (ExpectedPin is not null && MatchesChain(ExpectedPin, chain))
             {
-                await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
+                await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("replaced");
                 Log.CertificateReplacedByExpectedPin(_logger, url, oldFingerprint, summary.Sha256Fingerprint);
@@ -188,7 +188,7 @@ public sealed class TrustOnFirstUse
                     chain);
             }
 
-            await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
+            await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
             SecurityTelemetry.FirstUse("trusted");
             Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "matched the expected fingerprint", Store.FilePath);
             return summary;
@@ -218,7 +218,7 @@ public sealed class TrustOnFirstUse
                 chain);
         }
 
-        await Store.SetAsync(url, Pem(chain), cancellationToken).ConfigureAwait(false);
+        await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
         SecurityTelemetry.FirstUse("trusted");
         Log.CertificateTrusted(_logger, url, summary.Sha256Fingerprint, "accepted at the prompt", Store.FilePath);
         return summary;
@@ -283,6 +283,15 @@ public sealed class TrustOnFirstUse
     }
 
     private static string Pem(IEnumerable<X509Certificate2> chain) => PresentedChain.ToPem(chain);
+
+    /// <summary>Writes the decided chain only over the entry the decision was made on (another process may have changed it).</summary>
+    private async Task StoreChainAsync(string url, string? decidedOn, IEnumerable<X509Certificate2> chain, CancellationToken cancellationToken)
+    {
+        if (!await Store.ReplaceAsync(url, decidedOn, Pem(chain), cancellationToken).ConfigureAwait(false))
+        {
+            throw new DeterminedException($"The trust store entry for {url} in '{Store.FilePath}' changed while this process was deciding (another 'det' or SDK process trusted a certificate meanwhile); nothing was stored. Fix: run the command again: the new entry is then checked like any stored one.");
+        }
+    }
 
     private static bool MatchesChain(CertificatePin pin, IReadOnlyList<X509Certificate2> chain) =>
         chain.Any(pin.Matches);
