@@ -33,10 +33,22 @@ public sealed class MasterAddressBoundaryTests
     [InlineData("http://[::1]x", "unexpected text after the IPv6 address")]
     [InlineData("http://::1:8080", "must be written in brackets")]
     [InlineData("http://a\u0001b", "characters that are not allowed")]
+    [InlineData("http://%host", "characters that are not allowed")]
+    [InlineData("http://<host>", "characters that are not allowed")]
     public void Edges_ThatAreRefused_SayWhy(string address, string reason)
     {
         Assert.False(MasterAddress.TryParse(address, out _, out var error));
         Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("https://m:0/p@x")] // an '@' in the path is not a credential
+    [InlineData("https://@m:0")] // an empty user is nothing to hide
+    [InlineData("/alice@h")]
+    public void Errors_ShowAddressesWithoutCredentials_AsTheyWere(string address)
+    {
+        Assert.False(MasterAddress.TryParse(address, out _, out var error));
+        Assert.Contains($"'{address}'", error, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -52,6 +64,7 @@ public sealed class MasterAddressBoundaryTests
     [InlineData("https://alice:s3cret@m:8443", "https://***@m:8443")]
     [InlineData("alice:s3cret@m", "***@m")]
     [InlineData("https://alice:s3cret@m/p?q", "https://***@m/p?q")]
+    [InlineData("://alice:s3cret@m", "://***@m")]
     public void Credentials_AreNeverRepeatedInTheError(string address, string shown)
     {
         Assert.False(MasterAddress.TryParse(address, out _, out var error));

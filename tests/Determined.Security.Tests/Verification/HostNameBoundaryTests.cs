@@ -45,6 +45,9 @@ public sealed class HostNameBoundaryTests
     [InlineData("fe80::1%eth0", false)]
     [InlineData("::1 ", false)]
     [InlineData("[::1]:8443", false)]
+    [InlineData("[", false)]
+    [InlineData(" ::1", false)]
+    [InlineData("/::1", false)]
     public void IpLiterals_AreStrict(string text, bool valid) => Assert.Equal(valid, HostNames.TryParseIPAddress(text, out _));
 
     [Fact]
@@ -56,6 +59,8 @@ public sealed class HostNameBoundaryTests
         Assert.Null(HostNames.Normalize("fe80::1%eth0").Address); // a bare literal with a zone is not an address
         Assert.Equal("master.example", HostNames.Normalize("Master.Example.").Dns);
         Assert.Equal("master.example", HostNames.Normalize("master.example").Dns);
+        Assert.Equal(System.Net.IPAddress.IPv6Loopback.GetAddressBytes(), HostNames.Normalize("[::1]").Address);
+        Assert.Equal("fe80::1%eth0]", HostNames.Normalize("fe80::1%eth0]").Dns); // not bracketed: no zone to drop
     }
 
     [Fact]
@@ -93,6 +98,8 @@ public sealed class HostNameBoundaryTests
         Assert.Equal(almost, HostNames.Unmap(almost));
         var prefixed = System.Net.IPAddress.Parse("1::ffff:127.0.0.1").GetAddressBytes();
         Assert.Equal(prefixed, HostNames.Unmap(prefixed));
+        var first = System.Net.IPAddress.Parse("100::ffff:127.0.0.1").GetAddressBytes(); // the first byte is not zero
+        Assert.Equal(first, HostNames.Unmap(first));
         Assert.Equal(new byte[] { 10, 0, 0, 1 }, HostNames.Unmap([10, 0, 0, 1]));
     }
 }
