@@ -27,6 +27,8 @@ FILES = [
     "proto/src/determined/container/v1/container.proto",
     "proto/src/determined/device/v1/device.proto",
     "proto/src/determined/task/v1/task.proto",
+    "proto/src/determined/api/v1/workspace.proto",
+    "proto/src/determined/workspace/v1/workspace.proto",
 ]
 
 FIELD = re.compile(r"^\s*(optional\s+|repeated\s+)?(map<\s*\w+\s*,\s*([\w.]+)\s*>|[\w.]+)\s+(\w+)\s*=\s*\d+")

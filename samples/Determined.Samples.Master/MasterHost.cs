@@ -425,6 +425,16 @@ public sealed class MasterHost : IAsyncDisposable
                 : ApiErrors.NotFound($"command {commandId} not found");
         });
 
+        // GetWorkspacesResponse: the one workspace of this sample, upstream's default "Uncategorized" (commands land there).
+        app.MapGet("/api/v1/workspaces", (HttpContext context) =>
+            auth.Authenticate(context) is not { HasUserToken: true }
+                ? ApiErrors.Unauthenticated("listing workspaces needs a valid user token (Authorization: Bearer)")
+                : Results.Json(new JsonObject
+                {
+                    ["workspaces"] = new JsonArray(UpstreamJson.DefaultWorkspace()),
+                    ["pagination"] = UpstreamJson.Pagination(1),
+                }));
+
         // GetTasksResponse: the allocations that have not ended, by allocation id.
         app.MapGet("/api/v1/tasks", (HttpContext context) =>
         {

@@ -184,6 +184,7 @@ public sealed class RestShapeTests
         await Call(HttpMethod.Get, "api/v1/master", null, "GetMasterResponse");
         await Call(HttpMethod.Get, "api/v1/me", null, "CurrentUserResponse");
         await Call(HttpMethod.Get, "api/v1/agents", null, "GetAgentsResponse");
+        await Call(HttpMethod.Get, "api/v1/workspaces", null, "GetWorkspacesResponse");
         var launched = await Call(HttpMethod.Post, "api/v1/commands", """{"config":{"entrypoint":["sh","-c","echo shaped; echo oops >&2; exit 3"]}}""", "LaunchCommandResponse");
         var taskId = (string)launched!["command"]!["id"]!;
         await Call(HttpMethod.Get, "api/v1/agents", null, "GetAgentsResponse"); // with a container

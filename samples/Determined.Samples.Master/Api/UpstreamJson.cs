@@ -287,6 +287,24 @@ public static class UpstreamJson
         };
     }
 
+    /// <summary><c>workspacev1.Workspace</c>: upstream's built-in "Uncategorized" workspace (id 1), where commands land.</summary>
+    public static JsonObject DefaultWorkspace() => new()
+    {
+        ["id"] = 1,
+        ["name"] = "Uncategorized",
+        ["archived"] = false,
+        ["username"] = "admin",
+        ["immutable"] = true,
+        ["numProjects"] = 1,
+        ["pinned"] = false,
+        ["userId"] = 1,
+        ["numExperiments"] = 0,
+        ["state"] = "WORKSPACE_STATE_UNSPECIFIED",
+        ["errorMessage"] = string.Empty,
+        ["defaultComputePool"] = string.Empty,
+        ["defaultAuxPool"] = string.Empty,
+    };
+
     /// <summary><c>apiv1.Pagination</c> for an unpaged list of <paramref name="count"/> items.</summary>
     public static JsonObject Pagination(int count) => new()
     {
