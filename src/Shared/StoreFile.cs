@@ -66,7 +66,7 @@ internal sealed class StoreFile
         {
             held = AcquireLockUnlessHeld();
         }
-        catch (DeterminedException ex) when (ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io)))
+        catch (DeterminedException ex) when (LockCannotBeCreated(ex))
         {
             // A read-only configuration directory (e.g. a mounted secret): the lock cannot be created, but reading is safe.
             held = null;
@@ -82,7 +82,11 @@ internal sealed class StoreFile
     /// Another process holds the lock: on Unix .NET reports flock's EWOULDBLOCK with the raw errno as HResult (11 on Linux,
     /// 35 on macOS); on Windows it is ERROR_SHARING_VIOLATION/ERROR_LOCK_VIOLATION (0x80070020/21).
     /// </summary>
-    private static bool IsSharingViolation(IOException ex) =>
+    /// <summary>The lock file cannot exist here (a read-only directory, e.g. a mounted secret), as opposed to being held.</summary>
+    private static bool LockCannotBeCreated(DeterminedException ex) =>
+        ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io));
+
+        private static bool IsSharingViolation(IOException ex) =>
         OperatingSystem.IsWindows() ? (ex.HResult & 0xFFFF) is 32 or 33 : ex.HResult is 11 or 35;
 
     /// <summary>The most a store file may hold (thousands of masters' chains).</summary>
@@ -257,7 +261,7 @@ internal sealed class StoreFile
         {
             held = await AcquireLockAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (DeterminedException ex) when (ex.InnerException is UnauthorizedAccessException || (ex.InnerException is IOException io && !IsSharingViolation(io)))
+        catch (DeterminedException ex) when (LockCannotBeCreated(ex))
         {
             // The lock cannot be created (a read-only directory): the operation decides what it can do without it.
             return operation();

@@ -2,7 +2,6 @@ using Determined.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Determined.Sdk;
 
@@ -61,17 +60,7 @@ public sealed class DeterminedConnectionSettings
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        DeterminedConnectionSettings settings;
-        try
-        {
-            settings = SettingsResolver.TryResolve(options, new DeterminedEnvironment(getEnvironmentVariable), logger ?? NullLogger.Instance, configuration, errors);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException and not DeterminedException)
-        {
-            // Nothing unclassified leaves: whatever the files or the environment hold is a configuration failure.
-            throw new DeterminedConfigurationException($"The Determined settings could not be resolved ({ex.GetType().Name}: {ex.Message}).", ex);
-        }
-
+        var settings = SettingsResolver.TryResolve(options, new DeterminedEnvironment(getEnvironmentVariable), logger ?? NullLogger.Instance, configuration, errors);
         return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 

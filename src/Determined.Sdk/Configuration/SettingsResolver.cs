@@ -2,7 +2,6 @@ using Determined.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 
 namespace Determined.Sdk;
 
@@ -12,9 +11,27 @@ namespace Determined.Sdk;
 /// </summary>
 internal static class SettingsResolver
 {
+    /// <summary>
+    /// Resolves the settings, adding every problem to <paramref name="errors"/>; nothing unclassified leaves (whatever the
+    /// files or the environment hold, a failure is one more entry), so every caller reports the same way.
+    /// </summary>
     public static DeterminedConnectionSettings TryResolve(DeterminedClientOptions options, DeterminedEnvironment env, ILogger logger, IConfiguration? configuration, List<string> errors)
     {
         var s = new DeterminedConnectionSettings { Options = options };
+        try
+        {
+            Resolve(s, options, env, logger, configuration, errors);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            errors.Add($"The Determined settings could not be resolved ({ex.GetType().Name}: {ex.Message}).");
+        }
+
+        return s;
+    }
+
+    private static void Resolve(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, ILogger logger, IConfiguration? configuration, List<string> errors)
+    {
         var useEnv = options.UseEnvironment;
 
         // Master URL: options > DET_MASTER > DET_MASTER_ADDR > localhost:8080.
@@ -104,14 +121,13 @@ internal static class SettingsResolver
             errors.Add(ex.Message);
         }
 
-        var envCredentials = forEnvironmentMaster;
-        if (useEnv && !envCredentials && (env.Get(DeterminedEnvironment.UserToken) ?? env.Get(DeterminedEnvironment.SessionToken)) is not null)
+        if (useEnv && !forEnvironmentMaster && (env.Get(DeterminedEnvironment.UserToken) ?? env.Get(DeterminedEnvironment.SessionToken)) is not null)
         {
             s.AddSource(new("Token", "(environment tokens not used: they belong to another master)", SettingOrigin.Environment, DeterminedEnvironment.Master));
         }
 
-        ResolveCredentials(s, options, env, envCredentials, configuration, errors);
-        if (useEnv && !envCredentials)
+        ResolveCredentials(s, options, env, forEnvironmentMaster, configuration, errors);
+        if (useEnv && !forEnvironmentMaster)
         {
             ValidateUseTls(env, errors);
         }
@@ -135,8 +151,6 @@ internal static class SettingsResolver
         {
             errors.Add($"DeterminedClientOptions.Timeout is {options.Timeout}. Fix: use a positive duration (config Determined:Timeout, e.g. 00:01:40).");
         }
-
-        return s;
     }
 
     /// <summary>The effective options, and whether the trust-on-first-use store may still add a chain (upstream's precedence).</summary>

@@ -49,17 +49,7 @@ internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment env
 
         var errors = new List<string>();
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(DeterminedClientServices.LoggerCategory) ?? NullLogger.Instance;
-        DeterminedConnectionSettings settings;
-        try
-        {
-            settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException)
-        {
-            // Nothing unclassified leaves start-up: whatever the files or the environment hold is a listed failure.
-            errors.Add($"the settings could not be resolved ({ex.GetType().Name}: {ex.Message})");
-            settings = null!;
-        }
+        var settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
 
         if (errors.Count > 0)
         {
@@ -131,16 +121,7 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
 
         var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var errors = new List<string>();
-        DeterminedConnectionSettings settings;
-        try
-        {
-            settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
-        }
-        catch (Exception ex) when (ex is not OutOfMemoryException and not DeterminedException)
-        {
-            throw new DeterminedConfigurationException($"The settings of the Determined client '{name}' could not be resolved ({ex.GetType().Name}: {ex.Message}).", ex);
-        }
-
+        var settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
         return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
     }
 }

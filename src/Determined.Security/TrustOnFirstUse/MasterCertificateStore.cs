@@ -107,12 +107,7 @@ public sealed class MasterCertificateStore
     {
         ArgumentNullException.ThrowIfNull(pemChain);
         var key = MasterAddress.Canonicalize(masterUrl);
-        var errors = new List<string>();
-        _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
-        if (errors.Count > 0)
-        {
-            throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));
-        }
+        ThrowIfNotAChain(pemChain);
 
         _file.Update(store =>
         {
@@ -131,12 +126,7 @@ public sealed class MasterCertificateStore
             () =>
             {
                 var key = MasterAddress.Canonicalize(masterUrl);
-                var errors = new List<string>();
-                _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
-                if (errors.Count > 0)
-                {
-                    throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));
-                }
+                ThrowIfNotAChain(pemChain);
 
                 return _file.Update(
                     store =>
@@ -235,7 +225,18 @@ public sealed class MasterCertificateStore
         return migrated;
     }
 
-    private static string? ValueOf(JsonObject store, string key) =>
+    /// <summary>Only PEM certificates (at least one, no private key) are stored.</summary>
+    private static void ThrowIfNotAChain(string pemChain)
+    {
+        var errors = new List<string>();
+        _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
+        if (errors.Count > 0)
+        {
+            throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));
+        }
+    }
+
+        private static string? ValueOf(JsonObject store, string key) =>
         store.TryGetPropertyValue(key, out var node) && node is JsonValue value && value.TryGetValue<string>(out var pem) ? pem : null;
 
     private static string? Validate(JsonObject store)
