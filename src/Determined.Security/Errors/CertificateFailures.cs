@@ -15,18 +15,21 @@ internal static class CertificateFailures
         | X509ChainStatusFlags.HasNotSupportedNameConstraint | X509ChainStatusFlags.HasNotDefinedNameConstraint | X509ChainStatusFlags.InvalidNameConstraints;
 
     /// <summary>The server sent no certificate at all.</summary>
-    public static MasterConnectionException NoCertificate(string host) => new(
-        MasterConnectionError.NoCertificate,
-        host,
-        Messages.Failure(MasterConnectionError.NoCertificate, host, null, "the server sent no certificate", "check that the port belongs to a Determined master with security.tls.cert and security.tls.key set"),
-        "check that the port belongs to a Determined master with TLS configured");
+    public static MasterConnectionException NoCertificate(string host)
+    {
+        const string Fix = "check that the port belongs to a Determined master with security.tls.cert and security.tls.key set";
+        return new(MasterConnectionError.NoCertificate, host, Messages.Failure(MasterConnectionError.NoCertificate, host, null, "the server sent no certificate", Fix), Fix);
+    }
 
     /// <summary>The platform could not process the chain at all (it threw); the certificate is refused with the reason.</summary>
+    /// <param name="host">The name verified.</param>
+    /// <param name="presented">What the server presented, leaf first (never empty).</param>
+    /// <param name="cause">What the platform threw.</param>
     public static MasterConnectionException Unprocessable(string host, IReadOnlyList<X509Certificate2> presented, Exception cause)
     {
         const string Fix = "re-issue the master certificate and its CA with a current tool (well-formed DER, RSA 2048+ or EC P-256/P-384 keys)";
         var detail = $"its chain could not be processed ({cause.GetType().Name}: {Messages.Printable(cause.Message)})";
-        return new MasterConnectionException(MasterConnectionError.InvalidChain, host, Messages.Failure(MasterConnectionError.InvalidChain, host, presented.Count > 0 ? presented[0] : null, detail, Fix), Fix, presented, cause);
+        return new MasterConnectionException(MasterConnectionError.InvalidChain, host, Messages.Failure(MasterConnectionError.InvalidChain, host, presented[0], detail, Fix), Fix, presented, cause);
     }
 
     /// <summary>Adds why the chain is not trusted (untrusted root, missing intermediate, revoked, other platform status).</summary>
@@ -43,7 +46,7 @@ internal static class CertificateFailures
             problems.Add(new(MasterConnectionError.NameConstraintViolation,
                 $"a name of the server certificate is outside what a CA's name constraints allow (the platform reports {status & NameConstraintFlags})",
                 "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
-            if (integrity == 0 && (status & ~NameConstraintFlags) == 0)
+            if ((status & ~NameConstraintFlags) == 0)
             {
                 return;
             }
@@ -82,6 +85,11 @@ internal static class CertificateFailures
     }
 
     /// <summary>The exception for a non-empty list of problems: the first real defect is the class; the others follow once each.</summary>
+    /// <param name="host">The name verified.</param>
+    /// <param name="presented">What the server presented, leaf first (never empty).</param>
+    /// <param name="problems">Every defect found.</param>
+    /// <param name="errors">What the platform reported for the handshake.</param>
+    /// <param name="status">The chain status the platform reported.</param>
     public static MasterConnectionException Create(string host, IReadOnlyList<X509Certificate2> presented, List<CertificateProblem> problems, SslPolicyErrors errors, X509ChainStatusFlags status)
     {
         var ordered = problems
@@ -101,7 +109,7 @@ internal static class CertificateFailures
 
         var fixes = ordered.Select(p => p.Fix).Distinct().Take(3).ToList();
         var allFixes = fixes.Count == 1 ? fixes[0] : string.Join("; also, ", fixes);
-        return new MasterConnectionException(primary, host, Messages.Failure(primary, host, presented.Count > 0 ? presented[0] : null, detail, allFixes), allFixes, presented)
+        return new MasterConnectionException(primary, host, Messages.Failure(primary, host, presented[0], detail, allFixes), allFixes, presented)
         {
             Errors = ordered.Select(p => p.Error).Distinct().ToArray(),
             PolicyErrors = errors,

@@ -22,6 +22,8 @@ internal static class ServerCertificateProfile
 
     private const string ReissueFix = "re-issue the master certificate (security.tls.cert on the master) with a current tool, e.g. the SDK's DevelopmentCertificateAuthority or 'openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -addext subjectAltName=DNS:<master name>'";
 
+    private const string ReissueCaFix = "re-issue that CA certificate with a current tool (e.g. the SDK's DevelopmentCertificateAuthority), then the certificates below it, and pin the new CA";
+
     /// <summary>
     /// Checks a built path, leaf first. The last element is the trust anchor when <paramref name="anchored"/> is true
     /// (a pinned or system root, or a pinned intermediate); its own signature is not judged.
@@ -44,7 +46,7 @@ internal static class ServerCertificateProfile
             var who = Describe(path[i], i, isAnchor);
             if (f.Malformed is not null)
             {
-                problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} is malformed: {f.Malformed}", ReissueFix));
+                problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} is malformed: {f.Malformed}", i == 0 ? ReissueFix : ReissueCaFix));
                 continue;
             }
 
@@ -63,9 +65,9 @@ internal static class ServerCertificateProfile
                         i == 0 ? "re-issue the master certificate with a SHA-256 (or stronger) signature" : "re-issue the CA certificate with a SHA-256 (or stronger) signature"));
                 }
 
-                if (f.SerialNumber.Length > 20 || f.SerialNumber.Length == 0 || (f.SerialNumber[0] & 0x80) != 0 || f.SerialNumber.AsSpan().IndexOfAnyExcept((byte)0) < 0)
+                if (!IsValidSerialNumber(f.SerialNumber))
                 {
-                    problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has a serial number that is zero, negative or longer than 20 bytes (RFC 5280 4.1.2.2)", ReissueFix));
+                    problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has a serial number that is zero, negative or longer than 20 bytes (RFC 5280 4.1.2.2)", i == 0 ? ReissueFix : ReissueCaFix));
                 }
             }
 
@@ -86,7 +88,8 @@ internal static class ServerCertificateProfile
             }
         }
 
-        if (facts[0].Malformed is null && (!leafIsAnchor || !facts[0].IsCertificateAuthority))
+        // A pinned self-signed leaf has no CA above it, so only a well-formed leaf under CAs has constraints to meet.
+        if (facts[0].Malformed is null)
         {
             CheckNameConstraints(path, facts, problems);
         }
@@ -94,9 +97,13 @@ internal static class ServerCertificateProfile
 
     private static string Describe(X509Certificate2 certificate, int index, bool isAnchor)
     {
-        var subject = CertificateSummary.SafeSubject(certificate);
-        return index == 0 ? $"the server certificate '{subject}'" : isAnchor ? $"the trusted CA certificate '{subject}'" : $"the CA certificate '{subject}' (chain position {index})";
+        var subject = CertificateSummary.SafeSubject(certificate) is { Length: > 0 } name ? $"'{name}'" : "with an empty subject";
+        return index == 0 ? $"the server certificate {subject}" : isAnchor ? $"the trusted CA certificate {subject}" : $"the CA certificate {subject} (chain position {index})";
     }
+
+    /// <summary>RFC 5280 4.1.2.2: a positive integer of at most 20 octets (the reader has already refused a non-minimal or empty one).</summary>
+    private static bool IsValidSerialNumber(byte[] serial) =>
+        serial.Length is > 0 and <= 20 && serial[0] < 0x80 && serial.AsSpan().ContainsAnyExcept((byte)0);
 
     private static void CheckValidity(CertificateFacts f, string who, int index, DateTimeOffset now, List<CertificateProblem> problems)
     {
@@ -334,7 +341,7 @@ internal static class ServerCertificateProfile
 
         if (constraints.PermittedDns is { } permitted && !permitted.Any(p => HostNames.IsWithin(baseName, p)))
         {
-            return $"{(wildcard ? "can match names that are" : "is")} outside the permitted names ({string.Join(", ", permitted.Select(p => p.Length == 0 ? "<any>" : p))})";
+            return $"{(wildcard ? "can match names that are" : "is")} outside the permitted names ({string.Join(", ", permitted)})";
         }
 
         return null;
