@@ -98,7 +98,7 @@ internal sealed class TrustEvaluator
 
         var name = ExpectedName(masterUri);
         using var chain = new X509Chain();
-        var errors = SslPolicyErrors.None;
+        SslPolicyErrors errors;
         try
         {
             chain.ChainPolicy = NewPolicy(TimeProvider.GetUtcNow());
@@ -107,10 +107,7 @@ internal sealed class TrustEvaluator
                 chain.ChainPolicy.ExtraStore.AddRange(additionalCertificates);
             }
 
-            if (!chain.Build(certificate))
-            {
-                errors |= SslPolicyErrors.RemoteCertificateChainErrors;
-            }
+            errors = chain.Build(certificate) ? SslPolicyErrors.None : SslPolicyErrors.RemoteCertificateChainErrors;
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException or InvalidOperationException)
         {

@@ -137,17 +137,16 @@ public sealed class TrustOnFirstUse
         {
             // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
             // never trusted.
-            throw new MasterConnectionException(
-                probe.SpeaksPlainHttp ? MasterConnectionError.PlaintextServer : MasterConnectionError.HandshakeFailed,
-                masterUri.IdnHost,
-                Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"),
-                "check the URL and port of the master");
+            var (error, detail, fix) = probe.SpeaksPlainHttp
+                ? (MasterConnectionError.PlaintextServer, $"{url} answers in plain HTTP, so it has no certificate to trust", $"use http://{masterUri.Authority}, or enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default)")
+                : (MasterConnectionError.HandshakeFailed, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master, and that it accepts TLS 1.2 or 1.3 without a client certificate");
+            throw new MasterConnectionException(error, masterUri.IdnHost, Messages.Failure(error, masterUri.IdnHost, null, detail, fix), fix);
         }
 
         var chain = VerifiedChain(probe.PresentedChain);
         var leaf = chain[0];
         var summary = CertificateSummary.Create(leaf);
-        var stored = storedPem is null ? null : FirstCertificate(storedPem);
+        var stored = FirstCertificate(storedPem);
         if (stored is not null)
         {
             if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
@@ -258,8 +257,7 @@ public sealed class TrustOnFirstUse
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
-        chain.ChainPolicy.CustomTrustStore.AddRange(others.ToArray());
-        chain.ChainPolicy.ExtraStore.AddRange(others.ToArray());
+        chain.ChainPolicy.ExtraStore.AddRange(others.ToArray()); // linked by signature, trusted or not: nothing here is a trust anchor
         chain.Build(leaf);
         var linked = new List<X509Certificate2>();
         foreach (var element in chain.ChainElements)
@@ -296,9 +294,9 @@ public sealed class TrustOnFirstUse
     private static bool MatchesChain(CertificatePin pin, IReadOnlyList<X509Certificate2> chain) =>
         chain.Any(pin.Matches);
 
-    private static X509Certificate2? FirstCertificate(string pem)
+    private static X509Certificate2? FirstCertificate(string? pem)
     {
-        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem))
+        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem ?? string.Empty))
         {
             if (label == "CERTIFICATE")
             {
@@ -315,6 +313,4 @@ public sealed class TrustOnFirstUse
 
         return null;
     }
-
-
 }

@@ -175,7 +175,7 @@ internal static class ServerCertificateProfile
         if (f.SubjectIsEmpty && (!f.HasSubjectAlternativeName || !f.SubjectAlternativeNameCritical))
         {
             problems.Add(new(MasterConnectionError.MalformedCertificate,
-                $"{who} has an empty subject and {(f.HasSubjectAlternativeName ? "a non-critical" : "no")} subject alternative name extension (RFC 5280 4.2.1.6 requires a critical one)", ReissueFix));
+                $"{who} has {(f.HasSubjectAlternativeName ? "a non-critical" : "no")} subject alternative name extension (RFC 5280 4.2.1.6 requires a critical one when the subject is empty)", ReissueFix));
         }
 
         // A DNS name that is not a valid host name (an underscore, a space, a leading dot, a partial wildcard, an address
@@ -257,7 +257,7 @@ internal static class ServerCertificateProfile
 
         if (f.SubjectIsEmpty)
         {
-            problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} has an empty subject (RFC 5280 4.1.2.6: a CA's subject is never empty)", CaFix));
+            problems.Add(new(MasterConnectionError.MalformedCertificate, $"{who} may not sign certificates (RFC 5280 4.1.2.6: a CA's subject is never empty)", CaFix));
         }
 
         if (f.PolicyConstraintsNonCritical)

@@ -1,0 +1,366 @@
+using System.Net.Security;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using Determined.Testing;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Determined.Security.Tests.Trust;
+
+/// <summary>
+/// The trust evaluator's own rules, socket-free: the decision and its reason per policy, the handshake options it hands
+/// the platform, the cache of the last accepted chain (which must never accept what a full judgement would refuse: another
+/// host, another chain, a clock outside any element's dates), the expiry warning, and <see cref="TrustEvaluator.ValidateCertificate"/>'s
+/// edges. The handshake callback is called the way <see cref="SslStream"/> calls it, with a chain the platform built.
+/// Not run in parallel with other classes: it counts the process-wide handshake counter.
+/// </summary>
+[Collection(ProcessWideTelemetry.Name)]
+public sealed class TrustEvaluatorTests : IDisposable
+{
+    private static readonly DateTimeOffset Start = new(2030, 6, 1, 0, 0, 0, TimeSpan.Zero);
+
+    private readonly Clock _clock = new(Start);
+    private readonly (X509Certificate2 Certificate, ECDsa Key) _root;
+    private readonly (X509Certificate2 Certificate, ECDsa Key) _intermediate;
+    private readonly MeterCapture _meter = new(SecurityTelemetry.MeterName);
+
+    public TrustEvaluatorTests()
+    {
+        _root = Ca("Evaluator Root", null, new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2035, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        _intermediate = Ca("Evaluator Intermediate", _root, new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2034, 1, 1, 0, 0, 0, TimeSpan.Zero));
+    }
+
+    public void Dispose()
+    {
+        _meter.Dispose();
+        _root.Key.Dispose();
+        _intermediate.Key.Dispose();
+    }
+
+    [Fact]
+    public void Resolve_EveryKindOfPolicy_MatchesTheApprovedReasons()
+    {
+        var pem = TestCertificates.Pem(_root.Certificate, _intermediate.Certificate);
+        var cases = new (string Name, string Url, TlsOptions Options)[]
+        {
+            ("plain-http", "http://master.example.com:8080", new TlsOptions()),
+            ("skip-verification", "https://master.example.com:8443", new TlsOptions { DangerousSkipVerification = true }),
+            ("system-roots", "https://master.example.com:8443", new TlsOptions()),
+            ("system-roots-name-override", "https://10.0.0.5:8443", new TlsOptions { MasterCertificateName = "master.example.com" }),
+            ("pinned-only", "https://master.example.com:8443", new TlsOptions { MasterCertificatePem = pem, TrustMode = MasterTrustMode.PinnedOnly }),
+            ("pinned-added-name-override", "https://10.0.0.5:8443", new TlsOptions { MasterCertificatePem = pem, MasterCertificateName = "master.example.com" }),
+        };
+        var text = new StringBuilder();
+        foreach (var (name, url, options) in cases)
+        {
+            var decision = new TrustEvaluator(TlsPolicy.Create(options), NullLogger.Instance, _clock, null).Resolve(new Uri(url));
+            text.Append("== ").Append(name).Append('\n')
+                .Append(decision.Anchors).Append(" | ").Append(decision.ExpectedName).Append(" | ").Append(decision.PinnedCertificateCount).Append(" | ").Append(decision.Reason).Append('\n');
+        }
+
+        ApprovedText.Verify("Determined.Security.Tests", "trust-decisions.txt", ApprovedText.Normalize(text.ToString()));
+    }
+
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    public void CreateSslOptions_HandsThePlatformTheRevocationModeDownloadsAndServerAuthPurpose(bool checkRevocation, bool pinned)
+    {
+        var options = new TlsOptions { CheckCertificateRevocation = checkRevocation, MasterCertificatePem = pinned ? TestCertificates.Pem(_root.Certificate) : null };
+        var ssl = new TrustEvaluator(TlsPolicy.Create(options), NullLogger.Instance, _clock, null).CreateSslOptions("master.example.com");
+
+        var mode = checkRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck;
+        Assert.Equal(mode, ssl.CertificateRevocationCheckMode);
+        Assert.False(ssl.AllowRenegotiation);
+        var chainPolicy = ssl.CertificateChainPolicy!;
+        Assert.Equal(mode, chainPolicy.RevocationMode);
+        Assert.Equal(!checkRevocation, chainPolicy.DisableCertificateDownloads);
+        Assert.Equal(pinned ? X509ChainTrustMode.CustomRootTrust : X509ChainTrustMode.System, chainPolicy.TrustMode);
+        Assert.Equal([TestCertificates.ServerAuth], chainPolicy.ApplicationPolicy.Cast<Oid>().Select(o => o.Value));
+        Assert.NotNull(ssl.RemoteCertificateValidationCallback);
+    }
+
+    [Fact]
+    public void CreateSslOptions_SkipVerification_AcceptsAnythingAndWarnsEachTime()
+    {
+        using var logs = new FakeLoggerFactory();
+        var evaluator = new TrustEvaluator(TlsPolicy.Create(new TlsOptions { DangerousSkipVerification = true }), logs.CreateLogger("t"), _clock, null);
+
+        var first = evaluator.CreateSslOptions("a.example.com");
+        evaluator.CreateSslOptions("b.example.com");
+        evaluator.ValidateCertificate(new Uri("https://c.example.com"), RawCertificate.Server("x").Load(), null);
+
+        Assert.True(first.RemoteCertificateValidationCallback!(this, null, null, SslPolicyErrors.RemoteCertificateNotAvailable));
+        Assert.Equal(["a.example.com", "b.example.com", "c.example.com"], logs.Records.Where(r => r.Id.Id == EventIds.DangerousSkipVerification).Select(r => r.StructuredState!.Single(kv => kv.Key == "ExpectedName").Value));
+    }
+
+    [Fact]
+    public void Callback_SameChainAgain_IsAcceptedFromTheCacheWithoutAnotherJudgement()
+    {
+        var leaf = Leaf("cache-hit.example.com");
+        var options = Evaluator().CreateSslOptions("cache-hit.example.com");
+
+        var accepted = AcceptedCount();
+        Assert.True(Call(options, leaf));
+        Assert.True(Call(options, leaf));
+
+        Assert.Equal(1, Judgements("cache-hit.example.com"));
+        Assert.Equal(2, AcceptedCount() - accepted);
+    }
+
+    [Fact]
+    public void Callback_CachedChainPresentedForAnotherHost_IsJudgedAndRefused()
+    {
+        var evaluator = Evaluator();
+        var leaf = Leaf("cache-host.example.com");
+        Assert.True(Call(evaluator.CreateSslOptions("cache-host.example.com"), leaf));
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Call(evaluator.CreateSslOptions("other-host.example.com"), leaf));
+
+        Assert.Equal(MasterConnectionError.NameMismatch, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_AnotherChainAfterACachedOne_IsJudged()
+    {
+        var options = Evaluator().CreateSslOptions("cache-other.example.com");
+        Assert.True(Call(options, Leaf("cache-other.example.com")));
+
+        // Issued by the same trusted CA, so the platform reports no error; the profile refuses its key.
+        var ex = Assert.Throws<MasterConnectionException>(() => Call(options, Leaf("cache-other.example.com", rsaBits: 1024)));
+
+        Assert.Equal(MasterConnectionError.WeakKey, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_ClockPastTheEarliestNotAfter_JudgesAgainAndRefuses()
+    {
+        // The leaf ends before its CA: the cache must end with the leaf, not with the CA.
+        var options = Evaluator().CreateSslOptions("cache-expiry.example.com");
+        var leaf = Leaf("cache-expiry.example.com", notAfter: Start.AddDays(10));
+        Assert.True(Call(options, leaf));
+
+        _clock.Now = Start.AddDays(10).AddSeconds(1);
+        var ex = Assert.Throws<MasterConnectionException>(() => Call(options, leaf));
+
+        Assert.Equal(MasterConnectionError.Expired, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_ClockBeforeTheLatestNotBefore_JudgesAgainAndRefuses()
+    {
+        // The leaf starts after its CA: the cache must start with the leaf, not with the CA.
+        var options = Evaluator().CreateSslOptions("cache-start.example.com");
+        var leaf = Leaf("cache-start.example.com", notBefore: Start.AddDays(-1));
+        Assert.True(Call(options, leaf));
+
+        _clock.Now = Start.AddDays(-2);
+        var ex = Assert.Throws<MasterConnectionException>(() => Call(options, leaf));
+
+        Assert.Equal(MasterConnectionError.NotYetValid, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_CacheBounds_ClockAtNotBeforeIsACacheHit_ClockAtNotAfterIsJudgedAgain()
+    {
+        var options = Evaluator().CreateSslOptions("cache-bounds.example.com");
+        var leaf = Leaf("cache-bounds.example.com", notBefore: Start, notAfter: Start.AddDays(10));
+        Assert.True(Call(options, leaf));
+        Assert.True(Call(options, leaf));
+        Assert.Equal(1, Judgements("cache-bounds.example.com"));
+
+        _clock.Now = Start.AddDays(10);
+        Assert.True(Call(options, leaf));
+
+        Assert.Equal(2, Judgements("cache-bounds.example.com"));
+    }
+
+    [Fact]
+    public void Callback_PlatformReportsAnError_IsJudgedDespiteTheCache()
+    {
+        var options = Evaluator().CreateSslOptions("cache-errors.example.com");
+        var leaf = Leaf("cache-errors.example.com");
+        Assert.True(Call(options, leaf));
+
+        Assert.True(Call(options, leaf, errors: SslPolicyErrors.RemoteCertificateNameMismatch));
+
+        Assert.Equal(2, Judgements("cache-errors.example.com"));
+    }
+
+    [Fact]
+    public void Callback_ShorterChainThanTheCachedOne_IsJudgedAndRefused()
+    {
+        var options = Evaluator().CreateSslOptions("cache-short.example.com");
+        var leaf = Leaf("cache-short.example.com");
+        Assert.True(Call(options, leaf));
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Call(options, leaf, sendIntermediate: false));
+
+        Assert.Equal(MasterConnectionError.IncompleteChain, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_NoChain_IsJudgedAndRefused()
+    {
+        var options = Evaluator().CreateSslOptions("cache-null.example.com");
+        var leaf = Leaf("cache-null.example.com");
+        Assert.True(Call(options, leaf));
+
+        var ex = Assert.Throws<MasterConnectionException>(() => options.RemoteCertificateValidationCallback!(this, leaf, null, SslPolicyErrors.None));
+
+        Assert.Equal(MasterConnectionError.IncompleteChain, ex.Error);
+    }
+
+    [Fact]
+    public void Callback_NoCertificate_IsRefusedAsNoCertificate()
+    {
+        var options = Evaluator().CreateSslOptions("cache-none.example.com");
+
+        var ex = Assert.Throws<MasterConnectionException>(() => options.RemoteCertificateValidationCallback!(this, null, null, SslPolicyErrors.RemoteCertificateNotAvailable));
+
+        Assert.Equal(MasterConnectionError.NoCertificate, ex.Error);
+    }
+
+    [Theory]
+    [InlineData(30, 30, true)] // exactly at the warning distance: warned
+    [InlineData(30, 31, false)]
+    [InlineData(0, 0, false)] // warning off, even on the last second
+    public void ExpiryWarning_AtItsBoundary_NamesTheFirstCertificateToExpireOnce(int warningDays, int daysLeft, bool warned)
+    {
+        using var logs = new FakeLoggerFactory();
+        var leaf = Leaf("expiry.example.com", notAfter: Start.AddDays(daysLeft));
+        var evaluator = new TrustEvaluator(Policy(new TlsOptions { CertificateExpiryWarning = TimeSpan.FromDays(warningDays) }), logs.CreateLogger("t"), _clock, null);
+
+        evaluator.ValidateCertificate(new Uri("https://expiry.example.com"), leaf, [_intermediate.Certificate]);
+        evaluator.ValidateCertificate(new Uri("https://expiry.example.com"), leaf, [_intermediate.Certificate]);
+
+        var warnings = logs.Records.Where(r => r.Id.Id == EventIds.CertificateExpiresSoon).ToList();
+        Assert.Equal(warned ? 1 : 0, warnings.Count);
+        if (warned)
+        {
+            Assert.Equal("CN=expiry.example.com", warnings[0].StructuredState!.Single(kv => kv.Key == "Subject").Value);
+        }
+    }
+
+    [Fact]
+    public void ExpiryWarning_CaAndLeafEndTogether_NamesTheServerCertificate()
+    {
+        using var logs = new FakeLoggerFactory();
+        var ca = Ca("Ends Together CA", _root, Start.AddDays(-30), Start.AddDays(5));
+        var leaf = Issue("together.example.com", ca, Start.AddDays(-1), Start.AddDays(5), 0);
+        var evaluator = new TrustEvaluator(Policy(new TlsOptions()), logs.CreateLogger("t"), _clock, null);
+
+        evaluator.ValidateCertificate(new Uri("https://together.example.com"), leaf, [ca.Certificate]);
+
+        var warning = Assert.Single(logs.Records, r => r.Id.Id == EventIds.CertificateExpiresSoon);
+        Assert.Equal("CN=together.example.com", warning.StructuredState!.Single(kv => kv.Key == "Subject").Value);
+    }
+
+    [Fact]
+    public void ValidateCertificate_Refused_ReportsTheChainErrorAndEveryPresentedCertificate()
+    {
+        var stranger = Ca("Stranger CA", null, Start.AddDays(-30), Start.AddDays(300));
+        var leaf = Issue("validate.example.com", stranger, Start.AddDays(-1), Start.AddDays(30), 0);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://validate.example.com"), leaf, [stranger.Certificate]));
+
+        Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
+        Assert.Equal(SslPolicyErrors.RemoteCertificateChainErrors, ex.PolicyErrors);
+        Assert.Equal(2, ex.PresentedChain.Count);
+    }
+
+    [Fact]
+    public void ValidateCertificate_Accepted_WithAndWithoutIntermediates()
+    {
+        var evaluator = Evaluator(pinIntermediate: true);
+
+        evaluator.ValidateCertificate(new Uri("https://validate-ok.example.com"), Leaf("validate-ok.example.com"), null);
+        evaluator.ValidateCertificate(new Uri("https://validate-ok.example.com"), Leaf("validate-ok.example.com"), [_intermediate.Certificate]);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ValidateCertificate_LeafThePlatformCannotRead_IsRefusedWithEveryPresentedCertificate(bool withIntermediate)
+    {
+        // notAfter's first digit with its high bit set: the loader accepts the bytes, the chain builder throws.
+        var leaf = Leaf("unreadable.example.com", notAfter: new DateTimeOffset(2031, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var der = leaf.RawData;
+        var at = der.AsSpan().IndexOf("\u0017\u000d310101000000Z"u8);
+        Assert.True(at > 0, "notAfter not found");
+        der[at + 2] |= 0x80;
+        var broken = X509CertificateLoader.LoadCertificate(der);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://unreadable.example.com"), broken, withIntermediate ? [_intermediate.Certificate] : null));
+
+        Assert.Equal(withIntermediate ? 2 : 1, ex.PresentedChain.Count);
+    }
+
+    private TrustEvaluator Evaluator(bool pinIntermediate = false) =>
+        new(Policy(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(pinIntermediate ? _intermediate.Certificate : _root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+
+    private TlsPolicy Policy(TlsOptions options)
+    {
+        options.MasterCertificatePem ??= TestCertificates.Pem(_root.Certificate);
+        return TlsPolicy.Create(options);
+    }
+
+    private bool Call(SslClientAuthenticationOptions options, X509Certificate2 leaf, SslPolicyErrors errors = SslPolicyErrors.None, bool sendIntermediate = true)
+    {
+        using var chain = new X509Chain { ChainPolicy = options.CertificateChainPolicy!.Clone() };
+        chain.ChainPolicy.VerificationTime = _clock.Now.UtcDateTime;
+        if (sendIntermediate)
+        {
+            chain.ChainPolicy.ExtraStore.Add(_intermediate.Certificate);
+        }
+
+        chain.Build(leaf);
+        return options.RemoteCertificateValidationCallback!(this, leaf, chain, errors);
+    }
+
+    private int Judgements(string host) =>
+        _meter.Measurements.Count(m => m.Instrument == "determined.security.master_certificate.expires_in" && Equals(m.Tags.GetValueOrDefault("server.address"), host));
+
+    private double AcceptedCount() => _meter.Sum("determined.security.handshakes", "result", "accepted");
+
+    private X509Certificate2 Leaf(string dns, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, int rsaBits = 0) =>
+        Issue(dns, _intermediate, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200), rsaBits);
+
+    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to)
+    {
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var certificate = issuer is { } i
+            ? request.Create(i.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(i.Key), from, to, RandomNumberGenerator.GetBytes(8).Prepend((byte)0x01).ToArray())
+            : request.CreateSelfSigned(from, to);
+        return (X509CertificateLoader.LoadCertificate(certificate.RawData), key);
+    }
+
+    private static X509Certificate2 Issue(string dns, (X509Certificate2 Certificate, ECDsa Key) issuer, DateTimeOffset from, DateTimeOffset to, int rsaBits)
+    {
+        using AsymmetricAlgorithm key = rsaBits > 0 ? RSA.Create(rsaBits) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = key is RSA rsa ? new CertificateRequest("CN=" + dns, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1) : new CertificateRequest("CN=" + dns, (ECDsa)key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(dns);
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Certificate, true, false));
+        using var certificate = request.Create(issuer.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Key), from, to, RandomNumberGenerator.GetBytes(8).Prepend((byte)0x01).ToArray());
+        return X509CertificateLoader.LoadCertificate(certificate.RawData);
+    }
+
+    /// <summary>A clock the test sets, forwards or backwards.</summary>
+    private sealed class Clock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+}
