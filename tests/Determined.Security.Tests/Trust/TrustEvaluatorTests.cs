@@ -298,6 +298,54 @@ public sealed class TrustEvaluatorTests : IDisposable
         Assert.Equal(withIntermediate ? 2 : 1, ex.PresentedChain.Count);
     }
 
+    [Fact]
+    public void ValidateCertificate_TwoIssuersOfOneNameOneConstrained_AcceptedWhateverTheServerOrder()
+    {
+        // Rule 18 (docs/SECURITY-PROFILE.md): one key certified twice under the same name, once with name constraints that
+        // exclude the master. Whichever the platform tries first, the path through the unconstrained one is found.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, TestCertificates.NameConstraints([], ["alt.example.com"]));
+        var plain = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key);
+        var leaf = Issue("alt.example.com", plain, Start.AddDays(-1), Start.AddDays(30), 0);
+        var uri = new Uri("https://alt.example.com");
+        var evaluator = Evaluator();
+
+        var alone = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(uri, leaf, [constrained.Certificate]));
+        Assert.Equal(MasterConnectionError.NameConstraintViolation, alone.Error);
+
+        evaluator.ValidateCertificate(uri, leaf, [constrained.Certificate, plain.Certificate]);
+        evaluator.ValidateCertificate(uri, leaf, [plain.Certificate, constrained.Certificate]);
+    }
+
+    [Fact]
+    public void PinnedAdded_ChainUnderASystemRoot_IsAcceptedAndSaysSo()
+    {
+        using var logs = new FakeLoggerFactory();
+        var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
+        var leaf = Issue("system.example.com", system, Start.AddDays(-1), Start.AddDays(30), 0);
+        var evaluator = new TrustEvaluator(Policy(new TlsOptions()), logs.CreateLogger("t"), _clock, [system.Certificate]);
+
+        evaluator.ValidateCertificate(new Uri("https://system.example.com"), leaf, null);
+
+        var accepted = Assert.Single(logs.Records, r => r.Id.Id == EventIds.AcceptedBySystemRoots);
+        Assert.Equal("system.example.com", accepted.StructuredState!.Single(kv => kv.Key == "Host").Value);
+    }
+
+    [Fact]
+    public void PinnedAdded_ChainUnderASystemRootRefused_CarriesWhatTheSystemBuildReported()
+    {
+        var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
+        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), constraints: TestCertificates.NameConstraints([], ["refused.example.com"]));
+        var leaf = Issue("refused.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
+        var evaluator = new TrustEvaluator(Policy(new TlsOptions()), NullLogger.Instance, _clock, [system.Certificate]);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(new Uri("https://refused.example.com"), leaf, [constrained.Certificate]));
+
+        Assert.Equal(MasterConnectionError.NameConstraintViolation, ex.Error);
+        Assert.Contains(X509ChainStatusFlags.HasExcludedNameConstraint, ex.ChainStatus);
+        Assert.DoesNotContain(X509ChainStatusFlags.UntrustedRoot, ex.ChainStatus);
+    }
+
     private TrustEvaluator Evaluator(bool pinIntermediate = false) =>
         new(Policy(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(pinIntermediate ? _intermediate.Certificate : _root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
 
@@ -328,13 +376,18 @@ public sealed class TrustEvaluatorTests : IDisposable
     private X509Certificate2 Leaf(string dns, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, int rsaBits = 0) =>
         Issue(dns, _intermediate, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200), rsaBits);
 
-    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to)
+    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to, ECDsa? sharedKey = null, X509Extension? constraints = null)
     {
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var key = sharedKey ?? ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        if (constraints is not null)
+        {
+            request.CertificateExtensions.Add(constraints);
+        }
+
         var certificate = issuer is { } i
             ? request.Create(i.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(i.Key), from, to, RandomNumberGenerator.GetBytes(8).Prepend((byte)0x01).ToArray())
             : request.CreateSelfSigned(from, to);

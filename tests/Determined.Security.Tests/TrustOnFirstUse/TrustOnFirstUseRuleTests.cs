@@ -173,6 +173,29 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
     }
 
     [Fact]
+    public async Task ImpostorIntermediate_SameNameAndKeyIdentifierButAnotherKey_IsNeverStored()
+    {
+        // The server appends a certificate that names itself the leaf's issuer (same subject, same key identifier) but
+        // whose key did not sign the leaf: only the leaf, whose key the handshake proved, may be stored.
+        using var impostorKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(_pki.Intermediate.SubjectName, impostorKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(_pki.Intermediate.Extensions["2.5.29.14"]!);
+        using var impostor = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, impostor);
+        var seen = new List<CertificateTrustRequest>();
+
+        await NewTofu(r =>
+        {
+            seen.Add(r);
+            return true;
+        }).TrustAsync(server.Uri);
+
+        Assert.Single(Assert.Single(seen).Chain);
+        Assert.Equal(TestCertificates.Pem(_pki.Leaf).Trim(), new MasterCertificateStore(ConfigDirectory).Get(server.Uri.ToString())!.Trim());
+    }
+
+    [Fact]
     public async Task StoreChangedByAnotherProcessDuringThePrompt_NothingIsStoredAndTheErrorSaysWhy()
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
