@@ -86,6 +86,13 @@ public sealed class MasterHost : IAsyncDisposable
                         ClientCertificateRequired = config.RequireAuthentication,
                         RemoteCertificateValidationCallback = config.RequireAuthentication ? (_, c, ch, e) => verifier!.Validate(c, ch, e) : null,
                         CertificateRevocationCheckMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+
+                        // An agent's certificate may name issuer URLs: the master never fetches them (no request forgery).
+                        CertificateChainPolicy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+                        {
+                            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                            DisableCertificateDownloads = true,
+                        },
                     }),
                 });
             });

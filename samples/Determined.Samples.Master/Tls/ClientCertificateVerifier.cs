@@ -17,7 +17,7 @@ public sealed class ClientCertificateVerifier
     public ClientCertificateVerifier(string? clientCaFile, ILogger logger)
     {
         _logger = logger;
-        _policy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck };
+        _policy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
         _policy.ApplicationPolicy.Add(new System.Security.Cryptography.Oid("1.3.6.1.5.5.7.3.2"));
         if (clientCaFile is not null)
         {

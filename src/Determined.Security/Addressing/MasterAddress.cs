@@ -38,12 +38,8 @@ public static class MasterAddress
             return false;
         }
 
-        if (!Uri.TryCreate(canonical, UriKind.Absolute, out uri))
-        {
-            error = Invalid(address!, "it is not a valid URL");
-            return false;
-        }
-
+        // TryCanonicalize has already checked that this exact text is an absolute URL.
+        uri = new Uri(canonical, UriKind.Absolute);
         return true;
     }
 

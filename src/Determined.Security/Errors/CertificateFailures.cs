@@ -108,7 +108,7 @@ internal static class CertificateFailures
         }
 
         var fixes = ordered.Select(p => p.Fix).Distinct().Take(3).ToList();
-        var allFixes = fixes.Count == 1 ? fixes[0] : string.Join("; also, ", fixes);
+        var allFixes = string.Join("; also, ", fixes);
         return new MasterConnectionException(primary, host, Messages.Failure(primary, host, presented[0], detail, allFixes), allFixes, presented)
         {
             Errors = ordered.Select(p => p.Error).Distinct().ToArray(),

@@ -48,6 +48,9 @@ public static class MasterProbe
                     TargetHost = targetHost,
                     EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+
+                    // The platform builds a chain before the callback; it must not fetch the issuer URLs a server names.
+                    CertificateChainPolicy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true },
                     RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
                     {
                         if (certificate is not null)

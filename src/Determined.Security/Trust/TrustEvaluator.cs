@@ -135,6 +135,9 @@ internal sealed class TrustEvaluator
         if (Policy.DangerousSkipVerification)
         {
             Log.SkipVerification(_logger, expectedName, Messages.SkipSetting, Messages.CertFileSetting);
+
+            // Nothing is verified, but the platform still builds a chain first: never from URLs the server names.
+            options.CertificateChainPolicy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true };
 #pragma warning disable CA5359 // Accepting every certificate is what DangerousSkipVerification asks for; it is logged above.
             options.RemoteCertificateValidationCallback = static (_, _, _, _) => true;
 #pragma warning restore CA5359

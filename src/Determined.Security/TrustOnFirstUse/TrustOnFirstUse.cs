@@ -296,7 +296,12 @@ public sealed class TrustOnFirstUse
 
     private static X509Certificate2? FirstCertificate(string? pem)
     {
-        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem ?? string.Empty))
+        if (pem is null)
+        {
+            return null;
+        }
+
+        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem))
         {
             if (label == "CERTIFICATE")
             {

@@ -267,6 +267,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://validate.example.com"), leaf, [stranger.Certificate]));
 
         Assert.Equal(MasterConnectionError.UntrustedRoot, ex.Error);
+        Assert.Contains("no certificate in it leads to a pinned or trusted root", ex.Message, StringComparison.Ordinal);
         Assert.Equal(SslPolicyErrors.RemoteCertificateChainErrors, ex.PolicyErrors);
         Assert.Equal(2, ex.PresentedChain.Count);
     }
@@ -335,7 +336,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void PinnedAdded_ChainUnderASystemRootRefused_CarriesWhatTheSystemBuildReported()
     {
         var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
-        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), constraints: TestCertificates.NameConstraints([], ["refused.example.com"]));
+        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), extra: TestCertificates.NameConstraints([], ["refused.example.com"]));
         var leaf = Issue("refused.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
         var evaluator = new TrustEvaluator(Policy(new TlsOptions()), NullLogger.Instance, _clock, [system.Certificate]);
 
@@ -344,6 +345,92 @@ public sealed class TrustEvaluatorTests : IDisposable
         Assert.Equal(MasterConnectionError.NameConstraintViolation, ex.Error);
         Assert.Contains(X509ChainStatusFlags.HasExcludedNameConstraint, ex.ChainStatus);
         Assert.DoesNotContain(X509ChainStatusFlags.UntrustedRoot, ex.ChainStatus);
+    }
+
+    [Fact]
+    public void Callback_PlatformSaysNoCertificate_OrNoLeaf_IsRefusedAsNoCertificate()
+    {
+        var options = Evaluator().CreateSslOptions("nocert.example.com");
+        var leaf = Leaf("nocert.example.com");
+
+        var withLeaf = Assert.Throws<MasterConnectionException>(() => options.RemoteCertificateValidationCallback!(this, leaf, null, SslPolicyErrors.RemoteCertificateNotAvailable));
+        var withoutLeaf = Assert.Throws<MasterConnectionException>(() => options.RemoteCertificateValidationCallback!(this, null, null, SslPolicyErrors.None));
+
+        Assert.Equal(MasterConnectionError.NoCertificate, withLeaf.Error);
+        Assert.Equal(MasterConnectionError.NoCertificate, withoutLeaf.Error);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ValidateCertificate_ExplicitCurveKeyThePlatformCannotProcess_IsRefusedAsWeakKeyWithEveryPresentedCertificate(bool withIntermediate)
+    {
+        using var named = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var explicitCurve = ECDsa.Create(named.ExportExplicitParameters(false));
+        var leaf = Issue("explicit.example.com", _intermediate, Start.AddDays(-1), Start.AddDays(30), 0, explicitCurve.ExportSubjectPublicKeyInfo());
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://explicit.example.com"), leaf, withIntermediate ? [_intermediate.Certificate] : null));
+
+        Assert.Equal(MasterConnectionError.WeakKey, ex.Error);
+        Assert.Equal(withIntermediate ? 2 : 1, ex.PresentedChain.Count);
+    }
+
+    [Fact]
+    public void ValidateCertificate_CaWhoseExtendedKeyUsageExcludesServers_IsRefusedNamingTheCa()
+    {
+        var clientOnly = Ca("Client Only CA", _root, Start.AddDays(-30), Start.AddDays(300), extra: new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ClientAuth)], false));
+        var leaf = Issue("eku.example.com", clientOnly, Start.AddDays(-1), Start.AddDays(30), 0);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://eku.example.com"), leaf, [clientOnly.Certificate]));
+
+        Assert.Equal(MasterConnectionError.WrongKeyUsage, ex.Error);
+        Assert.Contains("a CA in the chain restricts its extended key usage to purposes without TLS server authentication (serverAuth)", ex.Message, StringComparison.Ordinal);
+        Assert.Equal("re-issue the intermediate CA with extendedKeyUsage including serverAuth (or without extendedKeyUsage)", ex.SuggestedFix);
+    }
+
+    [Fact]
+    public void ValidateCertificate_PinnedSelfSignedServerCertificate_IsItsOwnAnchor()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=self.example.com", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("self.example.com");
+        request.CertificateExtensions.Add(san.Build());
+        using var created = request.CreateSelfSigned(Start.AddDays(-1), Start.AddDays(30));
+        var self = X509CertificateLoader.LoadCertificate(created.RawData);
+        var evaluator = new TrustEvaluator(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(self), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+
+        evaluator.ValidateCertificate(new Uri("https://self.example.com"), self, null);
+    }
+
+    [Fact]
+    public void ValidateCertificate_PinnedRootWithAForeignKeyIdentifier_IsNoAnchor_AndTheFixSaysHowToRecreateIt()
+    {
+        var foreign = X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(RandomNumberGenerator.GetBytes(20));
+        var root = Ca("Foreign Key Id Root", null, Start.AddDays(-30), Start.AddDays(900), extra: foreign);
+        var leaf = Issue("foreign.example.com", root, Start.AddDays(-1), Start.AddDays(30), 0);
+        var evaluator = new TrustEvaluator(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(new Uri("https://foreign.example.com"), leaf, null));
+
+        Assert.Equal(MasterConnectionError.InvalidChain, ex.Error);
+        Assert.Contains("re-create the CA certificate (a root's authority key identifier, when present, holds only its own subject key identifier), re-issue the chain and pin the new root", ex.SuggestedFix, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ExpiryWarning_CaExpiresBeforeTheLeaf_NamesTheCa()
+    {
+        using var logs = new FakeLoggerFactory();
+        var ca = Ca("Short Lived CA", _root, Start.AddDays(-30), Start.AddDays(5));
+        var leaf = Issue("short.example.com", ca, Start.AddDays(-1), Start.AddDays(20), 0);
+        var evaluator = new TrustEvaluator(Policy(new TlsOptions { CertificateExpiryWarning = TimeSpan.FromDays(30) }), logs.CreateLogger("t"), _clock, null);
+
+        evaluator.ValidateCertificate(new Uri("https://short.example.com"), leaf, [ca.Certificate]);
+
+        var warning = Assert.Single(logs.Records, r => r.Id.Id == EventIds.CertificateExpiresSoon);
+        Assert.Equal("CN=Short Lived CA", warning.StructuredState!.Single(kv => kv.Key == "Subject").Value);
     }
 
     private TrustEvaluator Evaluator(bool pinIntermediate = false) =>
@@ -376,16 +463,16 @@ public sealed class TrustEvaluatorTests : IDisposable
     private X509Certificate2 Leaf(string dns, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, int rsaBits = 0) =>
         Issue(dns, _intermediate, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200), rsaBits);
 
-    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to, ECDsa? sharedKey = null, X509Extension? constraints = null)
+    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to, ECDsa? sharedKey = null, X509Extension? extra = null)
     {
         var key = sharedKey ?? ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        if (constraints is not null)
+        if (extra is not null)
         {
-            request.CertificateExtensions.Add(constraints);
+            request.CertificateExtensions.Add(extra);
         }
 
         var certificate = issuer is { } i
@@ -394,10 +481,12 @@ public sealed class TrustEvaluatorTests : IDisposable
         return (X509CertificateLoader.LoadCertificate(certificate.RawData), key);
     }
 
-    private static X509Certificate2 Issue(string dns, (X509Certificate2 Certificate, ECDsa Key) issuer, DateTimeOffset from, DateTimeOffset to, int rsaBits)
+    private static X509Certificate2 Issue(string dns, (X509Certificate2 Certificate, ECDsa Key) issuer, DateTimeOffset from, DateTimeOffset to, int rsaBits, byte[]? subjectPublicKeyInfo = null)
     {
         using AsymmetricAlgorithm key = rsaBits > 0 ? RSA.Create(rsaBits) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = key is RSA rsa ? new CertificateRequest("CN=" + dns, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1) : new CertificateRequest("CN=" + dns, (ECDsa)key, HashAlgorithmName.SHA256);
+        var request = subjectPublicKeyInfo is not null
+            ? new CertificateRequest(new X500DistinguishedName("CN=" + dns), PublicKey.CreateFromSubjectPublicKeyInfo(subjectPublicKeyInfo, out _), HashAlgorithmName.SHA256)
+            : key is RSA rsa ? new CertificateRequest("CN=" + dns, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1) : new CertificateRequest("CN=" + dns, (ECDsa)key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));

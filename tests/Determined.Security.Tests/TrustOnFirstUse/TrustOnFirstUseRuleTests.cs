@@ -44,6 +44,11 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
         Assert.Equal("policy", (await Assert.ThrowsAsync<ArgumentNullException>(() => tofu.ExecuteAsync(uri, null!, operation))).ParamName);
         Assert.Equal("operation", (await Assert.ThrowsAsync<ArgumentNullException>(() => tofu.ExecuteAsync<int>(uri, policy, null!))).ParamName);
         Assert.Equal("masterUri", (await Assert.ThrowsAsync<ArgumentNullException>(() => tofu.TrustAsync(null!))).ParamName);
+
+        // Checked in the order of the parameters: the first null one is named.
+        Assert.Equal("masterUri", Assert.Throws<ArgumentNullException>(() => tofu.ApplyStoredTrust(null!, null!)).ParamName);
+        Assert.Equal("masterUri", (await Assert.ThrowsAsync<ArgumentNullException>(() => tofu.ExecuteAsync<int>(null!, null!, null!))).ParamName);
+        Assert.Equal("policy", (await Assert.ThrowsAsync<ArgumentNullException>(() => tofu.ExecuteAsync<int>(uri, null!, null!))).ParamName);
     }
 
     [Fact]
@@ -53,6 +58,8 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
 
         Assert.Equal(pin, Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(n => n == Determined.Security.TrustOnFirstUse.ExpectedFingerprintVariable ? pin : null)?.ToString());
         Assert.Null(Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(_ => null));
+        Assert.Null(Environment.GetEnvironmentVariable(Determined.Security.TrustOnFirstUse.ExpectedFingerprintVariable));
+        Assert.Null(Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment());
         var ex = Assert.Throws<DeterminedConfigurationException>(() => Determined.Security.TrustOnFirstUse.ExpectedPinFromEnvironment(_ => "not-a-pin"));
         Assert.StartsWith(Determined.Security.TrustOnFirstUse.ExpectedFingerprintVariable + ": ", ex.Message, StringComparison.Ordinal);
         Assert.Contains("not-a-pin", ex.Message, StringComparison.Ordinal);
@@ -91,7 +98,8 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
         await using var server = await TlsTestServer.StartAsync(otherName, _pki.Intermediate);
         var tofu = NewTofu(_ => throw new InvalidOperationException("no prompt expected"));
 
-        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(tofu, server.Uri, new TlsOptions { MasterCertificatePem = TestCertificates.Pem(_pki.Root) }));
+        // Untrusted and for another name: the name is the first defect, and a wrong name is never trusted on first use.
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => GetInfoAsync(tofu, server.Uri, new TlsOptions()));
 
         Assert.Equal(MasterConnectionError.NameMismatch, ex.Error);
         Assert.Empty(tofu.Store.List());
@@ -224,6 +232,11 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
         await Record(text, "rejected-at-the-prompt", () => NewTofu(_ => false).TrustAsync(server.Uri));
         await Record(text, "expected-pin-not-in-the-chain", () => NewTofu(expected: wrongPin).TrustAsync(server.Uri));
         await Record(text, "plain-http-port", () => NewTofu(_ => true).TrustAsync(new UriBuilder(plain.Uri) { Scheme = "https" }.Uri));
+        await using (var silent = HostileServer.StartRaw((_, _, _) => Task.CompletedTask))
+        {
+            await Record(text, "handshake-failed", () => NewTofu(_ => true).TrustAsync(new UriBuilder(silent.Uri) { Scheme = "https" }.Uri));
+        }
+
         await NewTofu(_ => true).TrustAsync(server.Uri);
         server.SetCertificate(TestCertificates.CreateLeaf(_pki.Intermediate), _pki.Intermediate);
         await Record(text, "certificate-changed", () => NewTofu(_ => true).TrustAsync(server.Uri));

@@ -103,6 +103,7 @@ public sealed class ServerCertificateProfileRuleTests
             Extensions = [BasicConstraints(false), San(["evil.example.org"]), BasicConstraints(false)],
         };
         yield return Chain("fails/malformed/duplicate-extension-expired-outside-constraints", duplicated, Intermediate.With(NameConstraints(["example.com"], null)));
+        yield return Chain("fails/malformed/intermediate-duplicate-extension", intermediate: Intermediate with { Extensions = [.. Intermediate.Extensions, BasicConstraints(true)] });
 
         // Keys and signatures.
         yield return Chain("fails/keys/rsa-1024-leaf", Leaf with { PublicKey = RawCertificate.Rsa1024PublicKey });
