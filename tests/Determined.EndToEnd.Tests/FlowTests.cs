@@ -200,6 +200,36 @@ public sealed class FlowTests
     }
 
     [Fact]
+    public async Task MutualTls_ClientCertificateNamingAnIssuerUrl_TheMasterNeverFetchesIt()
+    {
+        // An intruder's certificate whose issuer is not sent but named by URL (AIA caIssuers): a master that followed it
+        // would make requests of the client's choosing (request forgery from the master's network position).
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true, mtls: true);
+        await using var issuerUrl = Determined.Testing.HostileServer.Start((_, _, stream, ct) => Determined.Testing.HostileServer.RespondAsync(stream, 200, "not a certificate", ct));
+        var otherRoot = Determined.Testing.TestCertificates.CreateRoot("Intruder Root");
+        var otherIntermediate = Determined.Testing.TestCertificates.CreateIntermediate(otherRoot, "Intruder Intermediate");
+        var intruder = Determined.Testing.TestCertificates.CreateLeaf(otherIntermediate, new Determined.Testing.TestCertificates.LeafSpec
+        {
+            Usages = [Determined.Testing.TestCertificates.ClientAuth],
+            Extensions = [new System.Security.Cryptography.X509Certificates.X509AuthorityInformationAccessExtension(null, [new Uri(issuerUrl.Uri, "/intermediate.crt").ToString()])],
+        });
+
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(System.Net.IPAddress.Loopback, cluster.MasterUri.Port);
+        using var ssl = new System.Net.Security.SslStream(tcp.GetStream());
+        var handshake = await Record.ExceptionAsync(() => ssl.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = "determined-master-ci",
+            ClientCertificateContext = System.Net.Security.SslStreamCertificateContext.Create(intruder, null, offline: true), // this client fetches nothing either
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        }));
+        await cluster.Master!.WaitForLineAsync("Refused a client certificate 'CN=test-master'");
+
+        Assert.True(issuerUrl.Requests == 0, $"the master fetched the intruder's issuer URL {issuerUrl.Requests} time(s) (handshake: {handshake?.Message ?? "completed"})");
+    }
+
+    [Fact]
     public async Task WrongMasterCert_AgentSaysUntrustedRootAndShowsTheFingerprint()
     {
         await using var cluster = new Cluster();
