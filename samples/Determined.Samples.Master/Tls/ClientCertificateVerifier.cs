@@ -48,7 +48,7 @@ public sealed class ClientCertificateVerifier
         }
 
         _logger.LogWarning("Refused a client certificate '{Subject}' (SHA-256 {Fingerprint}): {Status}",
-            leaf.Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
+            CertificateSummary.Create(leaf).Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
         return false;
     }
 }

@@ -163,7 +163,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             {
                 return Failure(uri, MasterConnectionError.PlaintextServer,
                     $"'{authority}' is an https:// URL but the server on port {uri.Port} answers in plain HTTP",
-                    $"use http://{uri.Authority}, or enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default)", ex);
+                    Messages.PlaintextFix(uri), ex);
             }
 
             return Failure(uri, MasterConnectionError.HandshakeFailed,

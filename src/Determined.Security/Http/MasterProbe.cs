@@ -1,6 +1,7 @@
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
@@ -66,7 +67,7 @@ public static class MasterProbe
 #pragma warning restore CA5359
             return new MasterProbeResult(masterUri, targetHost, presented, ssl.SslProtocol, ssl.NegotiatedCipherSuite, speaksPlainHttp: false, error: null);
         }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is AuthenticationException or IOException or CryptographicException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             // Within the probe's own budget: a port that stalled the handshake gets no second full timeout.
             var plain = !cts.IsCancellationRequested && await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
@@ -132,6 +133,12 @@ public static class MasterProbe
             {
                 await client.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
                 return client.GetStream();
+            }
+
+            if (!string.Equals(proxyUri.Scheme, Uri.UriSchemeHttp, StringComparison.OrdinalIgnoreCase))
+            {
+                // The tunnel request (with the proxy's credentials) goes over plain TCP: only to an http:// proxy.
+                throw new IOException($"the proxy {proxyUri.Scheme}://{proxyUri.Authority} is not an http:// proxy; the certificate probe tunnels only through http:// proxies (HTTPS_PROXY=http://host:port), so it does not send the proxy's credentials to it");
             }
 
             await client.ConnectAsync(proxyUri.IdnHost, proxyUri.Port, cancellationToken).ConfigureAwait(false);

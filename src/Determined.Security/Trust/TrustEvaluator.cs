@@ -469,7 +469,8 @@ internal sealed class TrustEvaluator
         {
             TrustMode = X509ChainTrustMode.CustomRootTrust,
             RevocationMode = Policy.CheckCertificateRevocation ? X509RevocationMode.Online : X509RevocationMode.NoCheck,
-            // Intermediates are never fetched (a master must send its chain); CRLs only when revocation is checked.
+            // Nothing is fetched (a master must send its chain) unless revocation is checked: .NET has one switch for CRLs
+            // and issuer downloads, so CheckCertificateRevocation enables both (docs/SECURITY-PROFILE.md rule 18a).
             DisableCertificateDownloads = !Policy.CheckCertificateRevocation,
         };
         policy.CustomTrustStore.AddRange(roots);

@@ -138,7 +138,7 @@ public sealed class TrustOnFirstUse
             // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
             // never trusted.
             var (error, detail, fix) = probe.SpeaksPlainHttp
-                ? (MasterConnectionError.PlaintextServer, $"{url} answers in plain HTTP, so it has no certificate to trust", $"use http://{masterUri.Authority}, or enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default)")
+                ? (MasterConnectionError.PlaintextServer, $"{url} answers in plain HTTP, so it has no certificate to trust", Messages.PlaintextFix(masterUri))
                 : (MasterConnectionError.HandshakeFailed, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master, and that it accepts TLS 1.2 or 1.3 without a client certificate");
             throw new MasterConnectionException(error, masterUri.IdnHost, Messages.Failure(error, masterUri.IdnHost, null, detail, fix), fix);
         }
@@ -258,7 +258,15 @@ public sealed class TrustOnFirstUse
         chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
         chain.ChainPolicy.ExtraStore.AddRange(others.ToArray()); // linked by signature, trusted or not: nothing here is a trust anchor
-        chain.Build(leaf);
+        try
+        {
+            chain.Build(leaf);
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return [leaf]; // the platform cannot process what the server added (an explicit-curve key, say): keep only the proven leaf
+        }
+
         var linked = new List<X509Certificate2>();
         foreach (var element in chain.ChainElements)
         {

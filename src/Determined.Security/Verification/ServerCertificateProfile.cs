@@ -88,7 +88,8 @@ internal static class ServerCertificateProfile
             }
         }
 
-        // A pinned self-signed leaf has no CA above it, so only a well-formed leaf under CAs has constraints to meet.
+        // Name constraints come from the CAs above the leaf (none when a pinned leaf is its own anchor); a malformed leaf's
+        // names cannot be judged and it is already refused.
         if (facts[0].Malformed is null)
         {
             CheckNameConstraints(path, facts, problems);

@@ -20,6 +20,18 @@ public sealed class PlaintextMismatchTests : IDisposable
         Assert.Contains($"http://127.0.0.1:{server.Port}", ex.SuggestedFix, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("https://master.example.com", "http://master.example.com:443")]
+    [InlineData("https://10.0.0.5:8443", "http://10.0.0.5:8443")]
+    [InlineData("https://[::1]:8443", "http://[::1]:8443")]
+    public void PlaintextFix_PutsTlsFirst_AndNamesTheExactPlainAddressWithItsRisk(string url, string plain)
+    {
+        var fix = Messages.PlaintextFix(new Uri(url));
+
+        Assert.StartsWith("enable TLS on the master", fix, StringComparison.Ordinal);
+        Assert.Contains($"use {plain} (tokens and passwords then cross the network unencrypted)", fix, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task HttpUrl_TlsServer_ThrowsTlsServerOnPlaintextUrlWithFix()
     {

@@ -204,6 +204,35 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
     }
 
     [Fact]
+    public async Task AddedCertificateThePlatformCannotProcess_OnlyTheLeafIsStored_NoRawPlatformException()
+    {
+        // The server appends a certificate with the issuer's name and key identifier but an explicit-curve key, which
+        // OpenSSL refuses to process while building the chain (error 94): linking stops at the proven leaf.
+        using var named = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var explicitCurve = System.Security.Cryptography.ECDsa.Create(named.ExportExplicitParameters(false));
+        var issuerName = _pki.Intermediate.Subject;
+        var unprocessable = new RawCertificate
+        {
+            Subject = issuerName,
+            Issuer = issuerName,
+            PublicKey = explicitCurve.ExportSubjectPublicKeyInfo(),
+            NotBefore = DateTimeOffset.UtcNow.AddDays(-1),
+            NotAfter = DateTimeOffset.UtcNow.AddDays(30),
+            Extensions = [RawExtensions.BasicConstraints(true), _pki.Intermediate.Extensions["2.5.29.14"]!],
+        }.Load();
+        using var server = await OpenSslServer.StartAsync(_pki.Leaf, unprocessable);
+        var tofu = NewTofu(_ => true);
+
+        var thrown = await Xunit.Record.ExceptionAsync(() => tofu.TrustAsync(server.Uri));
+
+        Assert.True(thrown is null or MasterConnectionException, $"expected trust of the leaf or a classified refusal, got {thrown}");
+        if (thrown is null)
+        {
+            Assert.Equal(TestCertificates.Pem(_pki.Leaf).Trim(), tofu.Store.Get(server.Uri.ToString())!.Trim());
+        }
+    }
+
+    [Fact]
     public async Task StoreChangedByAnotherProcessDuringThePrompt_NothingIsStoredAndTheErrorSaysWhy()
     {
         await using var server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
