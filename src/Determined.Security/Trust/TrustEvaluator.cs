@@ -380,7 +380,7 @@ internal sealed class TrustEvaluator
             }
 
             excluded.Add(candidate);
-            var chain = Build(leaf, presented, _pinnedChainPolicy is not null ? NewPolicy(now) : NewSystemChainPolicy(now), owned, excluded);
+            var chain = Build(leaf, presented, NewPolicy(now), owned, excluded);
             current = Anchor(leaf, chain, problems: null);
             if (current.Anchored)
             {

@@ -50,8 +50,7 @@ public sealed class TrustOnFirstUse
 
     internal static CertificatePin? ExpectedPinFromEnvironment(Func<string, string?>? getEnvironmentVariable)
     {
-        var env = getEnvironmentVariable is null ? DeterminedEnvironment.Process : new DeterminedEnvironment(getEnvironmentVariable);
-        var value = env.Get(DeterminedEnvironment.TrustFingerprint);
+        var value = new DeterminedEnvironment(getEnvironmentVariable).Get(DeterminedEnvironment.TrustFingerprint);
         if (value is null)
         {
             return null;

@@ -319,6 +319,21 @@ public sealed class TrustEvaluatorTests : IDisposable
     }
 
     [Fact]
+    public void ValidateCertificate_AlternativePathThatBreaksARule_IsNotTaken()
+    {
+        // The unconstrained certificate of the same key has expired by the resolver's clock: the other path reaches the
+        // root, but the profile refuses it, so the chain is refused for the constraint of the first.
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, TestCertificates.NameConstraints([], ["alt2.example.com"]));
+        var expired = Ca("Alternative Intermediate", _root, Start.AddDays(-300), Start.AddDays(-1), key);
+        var leaf = Issue("alt2.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
+
+        var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://alt2.example.com"), leaf, [constrained.Certificate, expired.Certificate]));
+
+        Assert.Equal(MasterConnectionError.NameConstraintViolation, ex.Error);
+    }
+
+    [Fact]
     public void PinnedAdded_ChainUnderASystemRoot_IsAcceptedAndSaysSo()
     {
         using var logs = new FakeLoggerFactory();
