@@ -40,6 +40,7 @@ public sealed class HostNameBoundaryTests
     [InlineData("::1", true)]
     [InlineData("[::1", false)]
     [InlineData("::1]", false)]
+    [InlineData("x::1]", false)] // not bracketed: stripping its first and last characters would leave ::1
     [InlineData("[]", false)]
     [InlineData("[1.2.3.4]", false)]
     [InlineData("fe80::1%eth0", false)]
