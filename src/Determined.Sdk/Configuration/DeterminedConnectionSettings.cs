@@ -69,7 +69,8 @@ public sealed class DeterminedConnectionSettings
     internal void Add(string name, string value, IConfiguration? configuration, string key)
     {
         var configured = configuration?[key] is not null;
-        _sources.Add(new(name, value, configured ? SettingOrigin.Configuration : SettingOrigin.Options, configured ? $"{DeterminedClientOptions.SectionName}:{key}" : "DeterminedClientOptions." + key.Replace(':', '.')));
+        var section = configuration is Microsoft.Extensions.Configuration.IConfigurationSection { Path.Length: > 0 } bound ? bound.Path : DeterminedClientOptions.SectionName;
+        _sources.Add(new(name, value, configured ? SettingOrigin.Configuration : SettingOrigin.Options, configured ? $"{section}:{key}" : "DeterminedClientOptions." + key.Replace(':', '.')));
     }
 
     internal void AddIfSet(string name, string? value, IConfiguration? configuration, string key)

@@ -182,7 +182,7 @@ internal sealed class RetryHandler : DelegatingHandler
             ? !context.CancellationToken.IsCancellationRequested && IsRetryable(request, outcome.Result!)
             : outcome.Exception is HttpRequestException http && IsRetryable(request, http, context.CancellationToken));
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time)
+    internal static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time)
     {
         if (response?.Headers.RetryAfter is not { } retryAfter)
         {

@@ -132,6 +132,28 @@ public sealed class DeterminedTokenStoreTests : IDisposable
         Assert.Equal("T", store.GetToken("m", "u"));
     }
 
+    [Theory]
+    [InlineData("{\"version\": \"2\"}", "the version \"2\" is not 0, 1 or 2")]
+    [InlineData("{\"version\": -1}", "the version -1 is not 0, 1 or 2")]
+    [InlineData("{\"version\": 2, \"masters\": []}", "'masters' is not an object")]
+    [InlineData("{\"version\": 2, \"masters\": {\"http://m:8080\": 5}}", "the entry for 'http://m:8080' is not an object")]
+    [InlineData("{\"version\": 2, \"masters\": {\"http://m:8080\": {\"tokens\": []}}}", "the tokens of 'http://m:8080' are not a map of strings")]
+    [InlineData("{\"version\": 2, \"masters\": {\"http://m:8080\": {\"active_user\": 5}}}", "the active user of 'http://m:8080' is not a string")]
+    [InlineData("{\"version\": 2, \"masters\": {\"http://m:8080\": {\"active_user\": [\"u\"]}}}", "the active user of 'http://m:8080' is not a string")]
+    [InlineData("{\"tokens\": {\"u\": 5}}", "the tokens of '-' are not a map of strings")]
+    public void CorruptFile_TheLogNamesWhatIsWrong(string contents, string problem)
+    {
+        Directory.CreateDirectory(_pki.ConfigDir);
+        File.WriteAllText(AuthFile, contents);
+        using var logs = new FakeLoggerFactory();
+        var store = new DeterminedTokenStore(_pki.ConfigDir, logs.CreateLogger<DeterminedTokenStore>());
+
+        Assert.Null(store.GetToken("http://m:8080", "u"));
+
+        var record = Assert.Single(logs.Records, r => r.Id.Name == "TokenStoreQuarantined");
+        Assert.Equal(problem, record.StructuredState!.Single(kv => kv.Key == "Problem").Value);
+    }
+
     [Fact]
     public void AnyAuthJsonContents_AreReadOrQuarantined_NeverThrow()
     {

@@ -26,6 +26,42 @@ public sealed class DeterminedClientTests : IDisposable
     }
 
     [Fact]
+    public async Task PostTaskLogs_InsideATask_SendsTheLinesWithTheAllocationToken_AndRefusalsAreApiErrors()
+    {
+        await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);
+        var env = _pki.TaskEnvironment(new Uri($"https://127.0.0.1:{master.Uri.Port}"));
+        using var client = DeterminedClient.Create(new DeterminedClientOptions(), TestPki.Reader(env), null);
+
+        await client.PostTaskLogsAsync([new TaskLog { TaskId = "t1", Log = "step 1\n" }]);
+
+        var sent = Assert.Single(master.LastTaskLogs!["logs"]!.AsArray());
+        Assert.Equal("t1", (string?)sent!["taskId"]);
+        Assert.Equal("step 1\n", (string?)sent["log"]);
+        await Assert.ThrowsAsync<ArgumentNullException>(() => client.PostTaskLogsAsync(null!));
+
+        env.Remove("DET_SESSION_TOKEN");
+        using var outsider = DeterminedClient.Create(new DeterminedClientOptions(), TestPki.Reader(env), null);
+        var refused = await Assert.ThrowsAsync<DeterminedApiException>(() => outsider.PostTaskLogsAsync([new TaskLog { TaskId = "t1", Log = "x" }]));
+        Assert.Equal(System.Net.HttpStatusCode.Unauthorized, refused.StatusCode);
+    }
+
+    [Fact]
+    public async Task ClientForMocking_OverridesAreUsed()
+    {
+        DeterminedClient client = new MockClient();
+
+        var info = await client.GetInfoAsync();
+
+        Assert.Equal("mocked", info.Version);
+        Assert.Null(client.Settings);
+    }
+
+    private sealed class MockClient : DeterminedClient
+    {
+        public override Task<MasterInfo> GetInfoAsync(CancellationToken cancellationToken = default) => Task.FromResult(new MasterInfo { Version = "mocked" });
+    }
+
+    [Fact]
     public async Task CiScenario_IpUrlDnsOnlyCertificate_WithoutTheName_IsANameMismatch()
     {
         await using var master = await FakeMaster.StartAsync(_pki.CiLeaf, _pki.Intermediate);

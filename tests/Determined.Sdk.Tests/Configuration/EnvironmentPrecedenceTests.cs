@@ -157,6 +157,43 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
         Assert.DoesNotContain(ex.Failures, f => f.Contains(":pw@", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(-1, 1 << 20, "DeterminedClientOptions.RetryDelay is -00:00:01")]
+    [InlineData(61, 1 << 20, "DeterminedClientOptions.RetryDelay is 00:01:01")]
+    [InlineData(1, 1023, "DeterminedClientOptions.MaxResponseBytes is 1023")]
+    public void OutOfRangeRetryDelayOrResponseLimit_IsAnErrorWithItsFix(int retryDelaySeconds, int maxResponseBytes, string expected)
+    {
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => Resolve(new() { MasterUrl = "https://m:8443", RetryDelay = TimeSpan.FromSeconds(retryDelaySeconds), MaxResponseBytes = maxResponseBytes }, new()));
+
+        var failure = Assert.Single(ex.Failures);
+        Assert.StartsWith(expected, failure, StringComparison.Ordinal);
+        Assert.Contains("Fix:", failure, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void UserAndTokenFile_AreUsed_TheTokenTrimmedAndNeverShown()
+    {
+        var file = Path.Combine(_pki.Directory, "token.txt");
+        File.WriteAllText(file, "  tok-FROM-FILE\n");
+
+        var s = Resolve(new() { MasterUrl = "https://m:8443", User = "alice", TokenFile = file }, new() { ["DET_USER"] = "bob", ["DET_USER_TOKEN"] = "env-token" });
+
+        Assert.Equal("alice", s.User);
+        Assert.Equal("tok-FROM-FILE", s.UserToken);
+        Assert.Contains(s.Provenance, x => x.Name == "Token" && x.Value == "(set, from file " + file + ")");
+        Assert.Contains(s.Provenance, x => x.Name == "User" && x.Value == "alice");
+    }
+
+    [Fact]
+    public void UnreadableTokenFile_IsAnErrorNamingTheFile()
+    {
+        var file = Path.Combine(_pki.Directory, "missing-token.txt");
+
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => Resolve(new() { MasterUrl = "https://m:8443", TokenFile = file }, new()));
+
+        Assert.Contains(ex.Failures, f => f.StartsWith($"DeterminedClientOptions.TokenFile '{file}' cannot be read", StringComparison.Ordinal) && f.Contains("Fix:", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Sources_NeverShowTokens()
     {

@@ -104,4 +104,27 @@ public sealed class MultipleMastersTests : IDisposable
         var failure = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => brokenHost.StartAsync());
         Assert.Contains(failure.Failures, f => f.StartsWith("Determined client 'broken': ", StringComparison.Ordinal) && f.Contains("missing.pem", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task NamedClient_FromItsOwnSection_UsesThatSectionOnly()
+    {
+        await using var masterA = await FakeMaster.StartAsync(_a.CiLeaf, _a.Intermediate);
+        var builder = Builder(new Dictionary<string, string?>(), new Dictionary<string, string?>
+        {
+            ["Other:MasterUrl"] = masterA.Uri.ToString(),
+            ["Other:Tls:MasterCertificateFile"] = _a.RootFile,
+            ["Other:Tls:MasterCertificateName"] = "determined-master-ci",
+            ["Determined:Clients:fromsection:MasterUrl"] = "https://never-used.example.com:8443",
+        });
+        builder.Services.AddDeterminedClient("fromsection", builder.Configuration.GetSection("Other"));
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        using var client = host.Services.GetRequiredService<IDeterminedClientFactory>().CreateClient("fromsection");
+        var info = await client.GetInfoAsync();
+
+        Assert.Equal("0.0.0-test", info.Version);
+        Assert.Contains(client.Settings.Provenance, x => x.Name == "MasterUrl" && x.Location.Contains("Other", StringComparison.Ordinal));
+        await host.StopAsync();
+    }
 }

@@ -26,6 +26,8 @@ public sealed class FakeMaster : IAsyncDisposable
 
     public int FlakyCalls { get; private set; }
 
+    public JsonObject? LastTaskLogs { get; private set; }
+
     public static async Task<FakeMaster> StartAsync(X509Certificate2? certificate, params X509Certificate2[] chain)
     {
         FakeMaster? master = null;
@@ -67,6 +69,16 @@ public sealed class FakeMaster : IAsyncDisposable
                     }
 
                     return Results.Json(new { error = new { code = 16, reason = "Unauthenticated", error = "missing or invalid token" } }, statusCode: 401);
+                });
+                app.MapPost("/api/v1/task/logs", async (HttpContext context) =>
+                {
+                    if (context.Request.Headers["Grpc-Metadata-x-allocation-token"].ToString() != "Bearer " + AllocationToken)
+                    {
+                        return Results.Json(new { error = new { code = 16, reason = "Unauthenticated", error = "missing or invalid token" } }, statusCode: 401);
+                    }
+
+                    master!.LastTaskLogs = (await JsonNode.ParseAsync(context.Request.Body))!.AsObject();
+                    return Results.Json(new { });
                 });
                 app.MapGet("/flaky", () =>
                 {
