@@ -30,6 +30,16 @@ internal sealed class BoundedContent : HttpContent
 
     protected override Task<Stream> CreateContentReadStreamAsync() => CreateContentReadStreamAsync(CancellationToken.None);
 
+    // The synchronous APIs (ReadAsStream, CopyTo) keep the same limit and deadline instead of failing as unsupported.
+    protected override Stream CreateContentReadStream(CancellationToken cancellationToken) =>
+        new BoundedStream(_inner.ReadAsStream(cancellationToken), _limit, _deadline);
+
+    protected override void SerializeToStream(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+    {
+        using var source = CreateContentReadStream(cancellationToken);
+        source.CopyTo(stream);
+    }
+
     protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
     {
         var source = await CreateContentReadStreamAsync(cancellationToken).ConfigureAwait(false);
