@@ -194,6 +194,37 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
         Assert.Contains(ex.Failures, f => f.StartsWith($"DeterminedClientOptions.TokenFile '{file}' cannot be read", StringComparison.Ordinal) && f.Contains("Fix:", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(null, new int[0])]
+    [InlineData("[0,1]", new[] { 0, 1 })]
+    [InlineData(" [ 3 ] ", new[] { 3 })]
+    public void TaskInfo_SlotIds_AreReadAsTheAgentWritesThem(string? value, int[] expected)
+    {
+        var env = _pki.TaskEnvironment(new Uri("https://127.0.0.1:8443"));
+        env["DET_SLOT_IDS"] = value;
+
+        Assert.Equal(expected, DeterminedTaskInfo.FromEnvironment(TestPki.Reader(env)).SlotIds);
+    }
+
+    [Fact]
+    public void TaskInfo_SlotIdsThatAreNotNumbers_AreAnErrorNamingTheVariable()
+    {
+        var env = _pki.TaskEnvironment(new Uri("https://127.0.0.1:8443"));
+        env["DET_SLOT_IDS"] = "[0,gpu1]";
+
+        var ex = Assert.Throws<DeterminedException>(() => DeterminedTaskInfo.FromEnvironment(TestPki.Reader(env)));
+
+        Assert.StartsWith("DET_SLOT_IDS='[0,gpu1]' is not a list of slot numbers", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void InfiniteTimeout_IsAllowed()
+    {
+        var s = Resolve(new() { MasterUrl = "https://m:8443", Timeout = Timeout.InfiniteTimeSpan }, new());
+
+        Assert.Equal(Timeout.InfiniteTimeSpan, s.Options.Timeout);
+    }
+
     [Fact]
     public void Sources_NeverShowTokens()
     {
