@@ -27,7 +27,7 @@ public static partial class ApprovedText
     public static void Verify(string project, string name, string actual)
     {
         actual = actual.ReplaceLineEndings("\n");
-        var directory = Path.Combine(RepoRoot(), "tests", project, "Approved");
+        var directory = Path.Combine(ChildProcess.RepoRoot(), "tests", project, "Approved");
         var approvedPath = Path.Combine(directory, name);
         var receivedPath = Path.ChangeExtension(approvedPath, ".received.txt");
         var approved = File.Exists(approvedPath) ? File.ReadAllText(approvedPath).ReplaceLineEndings("\n") : null;
@@ -68,17 +68,6 @@ public static partial class ApprovedText
         }
 
         return "line endings only";
-    }
-
-    private static string RepoRoot()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Determined.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new InvalidOperationException("Determined.sln not found above " + AppContext.BaseDirectory);
     }
 
     [GeneratedRegex("(?<![0-9A-Fa-f:])[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){31}(?![0-9A-Fa-f:])")]

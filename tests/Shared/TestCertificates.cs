@@ -56,35 +56,6 @@ public static class TestCertificates
         public bool EmptySubject { get; init; } // an empty subject (RFC 5280 then wants a critical SAN; this one is not)
     }
 
-    /// <summary>A critical NameConstraints extension (RFC 5280 4.2.1.10) with DNS subtrees.</summary>
-    public static X509Extension NameConstraints(string[] permitted, string[] excluded, bool critical = true)
-    {
-        var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            foreach (var (names, tag) in new[] { (permitted, 0), (excluded, 1) })
-            {
-                if (names.Length == 0)
-                {
-                    continue;
-                }
-
-                using (writer.PushSequence(new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, tag, isConstructed: true)))
-                {
-                    foreach (var dns in names)
-                    {
-                        using (writer.PushSequence())
-                        {
-                            writer.WriteCharacterString(System.Formats.Asn1.UniversalTagNumber.IA5String, dns, new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 2));
-                        }
-                    }
-                }
-            }
-        }
-
-        return new X509Extension("2.5.29.30", writer.Encode(), critical);
-    }
-
     /// <summary>Issues a leaf; with <paramref name="issuer"/> null it is self-signed.</summary>
     public static X509Certificate2 CreateLeaf(X509Certificate2? issuer, LeafSpec? spec = null)
     {

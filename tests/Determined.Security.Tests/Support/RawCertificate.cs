@@ -176,7 +176,7 @@ internal sealed record RawCertificate
 /// <summary>Extensions written byte by byte for <see cref="RawCertificate"/>.</summary>
 internal static class RawExtensions
 {
-    /// <summary>subjectAltName with DNS names written as given (valid or not) and IP addresses.</summary>
+    /// <summary>subjectAltName with DNS names written as given, valid or not (CertificateRequest's builder refuses or rewrites odd ones), and IP addresses.</summary>
     public static X509Extension San(string[] dns, string[]? ips = null, bool critical = false)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);
@@ -196,7 +196,7 @@ internal static class RawExtensions
         return new X509Extension("2.5.29.17", writer.Encode(), critical);
     }
 
-    /// <summary>nameConstraints: DNS names ("example.com") and CIDR ranges ("10.0.0.0/8"); a null list is left out.</summary>
+    /// <summary>nameConstraints (RFC 5280 4.2.1.10): DNS names ("example.com") and CIDR ranges ("10.0.0.0/8"); a null list is left out, an empty one is written empty.</summary>
     public static X509Extension NameConstraints(string[]? permitted, string[]? excluded, bool critical = true)
     {
         var writer = new AsnWriter(AsnEncodingRules.DER);

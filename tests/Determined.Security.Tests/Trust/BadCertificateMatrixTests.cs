@@ -140,10 +140,10 @@ public sealed class BadCertificateMatrixTests : IDisposable
             case "empty-subject-non-critical-san":
                 return (TestCertificates.CreateLeaf(i, new() { EmptySubject = true }), [i]);
             case "excluded-by-name-constraint":
-                var constrained = TestCertificates.CreateIntermediate(_pki.Root, "Constrained CA", nameConstraints: TestCertificates.NameConstraints(permitted: [], excluded: ["localhost"]));
+                var constrained = TestCertificates.CreateIntermediate(_pki.Root, "Constrained CA", nameConstraints: RawExtensions.NameConstraints(permitted: null, excluded: ["localhost"]));
                 return (TestCertificates.CreateLeaf(constrained, new() { Dns = ["localhost"], Ips = [] }), [constrained]);
             case "wildcard-over-excluded-name":
-                var excluding = TestCertificates.CreateIntermediate(_pki.Root, "Excluding CA", nameConstraints: TestCertificates.NameConstraints(permitted: [], excluded: ["bar.example.com"]));
+                var excluding = TestCertificates.CreateIntermediate(_pki.Root, "Excluding CA", nameConstraints: RawExtensions.NameConstraints(permitted: null, excluded: ["bar.example.com"]));
                 return (TestCertificates.CreateLeaf(excluding, new() { Dns = ["*.example.com"], Ips = [] }), [excluding]);
             default:
                 throw new ArgumentOutOfRangeException(nameof(defect), defect, null);

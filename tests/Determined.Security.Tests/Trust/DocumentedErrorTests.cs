@@ -13,7 +13,7 @@ public sealed partial class DocumentedErrorTests : IDisposable
     [Fact]
     public void EveryErrorCode_HasATroubleshootingSection()
     {
-        var doc = File.ReadAllText(Path.Combine(RepoRoot(), "TROUBLESHOOTING.md"));
+        var doc = File.ReadAllText(Path.Combine(ChildProcess.RepoRoot(), "TROUBLESHOOTING.md"));
 
         foreach (var error in Enum.GetValues<MasterConnectionError>())
         {
@@ -25,7 +25,7 @@ public sealed partial class DocumentedErrorTests : IDisposable
     public void EveryErrorCode_IsProducedByATest()
     {
         // Each code must be asserted by some test (by name in an assertion), so each documented message is produced.
-        var sources = string.Join("\n", Directory.EnumerateFiles(Path.Combine(RepoRoot(), "tests"), "*.cs", SearchOption.AllDirectories)
+        var sources = string.Join("\n", Directory.EnumerateFiles(Path.Combine(ChildProcess.RepoRoot(), "tests"), "*.cs", SearchOption.AllDirectories)
             .Where(f => !f.EndsWith(nameof(DocumentedErrorTests) + ".cs", StringComparison.Ordinal))
             .Select(File.ReadAllText));
         var missing = Enum.GetValues<MasterConnectionError>()
@@ -33,16 +33,5 @@ public sealed partial class DocumentedErrorTests : IDisposable
             .ToList();
 
         Assert.True(missing.Count == 0, "No test produces: " + string.Join(", ", missing));
-    }
-
-    internal static string RepoRoot()
-    {
-        var dir = AppContext.BaseDirectory;
-        while (dir is not null && !File.Exists(Path.Combine(dir, "Determined.sln")))
-        {
-            dir = Path.GetDirectoryName(dir);
-        }
-
-        return dir ?? throw new InvalidOperationException("Determined.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -234,7 +234,7 @@ public sealed class ServerCertificateProfileTests
         {
             Extensions =
             [
-                NameConstraints([Subtree.Name("example.com"), Subtree.Range("10.0.0.0", 8), Subtree.Range("::1", 128)], [Subtree.Name("bad.example.com"), Subtree.Range("10.9.0.0", 16)]),
+                RawExtensions.NameConstraints(["example.com", "10.0.0.0/8", "::1/128"], ["bad.example.com", "10.9.0.0/16"]),
                 new X509AuthorityInformationAccessExtension(["http://ocsp.example.com"], ["http://ca.example.com/root.crt"]),
             ],
         });
@@ -342,7 +342,7 @@ public sealed class ServerCertificateProfileTests
     public void ValidateCertificate_TwoThousandConstraintsAndTwoThousandNames_IsRefusedQuickly()
     {
         var names = Enumerable.Range(0, 2000).Select(i => $"n{i}.example.com").Append("master.example.com").ToArray();
-        var ca = Issue(_root, Ca("Many Constraints CA") with { Extensions = [NameConstraints([.. names.Select(Subtree.Name)], null)] });
+        var ca = Issue(_root, Ca("Many Constraints CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
         var leaf = Issue(ca, new CertSpec { Dns = names }).Certificate;
         var s = new Scenario(Url, leaf, [ca.Certificate], [_root.Certificate]);
 
@@ -361,7 +361,7 @@ public sealed class ServerCertificateProfileTests
     public void ValidateCertificate_NameConstraintComparisonBudget_RefusesBeyond65536(int count, bool accepted)
     {
         var names = Enumerable.Range(0, count - 1).Select(i => $"n{i}.example.com").Append("master.example.com").ToArray();
-        var ca = Issue(_root, Ca("Budget CA") with { Extensions = [NameConstraints([.. names.Select(Subtree.Name)], null)] });
+        var ca = Issue(_root, Ca("Budget CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
         var s = new Scenario(Url, Issue(ca, new CertSpec { Dns = names }).Certificate, [ca.Certificate], [_root.Certificate]);
 
         if (accepted)
@@ -510,9 +510,9 @@ public sealed class ServerCertificateProfileTests
                 return Chain(Leaf(new CertSpec { Dns = ["det_master.internal", "*", "my host", "master.example.com"] }));
             case "name-constraints/ipv4-mapped-address-under-ipv4-exclusion":
                 // ::ffff:10.0.0.5 reaches 10.0.0.5: an IPv4 exclusion must catch it.
-                return Constrained(NameConstraints(null, [Subtree.Range("10.0.0.0", 8)]), [], "https://[::ffff:10.0.0.5]:8443", ["::ffff:10.0.0.5"]);
+                return Constrained(RawExtensions.NameConstraints(null, ["10.0.0.0/8"]), [], "https://[::ffff:10.0.0.5]:8443", ["::ffff:10.0.0.5"]);
             case "name-constraints/invalid-dns-name-under-constraint":
-                return Constrained(NameConstraints([Subtree.Name("example.com")], null), ["foo.example.com", ".example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(["example.com"], null), ["foo.example.com", ".example.com"], "https://foo.example.com:8443");
             case "names/wildcard-com":
                 return Chain(Leaf(new CertSpec { Dns = ["*.com"] }), "https://example.com:8443");
             case "names/wildcard-co-uk":
@@ -538,27 +538,27 @@ public sealed class ServerCertificateProfileTests
 
             // 4. Name constraints on a CA.
             case "name-constraints/permitted-domain":
-                return Constrained(NameConstraints([Subtree.Name("example.com")], null), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(["example.com"], null), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/excluded-other-name":
-                return Constrained(NameConstraints(null, [Subtree.Name("bar.example.com")]), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(null, ["bar.example.com"]), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/excluded-name-under-wildcard":
-                return Constrained(NameConstraints(null, [Subtree.Name("bar.example.com")]), ["*.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(null, ["bar.example.com"]), ["*.example.com"], "https://foo.example.com:8443");
             case "name-constraints/permitted-narrower-than-wildcard":
-                return Constrained(NameConstraints([Subtree.Name("foo.example.com")], null), ["*.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(["foo.example.com"], null), ["*.example.com"], "https://foo.example.com:8443");
             case "name-constraints/not-critical":
-                return Constrained(NameConstraints([Subtree.Name("example.com")], null, critical: false), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(["example.com"], null, critical: false), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/in-non-ca-leaf":
-                return Chain(Leaf(new CertSpec { Extensions = [NameConstraints([Subtree.Name("example.com")], null)] }));
+                return Chain(Leaf(new CertSpec { Extensions = [RawExtensions.NameConstraints(["example.com"], null)] }));
             case "name-constraints/neither-subtree":
-                return Constrained(NameConstraints(null, null), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints(null, null), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/empty-permitted-subtree":
-                return Constrained(NameConstraints([], null), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints([], null), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/leading-period":
-                return Constrained(NameConstraints([Subtree.Name(".example.com")], null), ["foo.example.com"], "https://foo.example.com:8443");
+                return Constrained(RawExtensions.NameConstraints([".example.com"], null), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/ip-permitted":
-                return Constrained(NameConstraints([Subtree.Range("10.0.0.0", 8)], null), [], "https://10.1.2.3:8443", ["10.1.2.3"]);
+                return Constrained(RawExtensions.NameConstraints(["10.0.0.0/8"], null), [], "https://10.1.2.3:8443", ["10.1.2.3"]);
             case "name-constraints/ip-outside-permitted":
-                return Constrained(NameConstraints([Subtree.Range("10.0.0.0", 8)], null), [], "https://192.168.1.1:8443", ["192.168.1.1"]);
+                return Constrained(RawExtensions.NameConstraints(["10.0.0.0/8"], null), [], "https://192.168.1.1:8443", ["192.168.1.1"]);
 
             // 5. Clock: the resolver's (2030-06-01), bounds inclusive at whole seconds.
             case "clock/leaf-not-after-equals-clock":
@@ -877,7 +877,7 @@ public sealed class ServerCertificateProfileTests
 
         if (spec.Dns.Length + spec.Ips.Length > 0)
         {
-            request.CertificateExtensions.Add(SubjectAlternativeNames(spec.Dns, spec.Ips));
+            request.CertificateExtensions.Add(RawExtensions.San(spec.Dns, spec.Ips));
         }
 
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(publicKey, false));
@@ -927,65 +927,6 @@ public sealed class ServerCertificateProfileTests
         return PublicKey.CreateFromSubjectPublicKeyInfo(writer.Encode(), out _);
     }
 
-    /// <summary>A SAN written byte for byte (CertificateRequest's builder refuses or rewrites odd DNS names).</summary>
-    private static X509Extension SubjectAlternativeNames(IEnumerable<string> dns, IEnumerable<string> ips)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            foreach (var name in dns)
-            {
-                writer.WriteCharacterString(UniversalTagNumber.IA5String, name, new Asn1Tag(TagClass.ContextSpecific, 2));
-            }
-
-            foreach (var ip in ips)
-            {
-                writer.WriteOctetString(IPAddress.Parse(ip).GetAddressBytes(), new Asn1Tag(TagClass.ContextSpecific, 7));
-            }
-        }
-
-        return new X509Extension("2.5.29.17", writer.Encode(), false);
-    }
-
-    /// <summary>NameConstraints (RFC 5280 4.2.1.10); a null list is left out, an empty one is written empty.</summary>
-    private static X509Extension NameConstraints(Subtree[]? permitted, Subtree[]? excluded, bool critical = true)
-    {
-        var writer = new AsnWriter(AsnEncodingRules.DER);
-        using (writer.PushSequence())
-        {
-            WriteSubtrees(writer, 0, permitted);
-            WriteSubtrees(writer, 1, excluded);
-        }
-
-        return new X509Extension("2.5.29.30", writer.Encode(), critical);
-    }
-
-    private static void WriteSubtrees(AsnWriter writer, int tag, Subtree[]? subtrees)
-    {
-        if (subtrees is null)
-        {
-            return;
-        }
-
-        using (writer.PushSequence(new Asn1Tag(TagClass.ContextSpecific, tag)))
-        {
-            foreach (var subtree in subtrees)
-            {
-                using (writer.PushSequence())
-                {
-                    if (subtree.Dns is { } dns)
-                    {
-                        writer.WriteCharacterString(UniversalTagNumber.IA5String, dns, new Asn1Tag(TagClass.ContextSpecific, 2));
-                    }
-                    else
-                    {
-                        writer.WriteOctetString([.. subtree.Address!, .. subtree.Mask!], new Asn1Tag(TagClass.ContextSpecific, 7));
-                    }
-                }
-            }
-        }
-    }
-
     private sealed record Scenario(string Url, X509Certificate2 Leaf, X509Certificate2[] Intermediates, X509Certificate2[] Pinned);
 
     /// <summary>A certificate with the private key that signs what it issues.</summary>
@@ -1025,23 +966,6 @@ public sealed class ServerCertificateProfileTests
         public X509Extension? AuthorityKeyIdentifier { get; init; }
 
         public X509Extension[] Extensions { get; init; } = [];
-    }
-
-    private sealed record Subtree(string? Dns, byte[]? Address, byte[]? Mask)
-    {
-        public static Subtree Name(string dns) => new(dns, null, null);
-
-        public static Subtree Range(string address, int prefix)
-        {
-            var bytes = IPAddress.Parse(address).GetAddressBytes();
-            var mask = new byte[bytes.Length];
-            for (var i = 0; i < prefix; i++)
-            {
-                mask[i / 8] |= (byte)(0x80 >> (i % 8));
-            }
-
-            return new(null, bytes, mask);
-        }
     }
 
     /// <summary>sha1WithRSAEncryption, which .NET's own generator refuses to produce.</summary>

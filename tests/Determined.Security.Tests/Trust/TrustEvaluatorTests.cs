@@ -275,7 +275,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     [Fact]
     public void ValidateCertificate_Accepted_WithAndWithoutIntermediates()
     {
-        var evaluator = Evaluator(pinIntermediate: true);
+        var evaluator = Evaluator(_intermediate.Certificate);
 
         evaluator.ValidateCertificate(new Uri("https://validate-ok.example.com"), Leaf("validate-ok.example.com"), null);
         evaluator.ValidateCertificate(new Uri("https://validate-ok.example.com"), Leaf("validate-ok.example.com"), [_intermediate.Certificate]);
@@ -305,7 +305,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         // Rule 18 (docs/SECURITY-PROFILE.md): one key certified twice under the same name, once with name constraints that
         // exclude the master. Whichever the platform tries first, the path through the unconstrained one is found.
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, TestCertificates.NameConstraints([], ["alt.example.com"]));
+        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, RawExtensions.NameConstraints(null, ["alt.example.com"]));
         var plain = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key);
         var leaf = Issue("alt.example.com", plain, Start.AddDays(-1), Start.AddDays(30), 0);
         var uri = new Uri("https://alt.example.com");
@@ -324,7 +324,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         // The unconstrained certificate of the same key has expired by the resolver's clock: the other path reaches the
         // root, but the profile refuses it, so the chain is refused for the constraint of the first.
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, TestCertificates.NameConstraints([], ["alt2.example.com"]));
+        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, RawExtensions.NameConstraints(null, ["alt2.example.com"]));
         var expired = Ca("Alternative Intermediate", _root, Start.AddDays(-300), Start.AddDays(-1), key);
         var leaf = Issue("alt2.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
 
@@ -351,7 +351,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void PinnedAdded_ChainUnderASystemRootRefused_CarriesWhatTheSystemBuildReported()
     {
         var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
-        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), extra: TestCertificates.NameConstraints([], ["refused.example.com"]));
+        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), extra: RawExtensions.NameConstraints(null, ["refused.example.com"]));
         var leaf = Issue("refused.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
         var evaluator = new TrustEvaluator(Policy(new TlsOptions()), NullLogger.Instance, _clock, [system.Certificate]);
 
@@ -415,7 +415,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         request.CertificateExtensions.Add(san.Build());
         using var created = request.CreateSelfSigned(Start.AddDays(-1), Start.AddDays(30));
         var self = X509CertificateLoader.LoadCertificate(created.RawData);
-        var evaluator = new TrustEvaluator(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(self), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+        var evaluator = Evaluator(self);
 
         evaluator.ValidateCertificate(new Uri("https://self.example.com"), self, null);
     }
@@ -426,7 +426,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         var foreign = X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(RandomNumberGenerator.GetBytes(20));
         var root = Ca("Foreign Key Id Root", null, Start.AddDays(-30), Start.AddDays(900), extra: foreign);
         var leaf = Issue("foreign.example.com", root, Start.AddDays(-1), Start.AddDays(30), 0);
-        var evaluator = new TrustEvaluator(TlsPolicy.Create(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+        var evaluator = Evaluator(root.Certificate);
 
         var ex = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(new Uri("https://foreign.example.com"), leaf, null));
 
@@ -448,8 +448,9 @@ public sealed class TrustEvaluatorTests : IDisposable
         Assert.Equal("CN=Short Lived CA", warning.StructuredState!.Single(kv => kv.Key == "Subject").Value);
     }
 
-    private TrustEvaluator Evaluator(bool pinIntermediate = false) =>
-        new(Policy(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(pinIntermediate ? _intermediate.Certificate : _root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
+    /// <summary>An evaluator that trusts only <paramref name="pinned"/> (the test root by default), on the test's clock.</summary>
+    private TrustEvaluator Evaluator(X509Certificate2? pinned = null) =>
+        new(Policy(new TlsOptions { MasterCertificatePem = TestCertificates.Pem(pinned ?? _root.Certificate), TrustMode = MasterTrustMode.PinnedOnly }), NullLogger.Instance, _clock, null);
 
     private TlsPolicy Policy(TlsOptions options)
     {
