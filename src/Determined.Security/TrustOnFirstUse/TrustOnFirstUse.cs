@@ -150,6 +150,7 @@ public sealed class TrustOnFirstUse
         {
             if (CertificatePin.SpkiPin(stored) == summary.SpkiPin)
             {
+                RequireAcceptedOnceStored(masterUri, certificateName, chain);
                 // Same key as the trusted leaf: store the renewed chain, but only what is linked to the proven leaf.
                 await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
@@ -160,6 +161,7 @@ public sealed class TrustOnFirstUse
 
             if (ExpectedPin is not null && MatchesChain(ExpectedPin, chain))
             {
+                RequireAcceptedOnceStored(masterUri, certificateName, chain);
                 await StoreChainAsync(url, storedPem, chain, cancellationToken).ConfigureAwait(false);
                 var oldFingerprint = CertificatePin.Sha256Fingerprint(stored);
                 SecurityTelemetry.FirstUse("replaced");
@@ -173,6 +175,9 @@ public sealed class TrustOnFirstUse
             throw changed;
         }
 
+        // A first contact: what is never offered, matched against a pin or suggested to 'det tls trust' is a chain that
+        // the retried request would refuse anyway (expired, wrong name, broken self-signature ...): that refusal comes now.
+        RequireAcceptedOnceStored(masterUri, certificateName, chain);
         if (ExpectedPin is not null)
         {
             if (!MatchesChain(ExpectedPin, chain))
@@ -285,6 +290,18 @@ public sealed class TrustOnFirstUse
         }
 
         return linked.Count == 0 ? [leaf] : linked;
+    }
+
+    /// <summary>
+    /// Judges the chain as the retried request will once it is stored: pinned (only it, as Determined's Python client trusts
+    /// a stored chain), for the same name, by the same profile. Nothing is stored or offered that would be refused next.
+    /// </summary>
+    /// <exception cref="MasterConnectionException">The chain would be refused even when trusted; the message names the defect.</exception>
+    private static void RequireAcceptedOnceStored(Uri masterUri, string? certificateName, List<X509Certificate2> chain)
+    {
+        // A configuration error here can only be the name override (the certificates come from a completed handshake).
+        var asStored = TlsPolicy.Create(new TlsOptions { MasterCertificatePem = Pem(chain), MasterCertificateName = certificateName, TrustMode = MasterTrustMode.PinnedOnly });
+        new CertificateTrustResolver(asStored).ValidateCertificate(masterUri, chain[0], [.. chain.Skip(1)]);
     }
 
     private static string Pem(IEnumerable<X509Certificate2> chain) => PresentedChain.ToPem(chain);

@@ -38,7 +38,11 @@ internal static class ServerCertificateProfile
     {
         // RFC 5280 validity has one-second resolution: judge the clock at whole seconds (inclusive bounds).
         var seconds = new DateTimeOffset(now.UtcTicks - (now.UtcTicks % TimeSpan.TicksPerSecond), TimeSpan.Zero);
-        var leafIsAnchor = anchored && path.Count == 1 && facts[0].SelfIssued;
+        // A path of one self-issued certificate is its own root: anchored (pinned, or in the system store) it is the trust
+        // anchor; unanchored it is refused by the anchor rules as an untrusted root, and pinning it is the fix (trust on
+        // first use offers exactly that). Either way the end-entity rules that a CA:TRUE leaf breaks do not apply to it:
+        // 'openssl req -x509' makes CA:TRUE masters (docs/SECURITY-PROFILE.md rule 5).
+        var leafIsAnchor = path.Count == 1 && facts[0].SelfIssued;
         for (var i = 0; i < path.Count; i++)
         {
             var f = facts[i];
