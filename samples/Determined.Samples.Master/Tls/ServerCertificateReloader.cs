@@ -8,19 +8,25 @@ namespace Determined.Samples.Master.Tls;
 
 /// <summary>
 /// The master's certificate, reloaded without a restart: before a handshake (at most every 250 ms) the cert and key
-/// files are checked; a changed, valid pair is swapped in atomically for the next handshakes; an invalid or
+/// files are read; a changed, valid pair is swapped in atomically for the next handshakes; an invalid or
 /// mismatched pair is refused, the old one kept, and an error logged. In-flight connections are never touched.
+/// A change is judged by the files' contents (SHA-256), never by their time or size: a Kubernetes secret volume swaps
+/// its <c>..data</c> link (the <c>tls.crt</c> link itself never changes), and <c>cp -p</c> or <c>rsync -t</c> may
+/// keep the size and set an older time. The bytes that were hashed are the bytes that are loaded.
 /// </summary>
 public sealed class ServerCertificateReloader
 {
     private static readonly long s_checkInterval = Stopwatch.Frequency / 4;
+
+    /// <summary>The most a certificate chain or key file may hold (a hostile or mistaken path to a huge file is refused).</summary>
+    private const int MaxFileBytes = 1024 * 1024;
     private readonly string _certFile;
     private readonly string _keyFile;
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
     private volatile Loaded _current;
     private long _lastCheck;
-    private (DateTime, long, DateTime, long) _rejectedStamp;
+    private string? _rejectedStamp;
 
     public ServerCertificateReloader(string certFile, string keyFile, ILogger logger)
     {
@@ -58,35 +64,35 @@ public sealed class ServerCertificateReloader
     /// <summary>Loads the pair now (start-up: errors are fatal).</summary>
     private Loaded? Load()
     {
-        var stamp = Stamp();
-        return TryLoad(stamp, out var loaded, out var error) ? loaded : throw new InvalidOperationException(error);
+        var files = Read();
+        return TryLoad(files, out var loaded, out var error) ? loaded : throw new InvalidOperationException(error);
     }
 
     public void CheckForChange()
     {
-        (DateTime, long, DateTime, long) stamp;
+        Files files;
         try
         {
-            stamp = Stamp();
+            files = Read();
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return; // mid-replacement; try again on a later handshake
+            return; // mid-replacement (a link swapped, a file renamed away); try again on a later handshake
         }
 
-        if (stamp == _current.Stamp || stamp == _rejectedStamp)
+        if (files.Stamp == _current.Stamp || files.Stamp == _rejectedStamp)
         {
             return;
         }
 
         lock (_gate)
         {
-            if (stamp == _current.Stamp)
+            if (files.Stamp == _current.Stamp)
             {
                 return;
             }
 
-            if (TryLoad(stamp, out var loaded, out var error))
+            if (TryLoad(files, out var loaded, out var error))
             {
                 var old = _current.Leaf;
                 _current = loaded;
@@ -95,31 +101,61 @@ public sealed class ServerCertificateReloader
             }
             else
             {
-                _rejectedStamp = stamp;
+                _rejectedStamp = files.Stamp;
                 _logger.LogError("Refused the replaced TLS certificate files ({Error}); still serving {Current}", error, _current.Leaf.ToString());
             }
         }
     }
 
-    private (DateTime, long, DateTime, long) Stamp()
+    /// <summary>Both files as they are now (through any symbolic links), with one stamp of their contents.</summary>
+    private Files Read()
     {
-        var cert = new FileInfo(_certFile);
-        var key = new FileInfo(_keyFile);
-        if (!cert.Exists || !key.Exists)
-        {
-            throw new IOException("missing");
-        }
-
-        return (cert.LastWriteTimeUtc, cert.Length, key.LastWriteTimeUtc, key.Length);
+        var cert = ReadBounded(_certFile);
+        var key = ReadBounded(_keyFile);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(SHA256.HashData(cert));
+        hash.AppendData(SHA256.HashData(key));
+        return new Files(System.Text.Encoding.UTF8.GetString(cert), System.Text.Encoding.UTF8.GetString(key), Convert.ToHexString(hash.GetHashAndReset()));
     }
 
-    private bool TryLoad((DateTime, long, DateTime, long) stamp, out Loaded loaded, out string error)
+    private static byte[] ReadBounded(string path)
+    {
+        // A FIFO or device reports no length and is never opened; a link is judged by what it finally points at.
+        var info = new FileInfo(path);
+        if (info.Exists && info.LinkTarget is not null)
+        {
+            info = info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? throw new IOException($"'{path}' is a link to a directory");
+        }
+
+        if (!info.Exists)
+        {
+            throw new FileNotFoundException($"'{path}' does not exist", path);
+        }
+
+        if (info.Length is 0 or > MaxFileBytes)
+        {
+            throw new IOException($"'{path}' is empty, not a regular file, or larger than {MaxFileBytes} bytes");
+        }
+
+        using var stream = new FileStream(info.FullName, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, bufferSize: 1);
+        var buffer = new byte[MaxFileBytes + 1];
+        var total = 0;
+        int n;
+        while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+        {
+            total += n;
+        }
+
+        return total > MaxFileBytes ? throw new IOException($"'{path}' grew past {MaxFileBytes} bytes while it was read") : buffer.AsSpan(0, total).ToArray();
+    }
+
+    private bool TryLoad(Files files, out Loaded loaded, out string error)
     {
         loaded = null!;
         try
         {
-            var pem = File.ReadAllText(_certFile);
-            using var withKey = X509Certificate2.CreateFromPem(pem, File.ReadAllText(_keyFile));
+            var pem = files.CertPem;
+            using var withKey = X509Certificate2.CreateFromPem(pem, files.KeyPem);
             // Re-import so the private key is usable by the TLS stack on every platform.
             var leaf = X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
             var all = new X509Certificate2Collection();
@@ -146,7 +182,7 @@ public sealed class ServerCertificateReloader
             }
 
             var chainPem = string.Concat(all.Select(c => c.ExportCertificatePem() + "\n"));
-            loaded = new Loaded(context, CertificateSummary.Create(leaf), chainPem, stamp);
+            loaded = new Loaded(context, CertificateSummary.Create(leaf), chainPem, files.Stamp);
             error = string.Empty;
             return true;
         }
@@ -157,5 +193,7 @@ public sealed class ServerCertificateReloader
         }
     }
 
-    private sealed record Loaded(SslStreamCertificateContext Context, CertificateSummary Leaf, string ChainPem, (DateTime, long, DateTime, long) Stamp);
+    private sealed record Loaded(SslStreamCertificateContext Context, CertificateSummary Leaf, string ChainPem, string Stamp);
+
+    private sealed record Files(string CertPem, string KeyPem, string Stamp);
 }
