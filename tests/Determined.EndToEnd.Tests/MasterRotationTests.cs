@@ -31,7 +31,8 @@ public sealed class MasterRotationTests : IAsyncDisposable
         Directory.CreateDirectory(dir);
         using var first = _pki.Ca.IssueServerCertificate(["localhost"], [IPAddress.Loopback]);
         using var renewed = SameSizeRenewal(first);
-        var (certFile, keyFile) = style == "kubernetes-secret-swap" ? KubernetesVolume(dir, first) : PlainFiles(dir, first);
+        var volume = style == "kubernetes-secret-swap" ? new KubernetesVolume(dir, SecretData(first)) : null;
+        var (certFile, keyFile) = volume is not null ? (volume.Path("tls.crt"), volume.Path("tls.key")) : PlainFiles(dir, first);
 
         await using var master = await MasterHost.StartAsync(
             new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback, TlsCert = certFile, TlsKey = keyFile },
@@ -64,7 +65,7 @@ public sealed class MasterRotationTests : IAsyncDisposable
         switch (style)
         {
             case "kubernetes-secret-swap":
-                await SwapKubernetesVolumeAsync(dir, renewed);
+                await volume!.UpdateAsync(SecretData(renewed));
                 break;
             case "cp-p-same-size-older-time":
                 var staging = Path.Combine(_pki.Directory, "staging-" + style);
@@ -122,37 +123,21 @@ public sealed class MasterRotationTests : IAsyncDisposable
         throw new InvalidOperationException("no renewal of the same size in 50 attempts");
     }
 
+    /// <summary>The Secret's data: the files as <see cref="DevelopmentCertificate.WritePemFiles"/> writes them.</summary>
+    private Dictionary<string, string> SecretData(DevelopmentCertificate certificate)
+    {
+        var staging = Path.Combine(_pki.Directory, "secret-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(staging);
+        certificate.WritePemFiles(Path.Combine(staging, "tls.crt"), Path.Combine(staging, "tls.key"));
+        return new() { ["tls.crt"] = File.ReadAllText(Path.Combine(staging, "tls.crt")), ["tls.key"] = File.ReadAllText(Path.Combine(staging, "tls.key")) };
+    }
+
     private static (string Cert, string Key) PlainFiles(string dir, DevelopmentCertificate certificate)
     {
         var cert = Path.Combine(dir, "tls.crt");
         var key = Path.Combine(dir, "tls.key");
         certificate.WritePemFiles(cert, key);
         return (cert, key);
-    }
-
-    /// <summary>kubelet's atomic writer: files in a timestamped directory, <c>..data</c> links to it, each file links through <c>..data</c>.</summary>
-    private static (string Cert, string Key) KubernetesVolume(string dir, DevelopmentCertificate certificate)
-    {
-        var version = Path.Combine(dir, "..2026_12_07_00_00_00.000000001");
-        Directory.CreateDirectory(version);
-        certificate.WritePemFiles(Path.Combine(version, "tls.crt"), Path.Combine(version, "tls.key"));
-        Directory.CreateSymbolicLink(Path.Combine(dir, "..data"), Path.GetFileName(version));
-        File.CreateSymbolicLink(Path.Combine(dir, "tls.crt"), "..data/tls.crt");
-        File.CreateSymbolicLink(Path.Combine(dir, "tls.key"), "..data/tls.key");
-        return (Path.Combine(dir, "tls.crt"), Path.Combine(dir, "tls.key"));
-    }
-
-    private static async Task SwapKubernetesVolumeAsync(string dir, DevelopmentCertificate certificate)
-    {
-        var old = Path.Combine(dir, new FileInfo(Path.Combine(dir, "..data")).LinkTarget!);
-        var version = Path.Combine(dir, "..2026_12_07_00_00_01.000000002");
-        Directory.CreateDirectory(version);
-        certificate.WritePemFiles(Path.Combine(version, "tls.crt"), Path.Combine(version, "tls.key"));
-        Directory.CreateSymbolicLink(Path.Combine(dir, "..data_tmp"), Path.GetFileName(version));
-        var mv = await ChildProcess.RunAsync("mv", ["-T", Path.Combine(dir, "..data_tmp"), Path.Combine(dir, "..data")]); // rename(2): atomic
-        Assert.True(mv.ExitCode == 0, mv.Output);
-        Directory.Delete(old, recursive: true);
-        Assert.Equal("..data/tls.crt", new FileInfo(Path.Combine(dir, "tls.crt")).LinkTarget); // the link a stat of tls.crt describes never changes
     }
 
     private static async Task<string> ServedThumbprintAsync(Uri uri) => (await MasterProbe.ProbeAsync(uri)).PresentedChain[0].Thumbprint;
