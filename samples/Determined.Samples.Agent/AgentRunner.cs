@@ -74,12 +74,17 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                 if (failures > config.ReconnectAttempts)
                 {
                     logger.LogError(
-                        "Giving up on the master {Master} after {Attempts} failed attempts {Backoff} s apart ({Error}). Fix: check that the master runs and is reachable at {Master}, or raise agent_reconnect_attempts / agent_reconnect_backoff.",
-                        config.MasterUri, failures, config.ReconnectBackoff.TotalSeconds, ex.Message, config.MasterUri);
+                        "Giving up on the master {Master} after {Attempts} failed attempts {Backoff} s apart ({Error}). Fix: {Fix}",
+                        config.MasterUri, failures, config.ReconnectBackoff.TotalSeconds, ex.Message,
+                        ClientCertificateRefusalHint(ex) ?? $"check that the master runs and is reachable at {config.MasterUri}, or raise agent_reconnect_attempts / agent_reconnect_backoff.");
                     return 1;
                 }
 
                 logger.LogWarning("Connecting to {Master} failed ({Error}); attempt {Attempt} of {Max} in {Backoff} s", config.MasterUri, ex.Message, failures, config.ReconnectAttempts, config.ReconnectBackoff.TotalSeconds);
+                if (failures == 1 && ClientCertificateRefusalHint(ex) is { } hint)
+                {
+                    logger.LogWarning("{Hint}", hint);
+                }
             }
 
             try
@@ -96,6 +101,67 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         return 0;
     }
 
+    /// <summary>What the master's refusal of the upgrade means for this agent, and its fix, from the reason code it sent.</summary>
+    private string RefusalMessage(HttpStatusCode status, string? reason, string detail)
+    {
+        var certificate = factory.Resolver.Policy.ClientCertificate;
+        var names = certificate is null ? "none" : string.Join(", ", ClientCertificateNames(certificate));
+        var refused = $"The master {config.MasterUri} refused the agent '{config.AgentId}' with {(int)status}";
+        return reason switch
+        {
+            AgentRefusal.ClientCertificateRequired =>
+                $"{refused}: it requires a client certificate (resource_manager.require_authentication) and this agent sent none. Fix: set security.tls.client_cert and security.tls.client_key (agent.yaml or --security-tls-client-cert/--security-tls-client-key) to a certificate issued by the master's resource_manager.client_ca.",
+            AgentRefusal.IdNotCertificateName =>
+                $"{refused}: the agent id is not a name of this agent's client certificate '{certificate?.Subject}' (its names: {names}). Fix: set agent_id (--agent-id or DET_AGENT_ID) to one of those names, issue the agent a certificate for '{config.AgentId}', or map the id to the certificate's name on the master (resource_manager.agent_certificate_names).",
+            AgentRefusal.IdHeldByAnotherCertificate =>
+                $"{refused}: an agent with this id is already connected with another client certificate. Fix: give each agent its own agent_id (--agent-id or DET_AGENT_ID) and certificate, or stop the other agent first.",
+            _ when status == HttpStatusCode.Forbidden && certificate is null =>
+                $"{refused}: it probably requires a client certificate, and this agent sent none. Fix: set security.tls.client_cert and security.tls.client_key to a certificate issued by the master's resource_manager.client_ca.",
+            _ => $"{refused} ({detail}).",
+        };
+    }
+
+    /// <summary>
+    /// A TLS failure while this agent presents a client certificate: the master verified the master's own certificate
+    /// already (a refusal of it is a <see cref="MasterConnectionException"/>), so the likely cause is the master refusing
+    /// the agent's certificate in the handshake (another CA than its resource_manager.client_ca, expired, no clientAuth).
+    /// </summary>
+    private string? ClientCertificateRefusalHint(Exception ex)
+    {
+        var certificate = factory.Resolver.Policy.ClientCertificate;
+        var tls = false;
+        for (var e = (Exception?)ex; e is not null; e = e.InnerException)
+        {
+            // TLS 1.2 refuses in the handshake; TLS 1.3 verifies the client certificate after the client's Finished, so the
+            // refusal ends the connection before any answer.
+            tls |= e is System.Security.Authentication.AuthenticationException
+                || e is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError or HttpRequestError.ResponseEnded };
+        }
+
+        return certificate is null || !tls
+            ? null
+            : $"the TLS connection failed while this agent presented its client certificate '{certificate.Subject}' issued by '{certificate.Issuer}' (valid {certificate.NotBefore.ToUniversalTime():u} to {certificate.NotAfter.ToUniversalTime():u}); a master with resource_manager.require_authentication refuses a certificate that is not issued by its resource_manager.client_ca, is expired, or is not for client authentication. Check security.tls.client_cert against the master's resource_manager.client_ca (the master logs 'Refused a client certificate' with the reason).";
+    }
+
+    /// <summary>The names a master checks an agent id against: the CN and the DNS names, each once.</summary>
+    private static IEnumerable<string> ClientCertificateNames(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var names = new List<string> { certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false) };
+        try
+        {
+            foreach (var san in certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>())
+            {
+                names.AddRange(san.EnumerateDnsNames());
+            }
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            // A malformed SAN names nothing; the CN still does.
+        }
+
+        return names.Where(n => n.Length > 0).Distinct(StringComparer.Ordinal);
+    }
+
     /// <summary>One websocket session; returns an exit code to stop, or null to reconnect.</summary>
     private async Task<int?> SessionAsync(HttpMessageInvoker invoker, bool reconnect, CancellationToken cancellationToken)
     {
@@ -110,14 +176,10 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         {
             await socket.ConnectAsync(uri, invoker, cancellationToken);
         }
-        catch (WebSocketException) when (socket.HttpStatusCode == HttpStatusCode.Forbidden)
-        {
-            throw new FatalAgentException(
-                $"The master {config.MasterUri} refused the agent with 403: it requires a client certificate (resource_manager.require_authentication) and this agent sent none. Fix: set security.tls.client_cert and security.tls.client_key (agent.yaml or --security-tls-client-cert/--security-tls-client-key) to a certificate issued by the master's resource_manager.client_ca.");
-        }
         catch (WebSocketException ex) when (socket.HttpStatusCode is { } status && status != 0)
         {
-            throw new FatalAgentException($"The master {config.MasterUri} refused the agent connection with HTTP {(int)status} ({ex.Message}).");
+            var reason = socket.HttpResponseHeaders?.TryGetValue(AgentRefusal.Header, out var values) == true ? values.FirstOrDefault() : null;
+            throw new FatalAgentException(RefusalMessage(status, reason, ex.Message));
         }
 
         var first = await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, cancellationToken);

@@ -57,6 +57,7 @@ public sealed class FlowTests
         Assert.Equal(1, await anonymous.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         Assert.Contains("403", anonymous.Output, StringComparison.Ordinal);
         Assert.Contains("security.tls.client_cert", anonymous.Output, StringComparison.Ordinal);
+        Assert.Contains("this agent sent none", anonymous.Output, StringComparison.Ordinal);
         await cluster.Master.WaitForLineAsync("Refused agent agent-2");
 
         using var client = await cluster.LoginAsync();
@@ -76,17 +77,37 @@ public sealed class FlowTests
         using var other = cluster.Ca.IssueClientCertificate("agent-2");
         var impostor = cluster.StartAgent(cluster.AgentArgsWithClientCertificate("agent-1", other), "impostor");
         Assert.Equal(1, await impostor.WaitForExitAsync(TimeSpan.FromSeconds(60)));
-        await cluster.Master!.WaitForLineAsync("Refused agent agent-1 .*its client certificate 'CN=agent-2' names agent-2");
+        await cluster.Master!.WaitForLineAsync("Refused agent agent-1 .*its client certificate 'CN=agent-2' names agent-2, not that id");
+        // The agent says why, not "sent none": the id is not its certificate's name (each name once), and how to fix it.
+        Assert.Contains("refused the agent 'agent-1' with 403: the agent id is not a name of this agent's client certificate 'CN=agent-2' (its names: agent-2)", impostor.Output, StringComparison.Ordinal);
+        Assert.Contains("--agent-id", impostor.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("sent none", impostor.Output, StringComparison.Ordinal);
 
         // Another certificate for agent-1 itself (not the connected one): the connected session is not replaced.
         using var second = cluster.Ca.IssueClientCertificate("agent-1");
         var twin = cluster.StartAgent(cluster.AgentArgsWithClientCertificate("agent-1", second), "twin");
         Assert.Equal(1, await twin.WaitForExitAsync(TimeSpan.FromSeconds(60)));
         await cluster.Master.WaitForLineAsync("Refused agent agent-1 .*already connected|Refused agent agent-1 .*is connected with the client certificate");
+        Assert.Contains("with 409: an agent with this id is already connected with another client certificate", twin.Output, StringComparison.Ordinal);
 
         using var client = await cluster.LoginAsync();
         var (task, logs) = await Cluster.WaitForTaskAsync(client, await Cluster.LaunchTaskAsync(client, "agent-1"));
         AssertTaskSucceeded(task, logs);
+    }
+
+    [Fact]
+    public async Task MutualTls_AgentCertificateFromAnotherCa_IsRefusedInTheHandshake_TheAgentNamesItsIssuerAndClientCa()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: true, mtls: true);
+        using var foreignCa = DevelopmentCertificateAuthority.Create("Foreign CA");
+        using var foreign = foreignCa.IssueClientCertificate("agent-1");
+
+        var agent = cluster.StartAgent(cluster.AgentArgsWithClientCertificate("agent-1", foreign), "foreign");
+        Assert.Equal(1, await agent.WaitForExitAsync(TimeSpan.FromSeconds(90)));
+
+        await cluster.Master!.WaitForLineAsync("Refused a client certificate 'CN=agent-1'");
+        Assert.True(agent.Output.Contains("resource_manager.client_ca", StringComparison.Ordinal) && agent.Output.Contains("issued by 'CN=Foreign CA'", StringComparison.Ordinal), agent.Output);
     }
 
     [Fact]

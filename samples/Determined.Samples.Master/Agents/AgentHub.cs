@@ -53,20 +53,20 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         var query = context.Request.Query;
         if (!context.WebSockets.IsWebSocketRequest)
         {
-            await Reject(context, 400, "the /agents endpoint needs a websocket upgrade");
+            await Reject(context, 400, AgentRefusal.BadRequest, "the /agents endpoint needs a websocket upgrade");
             return;
         }
 
         var id = query["id"].ToString();
         if (string.IsNullOrWhiteSpace(id))
         {
-            await Reject(context, 400, "the agent id (id=...) is missing");
+            await Reject(context, 400, AgentRefusal.BadRequest, "the agent id (id=...) is missing");
             return;
         }
 
         if (query["reconnect"].ToString() is not ("true" or "false"))
         {
-            await Reject(context, 400, "reconnect must be true or false");
+            await Reject(context, 400, AgentRefusal.BadRequest, "reconnect must be true or false");
             return;
         }
 
@@ -74,17 +74,17 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         if (requireAuthentication && certificate is null)
         {
             logger.LogWarning("Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate", id, context.Connection.RemoteIpAddress);
-            await Reject(context, 403, "a client certificate is required (resource_manager.require_authentication); configure the agent's security.tls.client_cert and security.tls.client_key");
+            await Reject(context, 403, AgentRefusal.ClientCertificateRequired, "a client certificate is required (resource_manager.require_authentication); configure the agent's security.tls.client_cert and security.tls.client_key");
             return;
         }
 
         // The id must be a name of the certificate, or one of the names resource_manager.agent_certificate_names allows for it.
         if (requireAuthentication && certificate is not null
-            && CertificateNames(certificate) is var names
+            && CertificateNames(certificate).Distinct(StringComparer.Ordinal).ToList() is var names
             && !names.Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
             logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
-            await Reject(context, 403, $"the agent id '{id}' is not a name of its client certificate ({string.Join(", ", names)}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
+            await Reject(context, 403, AgentRefusal.IdNotCertificateName, $"the agent id is not a name of its client certificate ({string.Join(", ", names)}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
             return;
         }
 
@@ -93,7 +93,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         if (_agents.GetValueOrDefault(id) is { } existing && existing.ClientThumbprint is not null && existing.ClientThumbprint != certificate?.Thumbprint)
         {
             logger.LogWarning("Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'", id, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
-            await Reject(context, 409, $"an agent with the id '{id}' is already connected with another client certificate");
+            await Reject(context, 409, AgentRefusal.IdHeldByAnotherCertificate, "an agent with this id is already connected with another client certificate");
             return;
         }
 
@@ -224,9 +224,14 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         return names;
     }
 
-    private static async Task Reject(HttpContext context, int status, string message)
+    /// <summary>
+    /// Refuses the upgrade with a status, a reason code in <see cref="AgentRefusal.Header"/> (a websocket client sees the
+    /// headers of a refused upgrade, not its body) and a sentence in the body for other clients.
+    /// </summary>
+    private static async Task Reject(HttpContext context, int status, string reason, string message)
     {
         context.Response.StatusCode = status;
+        context.Response.Headers[AgentRefusal.Header] = reason;
         await context.Response.WriteAsync(message);
     }
 
