@@ -13,6 +13,7 @@ public sealed class CliContext
         Error = error;
         Input = input;
         Interactive = interactive;
+        MasterFlag = master;
         Options = new DeterminedClientOptions { MasterUrl = master, UseCertificateStore = false };
         // The environment exactly as the Python CLI reads it (DET_MASTER, DET_MASTER_CERT_FILE, DET_MASTER_CERT_NAME, ...).
         Settings = DeterminedConnectionSettings.Resolve(Options);
@@ -25,6 +26,9 @@ public sealed class CliContext
             Prompt = AskAsync,
         };
     }
+
+    /// <summary>The -m/--master value, when given.</summary>
+    public string? MasterFlag { get; }
 
     public TextWriter Output { get; }
 
@@ -90,12 +94,14 @@ public sealed class CliContext
         return false;
     }
 
-    public static int Fail(TextWriter error, Exception ex)
+    public static int Fail(TextWriter error, Exception ex, bool masterFromFlag = false)
     {
         error.WriteLine(ex switch
         {
             DeterminedConfigurationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
             OperationCanceledException => "error: cancelled before the master answered",
+            // The SDK names the option the URL came from; for this program that option is the -m flag.
+            MasterConnectionException m when masterFromFlag => "error: " + Printable(Redact(m.Message.Replace("comes from DeterminedClientOptions.MasterUrl", "comes from the -m/--master flag", StringComparison.Ordinal))),
             _ => "error: " + Printable(Redact(ex.Message)),
         });
         return ex is OperationCanceledException ? 130 : 1;

@@ -18,7 +18,7 @@ CliContext Context(ParseResult parse) =>
 
 static string P(string? text) => CliContext.Printable(text ?? string.Empty);
 
-async Task<int> Guard(Func<Task<int>> body)
+async Task<int> Guard(ParseResult parse, Func<Task<int>> body)
 {
     try
     {
@@ -26,13 +26,13 @@ async Task<int> Guard(Func<Task<int>> body)
     }
     catch (Exception ex) when (ex is DeterminedException or FormatException or HttpRequestException or IOException or OperationCanceledException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or InvalidCastException)
     {
-        return CliContext.Fail(Console.Error, ex);
+        return CliContext.Fail(Console.Error, ex, masterFromFlag: parse.GetValue(master) is not null);
     }
 }
 
 // det info
 var info = new Command("info", "Show the master's /info and /api/v1/master.");
-info.SetAction((parse, ct) => Guard(async () =>
+info.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
     var (i, m) = await cli.WithClientAsync(async (client, c) => (await client.GetInfoAsync(c), await client.GetMasterAsync(c)), ct);
@@ -49,7 +49,7 @@ root.Subcommands.Add(info);
 var user = new Command("user", "Log in and out; show the current user.");
 var userArgument = new Argument<string?>("username") { Description = "User name (default: DET_USER, else determined).", Arity = ArgumentArity.ZeroOrOne };
 var login = new Command("login", "Log in; the token is stored in auth.json. Password: prompt without echo, or DET_PASS.") { userArgument };
-login.SetAction((parse, ct) => Guard(async () =>
+login.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
 #pragma warning disable RS0030 // The CLI reads DET_USER/DET_PASS as Determined's CLI does.
@@ -62,7 +62,7 @@ login.SetAction((parse, ct) => Guard(async () =>
     return 0;
 }));
 var logout = new Command("logout", "Log out and forget the stored token.");
-logout.SetAction((parse, ct) => Guard(async () =>
+logout.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
     var name = cli.Settings.User ?? cli.Tokens.GetActiveUser(cli.MasterUrl);
@@ -78,7 +78,7 @@ logout.SetAction((parse, ct) => Guard(async () =>
     return 0;
 }));
 var whoami = new Command("whoami", "Show the user the stored token belongs to.");
-whoami.SetAction((parse, ct) => Guard(async () =>
+whoami.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
     var me = await cli.WithClientAsync((client, c) => client.GetCurrentUserAsync(c), ct);
@@ -94,10 +94,10 @@ root.Subcommands.Add(user);
 var tls = new Command("tls", "Diagnose and manage trust in masters' certificates.");
 var jsonOption = new Option<bool>("--json") { Description = "Machine-readable output." };
 var doctor = new Command("doctor", "Connect to the master; show the chain, protocol, cipher, trust source and the verdict with its fix.") { jsonOption };
-doctor.SetAction((parse, ct) => Guard(() => TlsDoctor.RunAsync(Context(parse), parse.GetValue(jsonOption), ct)));
+doctor.SetAction((parse, ct) => Guard(parse, () => TlsDoctor.RunAsync(Context(parse), parse.GetValue(jsonOption), ct)));
 var fingerprintOption = new Option<string?>("--fingerprint") { Description = "Expected SHA-256 fingerprint or SPKI pin; trusted without a prompt when it matches." };
 var trust = new Command("trust", "Trust the master's current certificate (after checking it) and store its chain in certs.json.") { fingerprintOption };
-trust.SetAction((parse, ct) => Guard(async () =>
+trust.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
     if (parse.GetValue(fingerprintOption) is { } fp)
@@ -110,7 +110,7 @@ trust.SetAction((parse, ct) => Guard(async () =>
     return 0;
 }));
 var list = new Command("list", "List the masters trusted on first use.");
-list.SetAction((parse, ct) => Guard(() =>
+list.SetAction((parse, ct) => Guard(parse, () =>
 {
     var cli = Context(parse);
     foreach (var (url, pem) in cli.Certificates.List())
@@ -124,7 +124,7 @@ list.SetAction((parse, ct) => Guard(() =>
 }));
 var forgetArgument = new Argument<string>("url") { Description = "The master URL to forget." };
 var forget = new Command("forget", "Remove a master from certs.json.") { forgetArgument };
-forget.SetAction((parse, ct) => Guard(() =>
+forget.SetAction((parse, ct) => Guard(parse, () =>
 {
     var cli = Context(parse);
     var url = MasterAddress.Canonicalize(parse.GetValue(forgetArgument)!);
@@ -138,7 +138,7 @@ forget.SetAction((parse, ct) => Guard(() =>
     return Task.FromResult(0);
 }));
 var showConfig = new Command("show-config", "Show the effective settings and where each value comes from (secrets are never shown).");
-showConfig.SetAction((parse, ct) => Guard(() =>
+showConfig.SetAction((parse, ct) => Guard(parse, () =>
 {
     var cli = Context(parse);
     var stored = cli.Certificates.Get(cli.MasterUrl) is not null;
@@ -156,7 +156,7 @@ var nameOption = new Option<string[]>("--name") { Description = "DNS name of the
 var ipOption = new Option<string[]>("--ip") { Description = "IP address of the master certificate (repeatable).", DefaultValueFactory = _ => [] };
 var clientOption = new Option<string[]>("--client") { Description = "Client certificate to issue, e.g. an agent id (repeatable).", DefaultValueFactory = _ => [] };
 var devPki = new Command("dev-pki", "Create a development PKI: CA, intermediate, master certificate and client certificates (keys mode 0600). Not for production.") { outOption, nameOption, ipOption, clientOption };
-devPki.SetAction((parse, ct) => Guard(() =>
+devPki.SetAction((parse, ct) => Guard(parse, () =>
 {
     var files = DevelopmentCertificateAuthority.WriteDevelopmentPki(
         parse.GetValue(outOption)!, parse.GetValue(nameOption)!, parse.GetValue(ipOption)!.Select(IPAddress.Parse), parse.GetValue(clientOption)!);
@@ -182,7 +182,7 @@ var command = new Command("command", "Run commands as tasks on the cluster.");
 var agentOption = new Option<string?>("--agent") { Description = "Agent to run on (default: the first connected agent)." };
 var commandArgument = new Argument<string[]>("command") { Description = "The program and its arguments.", Arity = ArgumentArity.OneOrMore };
 var run = new Command("run", "Launch a command as a task, stream its logs when it ends, and exit with its exit code.") { agentOption, commandArgument };
-run.SetAction((parse, ct) => Guard(async () =>
+run.SetAction((parse, ct) => Guard(parse, async () =>
 {
     var cli = Context(parse);
     return await cli.WithClientAsync(async (client, c) =>

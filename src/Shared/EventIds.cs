@@ -29,4 +29,5 @@ internal static class EventIds
     public const int TokenStoreV0Migrated = 4003;
 
     public const int Retrying = 5001;
+    public const int WaitingForMaster = 5002;
 }

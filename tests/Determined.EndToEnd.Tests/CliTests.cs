@@ -306,4 +306,47 @@ public sealed class CliTests : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty((string?)report["fix"]));
         Assert.Equal("FAIL", (string?)report["verdict"]);
     }
+
+    [Fact]
+    public async Task UnreachableMaster_InfoAndDoctor_NameTheClassTheStageTheSourceAndTheFix()
+    {
+        var port = HostileServer.ClosedPort();
+        var url = $"https://127.0.0.1:{port}";
+
+        var (exit, _, stderr, _) = await DetAsync(null, "-m", url, "info");
+        Assert.True(exit == 1, stderr);
+        Assert.Contains($"Cannot reach the master at {url} (ConnectionRefused)", stderr, StringComparison.Ordinal);
+        Assert.Contains("comes from the -m/--master flag", stderr, StringComparison.Ordinal);
+        Assert.Contains("Fix: check that the master is running", stderr, StringComparison.Ordinal);
+
+        (exit, _, stderr, _) = await DetWithEnvAsync(["DET_MASTER=" + url], null, "info");
+        Assert.True(exit == 1, stderr);
+        Assert.Contains("comes from the environment variable DET_MASTER", stderr, StringComparison.Ordinal);
+
+        (exit, _, stderr, _) = await DetWithEnvAsync(["DET_MASTER_ADDR=127.0.0.1:" + port], null, "info");
+        Assert.True(exit == 1, stderr);
+        Assert.Contains("comes from the environment variable DET_MASTER_ADDR", stderr, StringComparison.Ordinal);
+
+        var (doctorExit, stdout, doctorErr, _) = await DetAsync(null, "-m", url, "tls", "doctor");
+        Assert.True(doctorExit == 1, stdout + doctorErr);
+        Assert.Contains("Verdict:        FAIL (Unreachable: ConnectionRefused)", stdout, StringComparison.Ordinal);
+        Assert.Contains("Stage:          TCP connect", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("HandshakeFailed", stdout, StringComparison.Ordinal);
+
+        var (jsonExit, json, _, _) = await DetAsync(null, "-m", "https://nonexistent.invalid:8443", "tls", "doctor", "--json");
+        Assert.Equal(1, jsonExit);
+        var report = JsonNode.Parse(json)!;
+        Assert.Equal(nameof(MasterConnectionError.NameNotResolved), (string?)report["error"]);
+        Assert.Equal("name resolution", (string?)report["stage"]);
+    }
+
+    [Fact]
+    public async Task Doctor_WithSkipVerification_NeverSaysTheNameWasVerified()
+    {
+        var (exit, stdout, stderr, _) = await DetWithEnvAsync(["DET_MASTER_CERT_FILE=noverify"], null, "-m", Url, "tls", "doctor");
+
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Contains("Name verified:  NOTHING IS VERIFIED", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("Name verified:  localhost", stdout, StringComparison.Ordinal);
+    }
 }

@@ -6,7 +6,9 @@ using Determined.Samples.Common.Protocol;
 using Determined.Samples.Master;
 using Determined.Samples.Master.Api;
 using Determined.Samples.Master.Configuration;
+using Determined.Sdk;
 using Determined.Security;
+using Determined.Testing;
 using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests;
@@ -170,6 +172,73 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
 
         await cluster.Master!.WaitForLineAsync("Agent agent-1 registered .*reconnect=true");
         await agent.WaitForLineAsync("registered with the master \\(reconnect=True\\)");
+    }
+
+    [Fact]
+    public async Task MasterKilledAndRestarted_AClientLoopingCalls_SeesNoFailure()
+    {
+        // The fault run: the sample master is killed (SIGKILL) and restarted on the same port 2 s later while a client
+        // (pinned CA and name override, as a task has them) loops GET /info every 100 ms. The outage is far shorter than
+        // the client's Timeout: no call may fail. (That a POST is never sent twice is tested in UnreachableMasterTests.)
+        await using var cluster = new Cluster();
+        var port = HostileServer.ClosedPort();
+        await cluster.StartMasterOnPortAsync(port, tls: true);
+        using var client = DeterminedClient.FromEnvironment(
+            new DeterminedClientOptions { MasterUrl = $"https://127.0.0.1:{port}", UseEnvironment = false, UseTokenStore = false, UseCertificateStore = false, Timeout = TimeSpan.FromSeconds(60), Tls = { MasterCertificateFile = cluster.CaFile, MasterCertificateName = "determined-master-ci" } });
+        using var stop = new CancellationTokenSource();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var gets = 0;
+        var duringOutage = 0;
+        var outage = false;
+        var loop = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    var started = Volatile.Read(ref outage);
+                    await client.GetInfoAsync();
+                    Interlocked.Increment(ref gets);
+                    if (started)
+                    {
+                        Interlocked.Increment(ref duringOutage);
+                    }
+                }
+                catch (Exception ex) when (ex is DeterminedException or HttpRequestException)
+                {
+                    failures.Enqueue(ex.GetType().Name + ": " + ex.Message);
+                }
+
+                await Task.Delay(100);
+            }
+        });
+
+        await WaitUntilAsync(() => Volatile.Read(ref gets) >= 5, "calls before the restart");
+        Volatile.Write(ref outage, true);
+        await cluster.Master!.DisposeAsync(); // SIGKILL
+        var restarted = Task.Run(async () =>
+        {
+            await Task.Delay(2000);
+            await cluster.StartMasterOnPortAsync(port, tls: true);
+        });
+        var before = Volatile.Read(ref gets);
+        await restarted;
+        await WaitUntilAsync(() => Volatile.Read(ref gets) >= before + 5, "calls after the restart");
+        await stop.CancelAsync();
+        await loop;
+
+        Assert.True(failures.IsEmpty, $"{failures.Count} calls failed across the restart: {string.Join(" | ", failures.Take(3))}");
+        Assert.True(duringOutage >= 1, "no call was made while the master was down");
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(90), $"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
     }
 
     [Fact]

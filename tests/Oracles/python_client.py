@@ -8,6 +8,7 @@ Usage:
 Prints ONE JSON line {"verdict":"accept"|"reject","stage":"first"|"after-tofu","stored":PATH|null,
 "error":TEXT,"kind":"ok"|"ssl"|"connect"|"timeout"|"tofu-fetch"|"cert-file"} and exits 0 for either
 verdict (2 = usage error, 1 = unexpected crash). Any HTTP status counts as accept (TLS succeeded).
+"stored" is the file written by this run's trust-on-first-use step (null if none was written).
 
 Emulated (from determined-ai/determined; nothing is imported from it):
 * harness/determined/common/api/certs.py  Cert: with a cert PEM, `bundle` is a temp file holding
@@ -27,7 +28,10 @@ Emulated (from determined-ai/determined; nothing is imported from it):
   Cert(cert_pem=that, name=<same cert_name>). This happens even when DET_MASTER_CERT_FILE was set.
   pyOpenSSL is used when importable; otherwise `openssl s_client -tls1_2 -servername HOST
   -showcerts` (same SSL_get_peer_cert_chain list) fetches the chain.
---py313 emulates urllib3 >= 2.3 on Python >= 3.13, which adds VERIFY_X509_PARTIAL_CHAIN and
+The oracle runs with REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and proxy variables removed: requests lets
+REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a Session's `verify` (bundle AND noverify), so upstream
+in such an environment would ignore its own certificate settings; the oracle models a clean shell.
+--py313 emulates urllib3 2.x (e.g. the 2.7.0 installed here) on Python >= 3.13: it adds VERIFY_X509_PARTIAL_CHAIN and
 VERIFY_X509_STRICT to its SSL context (so a pinned non-root certificate can be an anchor).
 Without it this runs as Python <= 3.12 does: only a self-signed certificate ends a chain.
 """
@@ -128,7 +132,12 @@ def fetch_chain(host, port):
     return [ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(b)) for b in blocks]
 
 
+ENV_DROP = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+
+
 def main():
+    for k in ENV_DROP:
+        os.environ.pop(k, None)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", required=True)
     g = ap.add_mutually_exclusive_group()

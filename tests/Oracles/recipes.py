@@ -362,7 +362,7 @@ RECIPES = [
      shaped(S.shape_go_generate_cert)),
     ("upstream-ci", "determined-ai/determined .circleci/scripts/generate_cert.sh", "openssl", False,
      "Upstream CI's master cert: RSA-2048, subject C=XX/ST,L,O,CN=N/A, only extension SAN (upstream: "
-     "DNS:determined-master-ci, here DNS:localhost); OpenSSL 3 adds SKI/AKI.",
+     "DNS:determined-master-ci, here DNS:localhost); OpenSSL 3.0 adds an SKI, no AKI, no basicConstraints.",
      ossl_selfsigned("-new", "-sha256", "-newkey", "rsa:2048", "-nodes", "-days", "365", cfg=UPSTREAM_CI_CNF)),
     ("upstream-tests-untrusted-root", "determined-ai/determined harness/tests/common/untrusted-root/gen.sh",
      "openssl", False, "Upstream's harness TLS test chain: sha512, CA AKI keyid:always,issuer:always, CA:true not "

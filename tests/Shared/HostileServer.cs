@@ -11,14 +11,15 @@ namespace Determined.Testing;
 /// </summary>
 public sealed class HostileServer : IAsyncDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
     private readonly Func<int, string, Stream, CancellationToken, Task> _script;
     private readonly Task _accepting;
     private int _requests;
 
-    private HostileServer(Func<int, string, Stream, CancellationToken, Task> script, bool readRequests)
+    private HostileServer(Func<int, string, Stream, CancellationToken, Task> script, bool readRequests, int port = 0)
     {
+        _listener = new(IPAddress.Loopback, port);
         _script = script;
         _listener.Start();
         Uri = new Uri($"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}");
@@ -32,6 +33,17 @@ public sealed class HostileServer : IAsyncDisposable
 
     /// <summary>A server that runs <paramref name="script"/> for each HTTP request.</summary>
     public static HostileServer Start(Func<int, string, Stream, CancellationToken, Task> script) => new(script, readRequests: true);
+
+    /// <summary>A server on a given port (e.g. one a client is already trying to reach).</summary>
+    public static HostileServer StartOnPort(int port, Func<int, string, Stream, CancellationToken, Task> script) => new(script, readRequests: true, port);
+
+    /// <summary>A loopback port nothing listens on (bound by the OS, then released).</summary>
+    public static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
 
     /// <summary>A server that hands each raw connection to <paramref name="script"/> without reading anything (e.g. a TLS client hello left unanswered).</summary>
     public static HostileServer StartRaw(Func<int, Stream, CancellationToken, Task> script) => new((i, _, s, ct) => script(i, s, ct), readRequests: false);

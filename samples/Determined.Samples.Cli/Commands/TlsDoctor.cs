@@ -17,6 +17,7 @@ public static class TlsDoctor
         var probe = await MasterProbe.ProbeAsync(uri, decision.ExpectedName == uri.IdnHost ? null : decision.ExpectedName, cancellationToken);
 
         string verdict;
+        var stalled = false;
         MasterConnectionException? failure = null;
         try
         {
@@ -34,6 +35,19 @@ public static class TlsDoctor
             verdict = "FAIL";
             failure = new MasterConnectionException(MasterConnectionError.HandshakeFailed, uri.IdnHost, ex.Message, "check that the master runs at " + uri, null, ex);
         }
+        catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // HttpClient.Timeout: the connection was made (the probe completed a handshake) but /info never answered.
+            verdict = "FAIL";
+            stalled = true;
+            failure = new MasterConnectionException(
+                probe.SpeaksTls ? MasterConnectionError.HandshakeFailed : MasterConnectionError.ConnectTimeout,
+                uri.IdnHost,
+                $"{(probe.SpeaksTls ? "the master completed the TLS handshake but" : "the master")} did not answer GET /info within 30 s (it stalls). Fix: check the master's logs and load; a proxy or load balancer may hold the request",
+                "check the master's logs and load; a proxy or load balancer may hold the request",
+                null,
+                ex);
+        }
 
         if (json)
         {
@@ -49,6 +63,8 @@ public static class TlsDoctor
                 ["cipherSuite"] = probe?.CipherSuite?.ToString(),
                 ["chain"] = new JsonArray([.. (probe?.PresentedChain ?? []).Select(c => (JsonNode)Summary(CertificateSummary.Create(c)))]),
                 ["verdict"] = verdict,
+                ["stage"] = failure is null ? null : Stage(failure, stalled),
+                ["nameVerified"] = !policy.DangerousSkipVerification,
                 ["error"] = failure?.Error.ToString(),
                 ["message"] = failure?.Message,
                 ["fix"] = failure?.SuggestedFix,
@@ -60,10 +76,14 @@ public static class TlsDoctor
         var o = cli.Output;
         await o.WriteLineAsync($"Master:         {MasterAddress.Canonicalize(uri)}");
         await o.WriteLineAsync($"Trust:          {decision.Anchors}: {trustSource}");
-        await o.WriteLineAsync($"Name verified:  {decision.ExpectedName}{(decision.ExpectedName != uri.IdnHost ? " (name override; sent as SNI and Host)" : string.Empty)}");
+        await o.WriteLineAsync(policy.DangerousSkipVerification
+            ? $"Name verified:  NOTHING IS VERIFIED (DangerousSkipVerification / noverify); the name sent is {decision.ExpectedName}"
+            : $"Name verified:  {decision.ExpectedName}{(decision.ExpectedName != uri.IdnHost ? " (name override; sent as SNI and Host)" : string.Empty)}");
         if (probe is { SpeaksTls: true })
         {
-            await o.WriteLineAsync($"Connection:     {probe.Protocol}, {probe.CipherSuite}");
+            // The platform may report no suite (TLS_NULL_WITH_NULL_NULL, e.g. on Windows): never print that as the suite.
+            var suite = probe.CipherSuite is { } known && known != System.Net.Security.TlsCipherSuite.TLS_NULL_WITH_NULL_NULL ? known.ToString() : "cipher suite not reported by the platform";
+            await o.WriteLineAsync($"Connection:     {probe.Protocol}, {suite}");
             await o.WriteLineAsync("Chain presented:");
             for (var i = 0; i < probe.PresentedChain.Count; i++)
             {
@@ -89,9 +109,10 @@ public static class TlsDoctor
 
         var colour = !Console.IsOutputRedirected;
         var mark = failure is null && verdict == "OK" ? (colour ? "\u001b[32mOK\u001b[0m" : "OK") : (colour ? "\u001b[31mFAIL\u001b[0m" : "FAIL");
-        await o.WriteLineAsync($"Verdict:        {mark}{(failure is null ? string.Empty : $" ({failure.Error})")}");
+        await o.WriteLineAsync($"Verdict:        {mark}{(failure is null ? string.Empty : $" ({Class(failure, stalled)})")}");
         if (failure is not null)
         {
+            await o.WriteLineAsync($"Stage:          {Stage(failure, stalled)}");
             // The message ends with the fix; print it once, on its own line.
             var reason = failure.Message;
             var fixAt = reason.LastIndexOf(" Fix: ", StringComparison.Ordinal);
@@ -151,6 +172,24 @@ public static class TlsDoctor
     }
 
     private static string Printable(string value) => CliContext.Printable(value);
+
+    private static bool Unreachable(MasterConnectionError error) => error is MasterConnectionError.ConnectionRefused or MasterConnectionError.ConnectionClosed
+        or MasterConnectionError.ConnectTimeout or MasterConnectionError.NameNotResolved or MasterConnectionError.NetworkUnreachable or MasterConnectionError.ProxyFailed;
+
+    /// <summary>The verdict's class: <c>Unreachable: ConnectionRefused</c>, <c>Stalled</c>, or the certificate or TLS error.</summary>
+    private static string Class(MasterConnectionException failure, bool stalled) =>
+        stalled ? "Stalled" : Unreachable(failure.Error) ? $"Unreachable: {failure.Error}" : failure.Error.ToString();
+
+    /// <summary>Where the connection stopped: name resolution, TCP (or the proxy), TLS, or HTTP.</summary>
+    private static string Stage(MasterConnectionException failure, bool stalled) => stalled ? "HTTP (the request was sent; no answer)" : failure.Error switch
+    {
+        MasterConnectionError.NameNotResolved => "name resolution",
+        MasterConnectionError.ConnectionRefused or MasterConnectionError.ConnectTimeout or MasterConnectionError.NetworkUnreachable => "TCP connect",
+        MasterConnectionError.ConnectionClosed => "TCP (closed before TLS or an answer)",
+        MasterConnectionError.ProxyFailed => "the proxy",
+        MasterConnectionError.PlaintextServer or MasterConnectionError.TlsServerOnPlaintextUrl or MasterConnectionError.EncryptionRequired or MasterConnectionError.HandshakeFailed => "TLS handshake",
+        _ => "TLS (the master's certificate)",
+    };
 
     private static string TrustSourceText(CliContext cli, TlsPolicy policy, TrustDecision decision)
     {

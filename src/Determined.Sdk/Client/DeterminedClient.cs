@@ -296,8 +296,22 @@ public class DeterminedClient : IDisposable
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && (deadline.IsExpired || ex is TaskCanceledException { InnerException: TimeoutException } || IsResilienceTimeout(ex)))
         {
             deadline.Dispose();
+            if (RetryHandler.LastUnreachable(request) is { } down)
+            {
+                // The whole Timeout went by waiting for a master that could not be reached: that is the error, not a timeout.
+                Record(activity, method, started, ("error.type", down.Error.ToString()));
+                throw WithSource(down, $" Kept trying for {Settings.Options.Timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); nothing was sent.");
+            }
+
             Record(activity, method, started, ("error.type", "DeadlineExceeded"));
-            throw deadline.Expired("connecting, sending the request or waiting for the answer", ex);
+            throw deadline.Expired(ConnectionProgress.Phase(request), ex);
+        }
+        catch (MasterConnectionException ex) when (ConnectionProgress.IsUnreachable(ex.Error))
+        {
+            deadline.Dispose();
+            Record(activity, method, started, ("error.type", ex.Error.ToString()));
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Error.ToString());
+            throw WithSource(ex, string.Empty);
         }
         catch (Exception ex)
         {
@@ -310,6 +324,26 @@ public class DeterminedClient : IDisposable
         Record(activity, method, started, ("http.response.status_code", (int)response.StatusCode));
         response.Content = new BoundedContent(response.Content, Settings.Options.MaxResponseBytes, deadline);
         return response;
+    }
+
+    /// <summary>
+    /// A failure to reach the master, with where its URL came from (an option, a configuration key, DET_MASTER,
+    /// DET_MASTER_ADDR or the default), which the connection layer cannot know. Class, fix and cause are kept.
+    /// </summary>
+    private MasterConnectionException WithSource(MasterConnectionException failure, string more)
+    {
+        var setting = Settings.Provenance.LastOrDefault(p => p.Name == "MasterUrl");
+        var source = setting?.Origin switch
+        {
+            SettingOrigin.Environment => $"the environment variable {setting.Location}",
+            SettingOrigin.Configuration => $"the configuration key {setting.Location}",
+            SettingOrigin.Options => setting.Location,
+            SettingOrigin.Default => "the default localhost:8080 (none of DeterminedClientOptions.MasterUrl, DET_MASTER or DET_MASTER_ADDR is set)",
+            _ => "the client's settings",
+        };
+        var configured = setting?.Value is { } value ? $"'{Printable(Redaction.Redact(value))}'" : _base;
+        var message = failure.Message.Replace(" Fix: ", $"{more} The master URL {configured} comes from {source}. Fix: ", StringComparison.Ordinal);
+        return new MasterConnectionException(failure.Error, failure.Host, message, failure.SuggestedFix, null, failure.InnerException ?? failure);
     }
 
     private void Record(Activity? activity, HttpMethod method, long started, (string Key, object Value) outcome)

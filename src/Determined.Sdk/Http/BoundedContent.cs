@@ -94,7 +94,7 @@ internal sealed class BoundedContent : HttpContent
             }
             catch (Exception ex) when (ex is OperationCanceledException or IOException && deadline.IsExpired && !cancellationToken.IsCancellationRequested)
             {
-                throw deadline.Expired("reading the response body", ex);
+                throw deadline.Expired(CallDeadline.ReadingBody, ex);
             }
             catch (HttpIOException ex)
             {
@@ -164,12 +164,27 @@ internal sealed class CallDeadline : IDisposable
 
     public string Request { get; }
 
-    public DeterminedApiException Expired(string phase, Exception? inner) => new(
-        HttpStatusCode.RequestTimeout,
-        4,
-        "DeadlineExceeded",
-        $"{Request} to the master {Master} did not complete within {_timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); it timed out while {phase}. Fix: check that the master is up and reachable; raise Timeout if the call is expected to take longer.",
-        inner);
+    /// <summary>The deadline error, naming the phase it hit (from the connection layer; null when unknown) and that phase's fix.</summary>
+    public DeterminedApiException Expired(string? phase, Exception? inner)
+    {
+        var (during, fix) = phase switch
+        {
+            ConnectionProgress.Connecting => ("during the TCP connection to the master", "check that the master's host and port are reachable from here (a firewall that drops packets, a VPN) and that the master is running"),
+            ConnectionProgress.TlsHandshake => ("during the TLS handshake: the server accepted the connection but did not complete the handshake", "check that the port is the master's TLS port (8443 by default) and that no proxy or firewall holds the connection; a service that is not a TLS server never answers"),
+            ConnectionProgress.WaitingForHeaders => ("while waiting for the response headers: the request was sent and the master did not answer in time", "check the master's load and logs; raise Timeout if this call is expected to take longer"),
+            ReadingBody => ("while reading the response body", "raise Timeout for large answers, or check the network's throughput to the master"),
+            _ => ("before the connection was established (connecting, or waiting for a free connection)", "check that the master is up and reachable; raise Timeout if the call is expected to take longer"),
+        };
+        return new(
+            HttpStatusCode.RequestTimeout,
+            4,
+            "DeadlineExceeded",
+            $"{Request} to the master {Master} did not complete within {_timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); it timed out {during}. Fix: {fix}.",
+            inner);
+    }
+
+    /// <summary>The phase after the response headers arrived.</summary>
+    public const string ReadingBody = "reading the response body";
 
     public void Dispose() => _source.Dispose();
 }

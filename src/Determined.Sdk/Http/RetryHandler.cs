@@ -8,10 +8,15 @@ namespace Determined.Sdk;
 
 /// <summary>
 /// The SDK's one retry layer, a Polly v8 retry strategy in the HTTP pipeline (under the client, over the TLS handler).
-/// Retried: connection failures (refused, reset, name resolution) and 502/503/504 answers, for idempotent requests only
-/// (GET, HEAD, OPTIONS, PUT, DELETE, and requests the client marks with <see cref="IdempotentKey"/>), with exponential
-/// backoff and jitter, honouring <c>Retry-After</c> (at most 30 s). Never retried: TLS and certificate failures, other
-/// statuses, POSTs (a command launched twice is worse than an error). The call's deadline bounds every attempt and wait.
+/// Retried until the call's deadline: a master that could not be reached before any byte of the request was sent
+/// (refused, reset or closed before TLS, connect timeout, network unreachable: <see cref="MasterConnectionException.IsTransient"/>),
+/// for every method, POST included, with jittered exponential backoff up to 2 s; so a client started before its master,
+/// or calling through a restart, succeeds once the master is up within <see cref="DeterminedClientOptions.Timeout"/>.
+/// Retried <see cref="DeterminedClientOptions.MaxRetries"/> times: 502/503/504 answers and other connection failures, for
+/// idempotent requests only (GET, HEAD, OPTIONS, PUT, DELETE, and requests the client marks with <see cref="IdempotentKey"/>),
+/// honouring <c>Retry-After</c> (at most 30 s). Never retried: TLS and certificate failures, an unresolvable name, a proxy
+/// failure, other statuses, and a request that may have reached the master unless it is idempotent (a command launched
+/// twice is worse than an error). <c>MaxRetries = 0</c> turns every retry off.
 /// With <c>services.AddDeterminedClient().AddStandardResilienceHandler()</c> this layer steps aside (one layer, not two).
 /// </summary>
 internal sealed class RetryHandler : DelegatingHandler
@@ -86,13 +91,28 @@ internal sealed class RetryHandler : DelegatingHandler
     {
         HttpResponseMessage? response = null;
         Exception? error = null;
-        try
+        for (var unreachable = 0; ; unreachable++)
         {
-            response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        catch (HttpRequestException ex) when (_maxRetries > 0 && IsRetryable(request, ex, cancellationToken))
-        {
-            error = ex;
+            try
+            {
+                response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+                break;
+            }
+            catch (HttpRequestException ex) when (_maxRetries > 0 && IsRetryable(request, ex, cancellationToken))
+            {
+                error = ex;
+                break;
+            }
+            catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && IsRetryableUntilDeadline(request, ex))
+            {
+                // The master is down, restarting or not yet up, and nothing of the request was sent: wait and try again until
+                // the call's deadline (DeterminedClient reports this failure, not a bare timeout, when the deadline ends it).
+                LastUnreachable(request, ex);
+                var delay = UnreachableBackoff(unreachable);
+                Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri?.AbsolutePath ?? string.Empty, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
+                _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
+                await Task.Delay(delay, _time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         if (response is not null && (_maxRetries <= 0 || !IsRetryable(request, response)))
@@ -138,6 +158,42 @@ internal sealed class RetryHandler : DelegatingHandler
         {
             ResilienceContextPool.Shared.Return(context);
         }
+    }
+
+    /// <summary>
+    /// A master that refused, reset, timed out or was unreachable before any byte of the request was sent: every method
+    /// may be sent again (a non-idempotent body only if not one byte of it was ever written); a connection that ended
+    /// after the request may have reached the master only for idempotent requests.
+    /// </summary>
+    private static bool IsRetryableUntilDeadline(HttpRequestMessage request, MasterConnectionException failure)
+    {
+        if (!failure.IsTransient)
+        {
+            return false;
+        }
+
+        if (ConnectionProgress.RequestMayHaveBeenSent(failure))
+        {
+            return IsIdempotent(request);
+        }
+
+        return request.Content is not SendOnceContent once || once.TryRearmUnsent();
+    }
+
+    private static readonly HttpRequestOptionsKey<MasterConnectionException> s_lastUnreachable = new("Determined.LastUnreachable");
+
+    private static void LastUnreachable(HttpRequestMessage request, MasterConnectionException failure) => request.Options.Set(s_lastUnreachable, failure);
+
+    /// <summary>The last failure to reach the master before the request's deadline ended its retries, if any.</summary>
+    internal static MasterConnectionException? LastUnreachable(HttpRequestMessage request) =>
+        request.Options.TryGetValue(s_lastUnreachable, out var failure) ? failure : null;
+
+    /// <summary>Exponential from <see cref="DeterminedClientOptions.RetryDelay"/>, at most 2 s, with full jitter (between half and all of it).</summary>
+    private TimeSpan UnreachableBackoff(int attempt)
+    {
+        var baseDelay = _delay > TimeSpan.Zero ? _delay : TimeSpan.FromMilliseconds(100);
+        var capped = Math.Min(baseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 10)), 2000);
+        return TimeSpan.FromMilliseconds(capped * (0.5 + (Random.Shared.NextDouble() / 2)));
     }
 
     private static bool IsRetryable(HttpRequestMessage request, HttpResponseMessage response) =>

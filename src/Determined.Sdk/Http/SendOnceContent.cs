@@ -38,6 +38,21 @@ internal sealed class SendOnceContent : ByteArrayContent
     /// <summary>True the first time the request carrying this body is dispatched, false on any later attempt.</summary>
     internal bool TryDispatch() => Interlocked.Exchange(ref _dispatched, 1) == 0;
 
+    /// <summary>
+    /// After an attempt that provably sent nothing (the connection was refused before any byte): allows one more dispatch,
+    /// but only if not one byte of this body was ever written. Returns false (and allows nothing) otherwise.
+    /// </summary>
+    internal bool TryRearmUnsent()
+    {
+        if (Volatile.Read(ref _sent) != 0)
+        {
+            return false;
+        }
+
+        Volatile.Write(ref _dispatched, 0);
+        return true;
+    }
+
     private void ThrowIfResent()
     {
         if (Interlocked.Exchange(ref _sent, 1) == 1)

@@ -67,4 +67,28 @@ public enum MasterConnectionError
 
     /// <summary>A name of the server certificate is outside what a CA's name constraints allow, or the constraints themselves are invalid.</summary>
     NameConstraintViolation,
+
+    /// <summary>
+    /// Nothing listens at the master's address and port (the connection was refused): the master is not running, is
+    /// restarting, or the port is wrong. Transient: a retry succeeds once the master is up.
+    /// </summary>
+    ConnectionRefused,
+
+    /// <summary>
+    /// The server accepted the connection and then closed or reset it before the TLS handshake or an answer (a master
+    /// shutting down, a load balancer with no backend, a service that is not a master). Transient.
+    /// </summary>
+    ConnectionClosed,
+
+    /// <summary>The TCP connection was not established in time (a host that drops packets, a firewall). Transient.</summary>
+    ConnectTimeout,
+
+    /// <summary>The master's host name does not resolve (a typo in the URL, a name only known inside the cluster). Not transient.</summary>
+    NameNotResolved,
+
+    /// <summary>No route to the master's network or host (a down interface, a VPN not connected). Transient.</summary>
+    NetworkUnreachable,
+
+    /// <summary>The HTTP proxy in use could not be reached or refused the tunnel to the master (the proxy environment variables). Not transient.</summary>
+    ProxyFailed,
 }

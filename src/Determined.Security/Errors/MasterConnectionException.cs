@@ -69,4 +69,12 @@ public sealed class MasterConnectionException : DeterminedException
 
     /// <summary>Gets what to change so the connection succeeds.</summary>
     public string SuggestedFix { get; }
+
+    /// <summary>
+    /// Gets a value indicating whether the same call may succeed later: true when the master could not be reached at
+    /// all (<see cref="MasterConnectionError.ConnectionRefused"/>, <see cref="MasterConnectionError.ConnectionClosed"/>,
+    /// <see cref="MasterConnectionError.ConnectTimeout"/>, <see cref="MasterConnectionError.NetworkUnreachable"/>), as
+    /// while it restarts. Certificate, name and configuration failures are never transient.
+    /// </summary>
+    public override bool IsTransient => Error is MasterConnectionError.ConnectionRefused or MasterConnectionError.ConnectionClosed or MasterConnectionError.ConnectTimeout or MasterConnectionError.NetworkUnreachable;
 }

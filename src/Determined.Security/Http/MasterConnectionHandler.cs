@@ -102,7 +102,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                 throw decided;
             }
 
-            var classified = await ClassifyAsync(ex, uri, https, cancellationToken).ConfigureAwait(false);
+            var classified = await ClassifyAsync(ex, request, uri, https, cancellationToken).ConfigureAwait(false);
             if (classified is null)
             {
                 // .NET's messages name the proxy URL, password included: never pass that on.
@@ -116,28 +116,29 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
 
             Log.ConnectionFailed(_logger, uri, classified.Error, classified.Message);
-            if (classified.Error is MasterConnectionError.PlaintextServer or MasterConnectionError.TlsServerOnPlaintextUrl or MasterConnectionError.HandshakeFailed)
-            {
-                SecurityTelemetry.Failed(classified.Error);
-            }
-
+            SecurityTelemetry.Failed(classified.Error);
             throw classified;
         }
         catch (OperationCanceledException ex) when (ex.InnerException is TimeoutException && !cancellationToken.IsCancellationRequested)
         {
             // SocketsHttpHandler.ConnectTimeout covers the TCP connect and the TLS handshake: say which one stalled.
             var authority = uri.GetLeftPart(UriPartial.Authority);
-            if (https && await MasterProbe.AcceptsConnectionsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            var phase = ConnectionProgress.Phase(request);
+            MasterConnectionException stalled;
+            if (https && (phase == ConnectionProgress.TlsHandshake || (phase is null && await MasterProbe.AcceptsConnectionsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))))
             {
-                var stalled = Failure(uri, MasterConnectionError.HandshakeFailed,
+                stalled = Failure(uri, MasterConnectionError.HandshakeFailed,
                     $"the server at {authority} accepted the connection but never answered the TLS handshake (within the connect timeout)",
                     "check that the port belongs to a Determined master with TLS on (security.tls.cert and security.tls.key) and that no firewall or proxy holds the connection; a plain-TCP service on this port never answers a TLS client", ex);
-                Log.ConnectionFailed(_logger, uri, stalled.Error, stalled.Message);
-                SecurityTelemetry.Failed(stalled.Error);
-                throw stalled;
+            }
+            else
+            {
+                stalled = ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectTimeout, ConnectionProgress.Tried(request), "no TCP connection could be established within the connect timeout", ex);
             }
 
-            throw new HttpRequestException(HttpRequestError.ConnectionError, $"No connection to {authority} could be established within the connect timeout. Fix: check the master address and port, and that the master is running and reachable.", ex);
+            Log.ConnectionFailed(_logger, uri, stalled.Error, stalled.Message);
+            SecurityTelemetry.Failed(stalled.Error);
+            throw stalled;
         }
     }
 
@@ -154,9 +155,16 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         return null;
     }
 
-    private async Task<MasterConnectionException?> ClassifyAsync(HttpRequestException ex, Uri uri, bool https, CancellationToken cancellationToken)
+    private async Task<MasterConnectionException?> ClassifyAsync(HttpRequestException ex, HttpRequestMessage request, Uri uri, bool https, CancellationToken cancellationToken)
     {
         var authority = uri.GetLeftPart(UriPartial.Authority);
+        var proxy = _current.ProxyFor(uri);
+        var tried = proxy is null ? ConnectionProgress.Tried(request) : $"the proxy {proxy.Scheme}://{proxy.Authority}";
+        if (ConnectionFailures.Classify(ex, proxy) is { } unreachable)
+        {
+            return ConnectionFailures.Unreachable(uri, unreachable.Error, tried, unreachable.Detail, ex);
+        }
+
         if (https && ex.HttpRequestError == HttpRequestError.SecureConnectionError)
         {
             if (await MasterProbe.SpeaksPlainHttpAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
@@ -166,17 +174,29 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                     Messages.PlaintextFix(uri), ex);
             }
 
+            if (Innermost(ex) is IOException && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            {
+                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepted the connection and closed it without answering the TLS handshake", ex);
+            }
+
             return Failure(uri, MasterConnectionError.HandshakeFailed,
                 $"the TLS handshake with {uri.Authority} failed ({Redaction.Redact(Innermost(ex).Message)})",
                 $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
         }
 
-        if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown
-            && await MasterProbe.SpeaksTlsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+        if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown)
         {
-            return Failure(uri, MasterConnectionError.TlsServerOnPlaintextUrl,
-                $"'{authority}' is an http:// URL but the server on port {uri.Port} speaks TLS",
-                $"use https://{uri.Authority}", ex);
+            if (await MasterProbe.SpeaksTlsAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            {
+                return Failure(uri, MasterConnectionError.TlsServerOnPlaintextUrl,
+                    $"'{authority}' is an http:// URL but the server on port {uri.Port} speaks TLS",
+                    $"use https://{uri.Authority}", ex);
+            }
+
+            if (ex.HttpRequestError == HttpRequestError.ResponseEnded && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            {
+                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepts connections and closes them at once, without answering", ex);
+            }
         }
 
         return null;
@@ -255,6 +275,25 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     private sealed class Generation(TlsPolicy policy, SocketsHttpHandler handler)
     {
         public TlsPolicy Policy { get; } = policy;
+
+        /// <summary>The proxy this handler sends requests for <paramref name="uri"/> through (an app's, or the environment's), or null.</summary>
+        public Uri? ProxyFor(Uri uri)
+        {
+            if (!handler.UseProxy)
+            {
+                return null;
+            }
+
+            try
+            {
+                var proxy = handler.Proxy ?? HttpClient.DefaultProxy;
+                return proxy.IsBypassed(uri) ? null : proxy.GetProxy(uri) is { } found && found != uri ? found : null;
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException or ObjectDisposedException)
+            {
+                return null;
+            }
+        }
 
         public HttpMessageInvoker Invoker { get; } = new(handler, disposeHandler: true);
     }

@@ -78,6 +78,10 @@ public class MasterHttpHandlerFactory
         Resolver.Resolve(masterUri); // logs the decision and counts it
         var sockets = CreateSocketsHttpHandler();
         sockets.SslOptions = Resolver.CreateSslClientAuthenticationOptions(masterUri);
+
+        // Dial as the platform does, recording the phase and the addresses tried for the errors (an app's hook may replace these).
+        sockets.ConnectCallback ??= MasterConnector.ConnectAsync;
+        sockets.PlaintextStreamFilter ??= MasterConnector.ConnectedAsync;
         ConfigureHandler(masterUri, sockets);
         return sockets;
     }

@@ -16,6 +16,8 @@ public static class MasterProbe
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(10);
 
+    private const string HandshakeFix = "check the URL and port of the master, and that it accepts TLS 1.2 or 1.3 without a client certificate";
+
     /// <summary>Probes a master.</summary>
     /// <param name="masterUri">The master URL; its host and port are dialled.</param>
     /// <param name="certificateName">The TLS server name to send instead of the URL host (the name override), if any.</param>
@@ -35,7 +37,12 @@ public static class MasterProbe
         }
         catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {Redaction.Redact(ex.Message)}");
+            var failure = ex is ProxyException proxy
+                ? ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ProxyFailed, proxy.Proxy, proxy.Message, ex)
+                : ConnectionFailures.Classify(ex, proxy: null) is { } reached
+                    ? ConnectionFailures.Unreachable(masterUri, reached.Error, MasterConnector.Endpoint(masterUri.HostNameType == UriHostNameType.IPv6 ? masterUri.Host : masterUri.IdnHost, masterUri.Port), reached.Detail, ex)
+                    : ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ConnectTimeout, null, $"no TCP connection within {s_timeout.TotalSeconds:0} s", ex);
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {Redaction.Redact(ex.Message)}", failure);
         }
 
         var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
@@ -70,8 +77,16 @@ public static class MasterProbe
         catch (Exception ex) when (ex is AuthenticationException or IOException or CryptographicException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
             // Within the probe's own budget: a port that stalled the handshake gets no second full timeout.
-            var plain = !cts.IsCancellationRequested && await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
-            return new MasterProbeResult(masterUri, targetHost, presented, null, null, plain, $"TLS handshake failed: {ex.Message}");
+            var stalled = cts.IsCancellationRequested;
+            var plain = !stalled && await SpeaksPlainHttpAsync(masterUri.IdnHost, masterUri.Port, cts.Token).ConfigureAwait(false);
+            var closed = !stalled && !plain && ex is IOException && await ClosesAtOnceAsync(masterUri.IdnHost, masterUri.Port, cancellationToken).ConfigureAwait(false);
+            var url = MasterAddress.Canonicalize(masterUri);
+            var failure = plain
+                ? new MasterConnectionException(MasterConnectionError.PlaintextServer, masterUri.IdnHost, Messages.Failure(MasterConnectionError.PlaintextServer, masterUri.IdnHost, null, $"{url} answers in plain HTTP, so it has no certificate to trust", Messages.PlaintextFix(masterUri)), Messages.PlaintextFix(masterUri), null, ex)
+                : closed
+                    ? ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ConnectionClosed, null, "the server accepted the connection and closed it without answering the TLS handshake", ex)
+                    : new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} (TLS handshake failed: {(stalled ? $"the server accepted the connection but did not complete the TLS handshake within {s_timeout.TotalSeconds:0} s" : Redaction.Redact(ex.Message))})", HandshakeFix), HandshakeFix, null, ex);
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, plain, $"TLS handshake failed: {ex.Message}", failure);
         }
     }
 
@@ -138,12 +153,22 @@ public static class MasterProbe
             if (!string.Equals(proxyUri.Scheme, Uri.UriSchemeHttp, StringComparison.OrdinalIgnoreCase))
             {
                 // The tunnel request (with the proxy's credentials) goes over plain TCP: only to an http:// proxy.
-                throw new IOException($"the proxy {proxyUri.Scheme}://{proxyUri.Authority} is not an http:// proxy; the certificate probe tunnels only through http:// proxies (HTTPS_PROXY=http://host:port), so it does not send the proxy's credentials to it");
+                throw new ProxyException($"{MasterConnector.Endpoint(proxyUri.IdnHost, proxyUri.Port)} (the proxy)", $"the proxy {proxyUri.Scheme}://{proxyUri.Authority} is not an http:// proxy; the certificate probe tunnels only through http:// proxies (HTTPS_PROXY=http://host:port), so it does not send the proxy's credentials to it", null);
             }
 
-            await client.ConnectAsync(proxyUri.IdnHost, proxyUri.Port, cancellationToken).ConfigureAwait(false);
+            var proxyName = $"{MasterConnector.Endpoint(proxyUri.IdnHost, proxyUri.Port)} (the proxy)";
+            try
+            {
+                await client.ConnectAsync(proxyUri.IdnHost, proxyUri.Port, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                throw new ProxyException(proxyName, $"the proxy {proxyUri.Scheme}://{proxyUri.Authority} could not be reached ({ex.SocketErrorCode})", ex);
+            }
+
             var stream = client.GetStream();
-            var authority = target.Authority;
+            // RFC 9110 9.3.6: the request target of CONNECT is always host:port, the default port included.
+            var authority = MasterConnector.Endpoint(target.HostNameType == UriHostNameType.IPv6 ? target.Host : target.IdnHost, port);
             var request = new StringBuilder($"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
             if (proxy.Credentials?.GetCredential(proxyUri, "Basic") is { } credential && !string.IsNullOrEmpty(credential.UserName))
             {
@@ -156,7 +181,7 @@ public static class MasterProbe
             var status = await ReadTunnelStatusAsync(stream, cancellationToken).ConfigureAwait(false);
             if (status != 200)
             {
-                throw new IOException($"the proxy {proxyUri.Scheme}://{proxyUri.Authority} refused to open a tunnel to {authority} (HTTP {status}){(status == 407 ? "; its credentials (in HTTPS_PROXY) were missing or wrong" : string.Empty)}");
+                throw new ProxyException(proxyName, $"the proxy {proxyUri.Scheme}://{proxyUri.Authority} refused to open a tunnel to {authority} (HTTP {status}){(status == 407 ? "; its credentials (in HTTPS_PROXY) were missing or wrong" : string.Empty)}", null);
             }
 
             return stream;
@@ -209,10 +234,41 @@ public static class MasterProbe
         }
     }
 
+    /// <summary>
+    /// True when the port accepts a connection and closes it on its own within a moment, before the client has sent
+    /// anything (a listener that drops every connection, a master shutting down); a TLS or HTTP server waits instead.
+    /// </summary>
+    internal static async Task<bool> ClosesAtOnceAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(1));
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(host, port, cts.Token).ConfigureAwait(false);
+            var one = new byte[1];
+            return await client.GetStream().ReadAsync(one, cts.Token).ConfigureAwait(false) == 0;
+        }
+        catch (Exception ex) when (ex is SocketException or IOException)
+        {
+            return ex is IOException { InnerException: SocketException { SocketErrorCode: SocketError.ConnectionReset } } or SocketException { SocketErrorCode: SocketError.ConnectionReset };
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True when the port completes a TLS handshake.</summary>
     internal static async Task<bool> SpeaksTlsAsync(string host, int port, CancellationToken cancellationToken)
     {
         var result = await ProbeAsync(new UriBuilder(Uri.UriSchemeHttps, host, port).Uri, null, cancellationToken).ConfigureAwait(false);
         return result.SpeaksTls;
     }
+}
+
+/// <summary>The proxy a probe tunnels through could not be reached or refused the tunnel.</summary>
+internal sealed class ProxyException(string proxy, string message, Exception? inner) : IOException(message, inner)
+{
+    public string Proxy { get; } = proxy;
 }

@@ -7,8 +7,9 @@ namespace Determined.Security;
 /// <summary>What <see cref="MasterProbe"/> saw on a master's port.</summary>
 public sealed class MasterProbeResult
 {
-    internal MasterProbeResult(Uri masterUri, string targetHost, List<X509Certificate2> chain, SslProtocols? protocol, TlsCipherSuite? cipherSuite, bool speaksPlainHttp, string? error)
+    internal MasterProbeResult(Uri masterUri, string targetHost, List<X509Certificate2> chain, SslProtocols? protocol, TlsCipherSuite? cipherSuite, bool speaksPlainHttp, string? error, MasterConnectionException? failure = null)
     {
+        Failure = failure;
         MasterUri = masterUri;
         TargetHost = targetHost;
         PresentedChain = chain;
@@ -41,6 +42,14 @@ public sealed class MasterProbeResult
 
     /// <summary>Gets why the probe failed, or <see langword="null"/>.</summary>
     public string? Error { get; }
+
+    /// <summary>
+    /// Gets the classified failure when the probe could not complete a handshake, or <see langword="null"/>: where it
+    /// stopped (<see cref="MasterConnectionError.ConnectionRefused"/>, <see cref="MasterConnectionError.NameNotResolved"/>,
+    /// <see cref="MasterConnectionError.ProxyFailed"/>, <see cref="MasterConnectionError.PlaintextServer"/>,
+    /// <see cref="MasterConnectionError.HandshakeFailed"/>, …), with the message and the fix.
+    /// </summary>
+    public MasterConnectionException? Failure { get; }
 
     /// <summary>Returns the presented chain as PEM, leaf first: what trust on first use stores.</summary>
     /// <returns>PEM text.</returns>

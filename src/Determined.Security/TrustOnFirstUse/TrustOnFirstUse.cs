@@ -135,11 +135,8 @@ public sealed class TrustOnFirstUse
         if (probe.PresentedChain.Count == 0 || probe.Error is not null)
         {
             // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
-            // never trusted.
-            var (error, detail, fix) = probe.SpeaksPlainHttp
-                ? (MasterConnectionError.PlaintextServer, $"{url} answers in plain HTTP, so it has no certificate to trust", Messages.PlaintextFix(masterUri))
-                : (MasterConnectionError.HandshakeFailed, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master, and that it accepts TLS 1.2 or 1.3 without a client certificate");
-            throw new MasterConnectionException(error, masterUri.IdnHost, Messages.Failure(error, masterUri.IdnHost, null, detail, fix), fix);
+            // never trusted. The probe says where it stopped (refused, unresolved, a proxy, plain HTTP, the handshake).
+            throw probe.Failure ?? new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"), "check the URL and port of the master");
         }
 
         var chain = VerifiedChain(probe.PresentedChain);

@@ -166,18 +166,15 @@ public sealed class DeterminedClientTests : IDisposable
     }
 
     [Fact]
-    public async Task ConnectionRefused_IsRetriedBoundedThenThrown()
+    public async Task ConnectionRefused_IsRetriedUntilTheDeadlineThenThrownClassified()
     {
-        int port;
-        using (var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0))
-        {
-            listener.Start();
-            port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
+        var port = Determined.Testing.HostileServer.ClosedPort();
+        using var client = DeterminedClient.Create(new() { MasterUrl = $"http://127.0.0.1:{port}", MaxRetries = 2, RetryDelay = TimeSpan.FromMilliseconds(5), Timeout = TimeSpan.FromSeconds(1), UseTokenStore = false }, _ => null, null);
 
-        using var client = DeterminedClient.Create(new() { MasterUrl = $"http://127.0.0.1:{port}", MaxRetries = 2, RetryDelay = TimeSpan.FromMilliseconds(5), UseTokenStore = false }, _ => null, null);
-
-        var ex = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetInfoAsync());
-        Assert.Equal(HttpRequestError.ConnectionError, ex.HttpRequestError);
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => client.GetInfoAsync());
+        Assert.Equal(MasterConnectionError.ConnectionRefused, ex.Error);
+        Assert.IsType<HttpRequestException>(ex.InnerException);
+        Assert.Equal(HttpRequestError.ConnectionError, ((HttpRequestException)ex.InnerException).HttpRequestError);
+        Assert.Contains("comes from DeterminedClientOptions.MasterUrl", ex.Message, StringComparison.Ordinal);
     }
 }

@@ -69,7 +69,7 @@ public sealed class HostileServerTests
         var ex = await Assert.ThrowsAsync<DeterminedApiException>(() => client.GetInfoAsync()).WaitAsync(s_guard);
 
         Assert.Equal("DeadlineExceeded", ex.Reason);
-        Assert.Contains("waiting for the answer", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("while waiting for the response headers: the request was sent", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

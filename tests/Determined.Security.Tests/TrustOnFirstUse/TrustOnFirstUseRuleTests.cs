@@ -261,10 +261,17 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
         await Record(text, "rejected-at-the-prompt", () => NewTofu(_ => false).TrustAsync(server.Uri));
         await Record(text, "expected-pin-not-in-the-chain", () => NewTofu(expected: wrongPin).TrustAsync(server.Uri));
         await Record(text, "plain-http-port", () => NewTofu(_ => true).TrustAsync(new UriBuilder(plain.Uri) { Scheme = "https" }.Uri));
-        await using (var silent = HostileServer.StartRaw((_, _, _) => Task.CompletedTask))
+        await using (var closing = HostileServer.StartRaw((_, _, _) => Task.CompletedTask))
         {
-            await Record(text, "handshake-failed", () => NewTofu(_ => true).TrustAsync(new UriBuilder(silent.Uri) { Scheme = "https" }.Uri));
+            await Record(text, "closed-at-once", () => NewTofu(_ => true).TrustAsync(new UriBuilder(closing.Uri) { Scheme = "https" }.Uri));
         }
+
+        await using (var notTls = HostileServer.StartRaw((_, client, ct) => client.WriteAsync("SSH-2.0-OpenSSH_9.2\r\n"u8.ToArray(), ct).AsTask()))
+        {
+            await Record(text, "handshake-failed", () => NewTofu(_ => true).TrustAsync(new UriBuilder(notTls.Uri) { Scheme = "https" }.Uri));
+        }
+
+        await Record(text, "nothing-listens", () => NewTofu(_ => true).TrustAsync(new Uri($"https://127.0.0.1:{HostileServer.ClosedPort()}")));
 
         await NewTofu(_ => true).TrustAsync(server.Uri);
         server.SetCertificate(TestCertificates.CreateLeaf(_pki.Intermediate), _pki.Intermediate);
