@@ -2,14 +2,15 @@
 # The tools the tests (and .ci/run) need besides the .NET SDK: checks them, installs the missing ones with apt-get when it
 # can (root), otherwise prints the one command that installs them and exits 2. Sourced by eng/test.sh and .ci/run.
 # tool -> Debian package. The tests use: openssl (s_server, s_client, s_time, x509, req), curl, python3 with cryptography
-# (certs.json/flock interop, the compatibility corpus), keytool (Java keystores), clang (NativeAOT publish), unzip (.ci/smoke),
-# mkfifo (special-file tests).
-declare -A packages=([openssl]=openssl [curl]=curl [python3]=python3 [keytool]=default-jre-headless [unzip]=unzip [mkfifo]=coreutils)
+# (certs.json/flock interop, the compatibility corpus, the Python-client oracle with requests), keytool (Java keystores), clang
+# (NativeAOT publish), unzip (.ci/smoke), mkfifo (special-file tests), go (the Go-agent oracle of the recipe matrix).
+declare -A packages=([openssl]=openssl [curl]=curl [python3]=python3 [keytool]=default-jre-headless [unzip]=unzip [mkfifo]=coreutils [go]=golang-go)
 missing=()
 for tool in "${!packages[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${packages[$tool]}")
 done
 command -v python3 >/dev/null && ! python3 -c 'import cryptography' 2>/dev/null && missing+=(python3-cryptography)
+command -v python3 >/dev/null && ! python3 -c 'import requests, certifi' 2>/dev/null && missing+=(python3-requests python3-certifi)
 grep -qx 'clang\(-[0-9]*\)\?' <<<"$(compgen -c)" || missing+=(clang)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -37,9 +37,14 @@ public static class ChildProcess
     /// Runs a program to completion (bounded by <paramref name="timeout"/>, default 60 s; killed and reported when it hangs),
     /// with <paramref name="stdin"/> written then closed, and environment changes (a null value removes a variable).
     /// </summary>
-    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? stdin = null, TimeSpan? timeout = null)
+    public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? stdin = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {
         var psi = StartInfo(fileName, args, environment, redirectInput: true);
+        if (workingDirectory is not null)
+        {
+            psi.WorkingDirectory = workingDirectory;
+        }
+
         var watch = Stopwatch.StartNew();
         using var process = Process.Start(psi) ?? throw new InvalidOperationException("could not start " + fileName);
         var stdout = process.StandardOutput.ReadToEndAsync();

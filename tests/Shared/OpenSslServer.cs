@@ -12,9 +12,9 @@ namespace Determined.Testing;
 public sealed partial class OpenSslServer : IDisposable
 {
     private readonly Process _process;
-    private readonly string _directory;
+    private readonly string? _directory;
 
-    private OpenSslServer(Process process, string directory, int port)
+    private OpenSslServer(Process process, string? directory, int port)
     {
         _process = process;
         _directory = directory;
@@ -32,6 +32,15 @@ public sealed partial class OpenSslServer : IDisposable
         var chainFile = Path.Combine(directory, "chain.pem");
         await File.WriteAllTextAsync(chainFile, TestCertificates.Pem(chain));
         await File.WriteAllTextAsync(keyFile, TestCertificates.KeyPem(leaf));
+        return await StartAsync(directory, certFile, keyFile, chain.Length > 0 ? chainFile : null, ownsDirectory: true);
+    }
+
+    /// <summary>Serves files as a master would (the leaf, its key, the rest of the chain in file order), e.g. a tool's own output.</summary>
+    public static Task<OpenSslServer> StartFromFilesAsync(string leafFile, string keyFile, string? chainFile) =>
+        StartAsync(Path.GetDirectoryName(leafFile)!, leafFile, keyFile, chainFile, ownsDirectory: false);
+
+    private static async Task<OpenSslServer> StartAsync(string directory, string certFile, string keyFile, string? chainFile, bool ownsDirectory)
+    {
         var psi = new ProcessStartInfo("openssl")
         {
             RedirectStandardOutput = true,
@@ -39,7 +48,7 @@ public sealed partial class OpenSslServer : IDisposable
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        string[] arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-cipher", "DEFAULT@SECLEVEL=0", "-www", .. chain.Length > 0 ? new[] { "-cert_chain", chainFile } : []];
+        string[] arguments = ["s_server", "-accept", "127.0.0.1:0", "-cert", certFile, "-key", keyFile, "-cipher", "DEFAULT@SECLEVEL=0", "-www", .. chainFile is not null ? new[] { "-cert_chain", chainFile } : []];
         foreach (var a in arguments)
         {
             psi.ArgumentList.Add(a);
@@ -52,7 +61,7 @@ public sealed partial class OpenSslServer : IDisposable
             var match = AcceptLine().Match(line);
             if (match.Success)
             {
-                return new OpenSslServer(process, directory, int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+                return new OpenSslServer(process, ownsDirectory ? directory : null, int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
             }
         }
 
@@ -72,7 +81,10 @@ public sealed partial class OpenSslServer : IDisposable
         }
 
         _process.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        if (_directory is not null)
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
     }
 
     [GeneratedRegex(@"ACCEPT .*:(\d+)$")]
