@@ -349,4 +349,69 @@ public sealed class CliTests : IAsyncLifetime
         Assert.Contains("Name verified:  NOTHING IS VERIFIED", stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("Name verified:  localhost", stdout, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The issue's own case, end to end: the sample master serving the usual one-liner's certificate (OpenSSL 3 marks it
+    /// CA:TRUE) is trusted by the CLI at the prompt, by the fix its refusal prints (run as printed), and after the key is
+    /// replaced it is refused as changed with both fingerprints, and the fix that refusal prints works too.
+    /// </summary>
+    [Fact]
+    public async Task OpenSslReqX509Master_TrustedAtThePrompt_ByTheRefusalsOwnFix_AndAfterAKeyChange()
+    {
+        var dir = Path.Combine(_pki.Directory, "one-liner");
+        Directory.CreateDirectory(dir);
+        string OneLiner(string name)
+        {
+            TestCertificates.Run(dir, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key", "-out", name + ".pem", "-days", "5", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost");
+            return Path.Combine(dir, name);
+        }
+
+        var first = OneLiner("first");
+        File.Copy(first + ".pem", Path.Combine(dir, "tls.crt"));
+        File.Copy(first + ".key", Path.Combine(dir, "tls.key"));
+        await using var master = await MasterHost.StartAsync(new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback, TlsCert = Path.Combine(dir, "tls.crt"), TlsKey = Path.Combine(dir, "tls.key") }, _ => null, logging: _ => { });
+        var url = $"https://localhost:{master.Uri.Port}";
+        string Fingerprint(string file) => CertificatePin.Sha256Fingerprint(System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(file)));
+
+        // Without a terminal: refused with the command that trusts it; that command, run as printed, succeeds.
+        var (exit, _, stderr, _) = await DetAsync(null, "-m", url, "info");
+        Assert.True(exit == 1, stderr);
+        var fix = System.Text.RegularExpressions.Regex.Match(stderr, @"det -m (\S+) tls trust --fingerprint ([0-9a-f:]{95})");
+        Assert.True(fix.Success, stderr);
+        Assert.Equal(Fingerprint(first + ".pem"), fix.Groups[2].Value);
+        var (trusted, trustOut, trustErr, _) = await DetAsync(null, "-m", fix.Groups[1].Value, "tls", "trust", "--fingerprint", fix.Groups[2].Value);
+        Assert.True(trusted == 0, trustOut + trustErr);
+        var (info, infoOut, infoErr, _) = await DetAsync(null, "-m", url, "info");
+        Assert.True(info == 0, infoOut + infoErr);
+        Assert.Contains("Cluster name: sample-cluster", infoOut, StringComparison.Ordinal);
+
+        // The key changes (the master reloads it): refused as changed, both fingerprints shown; its fix works.
+        var second = OneLiner("second");
+        File.Copy(second + ".key", Path.Combine(dir, "tls.key.new"));
+        File.Copy(second + ".pem", Path.Combine(dir, "tls.crt.new"));
+        File.Move(Path.Combine(dir, "tls.key.new"), Path.Combine(dir, "tls.key"), overwrite: true);
+        File.Move(Path.Combine(dir, "tls.crt.new"), Path.Combine(dir, "tls.crt"), overwrite: true);
+        var changed = string.Empty;
+        for (var i = 0; i < 40 && !changed.Contains("CertificateChanged", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(250);
+            changed = (await DetAsync(null, "-m", url, "info")).Stderr;
+        }
+
+        Assert.Contains("THE MASTER'S CERTIFICATE HAS CHANGED", changed, StringComparison.Ordinal);
+        Assert.Contains(Fingerprint(first + ".pem"), changed, StringComparison.Ordinal);
+        Assert.Contains(Fingerprint(second + ".pem"), changed, StringComparison.Ordinal);
+        Assert.DoesNotContain("CaCertificateAsServer", changed, StringComparison.Ordinal);
+        var accept = System.Text.RegularExpressions.Regex.Match(changed, @"'det tls trust -m (\S+) --fingerprint ([0-9a-f:]{95})'");
+        Assert.True(accept.Success, changed);
+        var (accepted, acceptOut, acceptErr, _) = await DetAsync(null, "-m", accept.Groups[1].Value, "tls", "trust", "--fingerprint", accept.Groups[2].Value);
+        Assert.True(accepted == 0, acceptOut + acceptErr);
+        Assert.Equal(0, (await DetAsync(null, "-m", url, "info")).Exit);
+
+        // And a fresh user answers the prompt.
+        Directory.Delete(ConfigDir, recursive: true);
+        var (prompted, promptOut, promptErr, _) = await DetAsync("y\n", "-m", url, "info");
+        Assert.True(prompted == 0, promptOut + promptErr);
+        Assert.Contains(Fingerprint(second + ".pem"), promptOut, StringComparison.Ordinal);
+    }
 }

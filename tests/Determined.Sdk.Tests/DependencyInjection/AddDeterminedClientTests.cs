@@ -1,3 +1,4 @@
+using Determined.Security;
 using Determined.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -103,6 +104,27 @@ public sealed class AddDeterminedClientTests : IDisposable
 
         Assert.Equal("test", (await client.GetMasterAsync()).ClusterName);
         Assert.Contains(client.Settings.Provenance, s => s.Origin == SettingOrigin.Configuration && s.Location == "Determined:Tls:MasterCertificateFile");
+    }
+
+    [Fact]
+    public async Task ConfiguredMasterThatIsDown_TheErrorNamesTheConfigurationKey()
+    {
+        var builder = Builder();
+        var url = $"https://127.0.0.1:{Determined.Testing.HostileServer.ClosedPort()}";
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Determined:MasterUrl"] = url,
+            ["Determined:UseTokenStore"] = "false",
+            ["Determined:Timeout"] = "00:00:01",
+        });
+        builder.Services.AddDeterminedClient();
+        using var host = builder.Build();
+        var client = host.Services.GetRequiredService<DeterminedClient>();
+
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => client.GetMasterAsync());
+
+        Assert.Equal(MasterConnectionError.ConnectionRefused, ex.Error);
+        Assert.Contains($"The master URL '{url}' comes from the configuration key Determined:MasterUrl.", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

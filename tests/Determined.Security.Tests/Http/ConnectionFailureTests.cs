@@ -71,6 +71,105 @@ public sealed class ConnectionFailureTests
         Assert.Null(ConnectionFailures.Classify(reset, proxy: null));
     }
 
+    [Fact]
+    public void Classify_EdgeShapes_SocketErrorWithoutHttpWrapper_ResolutionWithoutSocket_NoSocketAtAll_TunnelWithoutStatus()
+    {
+        Assert.Equal(MasterConnectionError.ConnectionRefused, ConnectionFailures.Classify(new SocketException((int)SocketError.ConnectionRefused), proxy: null)?.Error);
+        Assert.Equal(MasterConnectionError.NameNotResolved, ConnectionFailures.Classify(new HttpRequestException(HttpRequestError.NameResolutionError, "no such host"), proxy: null)?.Error);
+        Assert.Null(ConnectionFailures.Classify(new HttpRequestException(HttpRequestError.ConnectionError, "x", new IOException("no socket error under it")), proxy: null));
+        Assert.Null(ConnectionFailures.Classify(new SocketException((int)SocketError.AccessDenied), proxy: null));
+        var (error, detail) = ConnectionFailures.Classify(new HttpRequestException(HttpRequestError.ProxyTunnelError, "x"), proxy: null)!.Value;
+        Assert.Equal(MasterConnectionError.ProxyFailed, error);
+        Assert.Equal("the proxy refused to open a tunnel to the master", detail);
+        Assert.EndsWith("with HTTP 502", ConnectionFailures.Classify(new HttpRequestException(HttpRequestError.ProxyTunnelError, "x", null, HttpStatusCode.BadGateway), proxy: null)!.Value.Detail, StringComparison.Ordinal);
+
+        // Through a proxy, a reset connection is still the master's side closing (the tunnel was open); no endpoint known: no "Dialled".
+        var reset = new HttpRequestException(HttpRequestError.ConnectionError, "x", new SocketException((int)SocketError.ConnectionReset));
+        Assert.Equal(MasterConnectionError.ConnectionClosed, ConnectionFailures.Classify(reset, new Uri("http://proxy:3128"))?.Error);
+        Assert.DoesNotContain("Dialled", ConnectionFailures.Unreachable(new Uri("https://[fe80::1]:8443"), MasterConnectionError.ConnectionClosed, null, "closed", null).Message, StringComparison.Ordinal);
+        Assert.StartsWith("Cannot reach the master at https://[fe80::1]:8443 ", ConnectionFailures.Unreachable(new Uri("https://[fe80::1]:8443"), MasterConnectionError.ConnectionClosed, null, "closed", null).Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("https://10.0.0.5:8443", "")]
+    [InlineData("http://10.0.0.5:8080", "")]
+    public void ConnectionRefused_OnTheMastersDefaultPort_NoPortHint(string url, string hint)
+    {
+        var fix = ConnectionFailures.Unreachable(new Uri(url), MasterConnectionError.ConnectionRefused, null, "refused", null).SuggestedFix;
+
+        Assert.Contains($"listening on {new Uri(url).Authority}{hint}, and", fix, StringComparison.Ordinal);
+    }
+
+    public static TheoryData<bool, HttpRequestError?, MasterConnectionError, bool> SentCases => new()
+    {
+        // unreachable?, inner category, error, may the request have reached the master
+        { true, HttpRequestError.ConnectionError, MasterConnectionError.ConnectionRefused, false },
+        { true, HttpRequestError.ConnectionError, MasterConnectionError.ConnectionClosed, false },
+        { true, HttpRequestError.SecureConnectionError, MasterConnectionError.ConnectionClosed, false },
+        { true, HttpRequestError.NameResolutionError, MasterConnectionError.ConnectionClosed, false },
+        { true, HttpRequestError.ProxyTunnelError, MasterConnectionError.ConnectionClosed, false },
+        { true, HttpRequestError.ResponseEnded, MasterConnectionError.ConnectionClosed, true },
+        { true, null, MasterConnectionError.ConnectionClosed, false },
+        { false, HttpRequestError.SecureConnectionError, MasterConnectionError.HandshakeFailed, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(SentCases))]
+    public void RequestMayHaveBeenSent_OnlyWhenAConnectionEndedAfterTheRequestCouldBeWritten(bool unreachable, HttpRequestError? inner, MasterConnectionError error, bool mayHaveBeenSent)
+    {
+        var failure = new MasterConnectionException(error, "h", "m", "f", null, inner is { } category ? new HttpRequestException(category, "x") : new IOException("x"));
+
+        Assert.Equal(unreachable, ConnectionProgress.IsUnreachable(error));
+        Assert.Equal(mayHaveBeenSent, ConnectionProgress.RequestMayHaveBeenSent(failure));
+    }
+
+    [Fact]
+    public void ConnectionProgress_WithoutARequest_RecordsNothing_AndReadsNullWhenNothingWasRecorded()
+    {
+        ConnectionProgress.Enter(null, ConnectionProgress.Connecting);
+        ConnectionProgress.Tried(null, "x:1");
+        using var request = new HttpRequestMessage();
+
+        Assert.Null(ConnectionProgress.Phase(request));
+        Assert.Null(ConnectionProgress.Tried(request));
+        ConnectionProgress.Enter(request, ConnectionProgress.TlsHandshake);
+        ConnectionProgress.Tried(request, "x:1");
+        Assert.Equal(ConnectionProgress.TlsHandshake, ConnectionProgress.Phase(request));
+        Assert.Equal("x:1", ConnectionProgress.Tried(request));
+    }
+
+    [Fact]
+    public async Task ListenerThatResets_IsSeenAsClosingAtOnce_ATlsServerIsNot()
+    {
+        using var resetting = new TcpListener(IPAddress.Loopback, 0);
+        resetting.Start();
+        var port = ((IPEndPoint)resetting.LocalEndpoint).Port;
+        var accept = Task.Run(async () =>
+        {
+            using var socket = await resetting.AcceptSocketAsync();
+            socket.LingerState = new LingerOption(true, 0); // close with RST
+        });
+
+        Assert.True(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", port, CancellationToken.None));
+        await accept;
+
+        using var pki = new Pki();
+        await using var tls = await TlsTestServer.StartAsync(pki.Leaf, pki.Intermediate);
+        Assert.False(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", tls.Port, CancellationToken.None));
+        Assert.False(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", HostileServer.ClosedPort(), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task HandlerWithoutProxy_AClosedPortIsRefused_NotAProxyFailure()
+    {
+        var master = new Uri($"https://127.0.0.1:{HostileServer.ClosedPort()}");
+        using var http = new HttpClient(new NoProxy().CreateHandler(master)) { BaseAddress = master };
+
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.GetAsync("/info")).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(MasterConnectionError.ConnectionRefused, ex.Error);
+    }
+
     [Theory]
     [InlineData("https://10.0.0.5:8080", "8080 is a master's port without TLS; with TLS it listens on 8443")]
     [InlineData("http://10.0.0.5:8443", "8443 is a master's TLS port: use https://")]
@@ -135,6 +234,11 @@ public sealed class ConnectionFailureTests
         Assert.NotNull(probe.Failure);
         Assert.Equal(MasterConnectionError.ConnectionRefused, probe.Failure.Error);
         Assert.Contains(uri.GetLeftPart(UriPartial.Authority), probe.Failure.Message, StringComparison.Ordinal);
+    }
+
+    private sealed class NoProxy() : MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Default))
+    {
+        protected override void ConfigureHandler(Uri masterUri, SocketsHttpHandler handler) => handler.UseProxy = false;
     }
 
     private sealed class ShortConnectTimeout() : MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Default))

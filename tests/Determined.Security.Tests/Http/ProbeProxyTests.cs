@@ -51,6 +51,22 @@ public sealed class ProbeProxyTests : IAsyncLifetime
         Assert.Contains("(HTTP 407); its credentials (in HTTPS_PROXY) were missing or wrong", refused.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("WrongPass", refused.Error, StringComparison.Ordinal);
         Assert.Equal(1, proxy.Refused);
+        Assert.Equal(MasterConnectionError.ProxyFailed, refused.Failure?.Error);
+        Assert.DoesNotContain("WrongPass", refused.Failure!.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Probe_OfAMasterOnTheDefaultPort_SendsConnectWithHostAndPort443()
+    {
+        // RFC 9110 9.3.6: CONNECT's target is host:port; .NET's own requests send master:443, and a strict proxy answers
+        // 400 to a bare host. (Nothing listens on 443 here: the proxy refuses the tunnel, which is classified.)
+        await using var proxy = new ConnectProxy();
+        HttpClient.DefaultProxy = new FixedProxy(new Uri($"http://127.0.0.1:{proxy.Port}"), null);
+
+        var probe = await MasterProbe.ProbeAsync(new Uri("https://127.0.0.1"));
+
+        Assert.Contains("127.0.0.1:443", proxy.Targets);
+        Assert.Equal(MasterConnectionError.ProxyFailed, probe.Failure?.Error);
     }
 
     [Theory]
