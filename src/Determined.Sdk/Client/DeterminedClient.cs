@@ -94,7 +94,7 @@ public class DeterminedClient : IDisposable
             new CertificateTrustResolver(settings.Tls, factory.CreateLogger<CertificateTrustResolver>()),
             factory.CreateLogger<MasterHttpHandlerFactory>());
         var telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
-        var retry = new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, factory.CreateLogger<DeterminedClient>(), telemetry)
+        var retry = new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, factory.CreateLogger<DeterminedClient>(), telemetry, boundedByDeadline: settings.Options.Timeout != Timeout.InfiniteTimeSpan)
         {
             InnerHandler = handlerFactory.CreateHandler(settings.MasterUri),
         };
@@ -266,7 +266,13 @@ public class DeterminedClient : IDisposable
         try
         {
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-            if (content is not null)
+            if (content is null && !RetryHandler.IsIdempotentMethod(method))
+            {
+                // A bodiless POST is still sent once: an empty body that can be written once, so no layer (nor the platform's
+                // own resend on a dead pooled connection) can deliver it twice.
+                request.Content = new SendOnceContent([], $"{method.Method} {uri.AbsolutePath}");
+            }
+            else if (content is not null)
             {
                 // Buffered so that an idempotent request can be resent; the caller's content stays the caller's. A
                 // non-idempotent body can be sent once only, whatever retry or hedging layer an app adds above.
@@ -438,13 +444,21 @@ public class DeterminedClient : IDisposable
         }
     }
 
-    /// <summary>Text from the master, safe for logs and terminals: control characters (ANSI escapes, CR/LF) become spaces.</summary>
+    /// <summary>
+    /// Text from the master or a setting, safe for logs and terminals: control characters (ANSI escapes, CR/LF) and format
+    /// characters (bidi overrides such as U+202E and U+2066, zero-width U+200B) become spaces, so what is printed reads as
+    /// what was sent; a lone surrogate becomes U+FFFD.
+    /// </summary>
     internal static string Printable(string text) =>
         string.Create(text.Length, text, static (span, source) =>
         {
             for (var i = 0; i < source.Length; i++)
             {
-                span[i] = char.IsControl(source[i]) ? ' ' : source[i];
+                var c = source[i];
+                span[i] = char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? ' '
+                    : char.IsHighSurrogate(c) && (i + 1 >= source.Length || !char.IsLowSurrogate(source[i + 1])) ? '\uFFFD'
+                    : char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(source[i - 1])) ? '\uFFFD'
+                    : c;
             }
         });
 }

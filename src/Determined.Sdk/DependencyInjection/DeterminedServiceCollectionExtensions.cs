@@ -166,7 +166,7 @@ public static class DeterminedServiceCollectionExtensions
                 var settings = sp.GetRequiredService<DeterminedClientServices>().Settings(name);
                 var logger = sp.GetService<ILoggerFactory>()?.CreateLogger<DeterminedClient>() ?? (ILogger)NullLogger.Instance;
                 var meters = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>();
-                return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters));
+                return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters), boundedByDeadline: settings.Options.Timeout != Timeout.InfiniteTimeSpan);
             })
             // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
             // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.

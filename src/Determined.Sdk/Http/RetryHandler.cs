@@ -26,6 +26,7 @@ internal sealed class RetryHandler : DelegatingHandler
     private static readonly TimeSpan s_maxRetryAfter = TimeSpan.FromSeconds(30);
 
     private readonly int _maxRetries;
+    private readonly bool _boundedByDeadline;
     private readonly TimeSpan _delay;
     private readonly ILogger _logger;
     private readonly SdkTelemetry _telemetry;
@@ -35,8 +36,16 @@ internal sealed class RetryHandler : DelegatingHandler
     // off a task's start-up path. Typed object so that loading this class does not load Polly either.
     private object? _pipeline;
 
-    public RetryHandler(int maxRetries, TimeSpan delay, ILogger logger, SdkTelemetry telemetry, TimeProvider? time = null)
+    /// <param name="maxRetries">Retries of 502/503/504 and other idempotent failures; 0 turns every retry off.</param>
+    /// <param name="delay">The first retry's delay.</param>
+    /// <param name="logger">Where retries are logged.</param>
+    /// <param name="telemetry">Where retries are counted.</param>
+    /// <param name="time">The clock of the waits.</param>
+    /// <param name="boundedByDeadline">Whether every call has a deadline (Timeout is not infinite): a master that is not up is
+    /// then waited for until it; without one, only <paramref name="maxRetries"/> times.</param>
+    public RetryHandler(int maxRetries, TimeSpan delay, ILogger logger, SdkTelemetry telemetry, TimeProvider? time = null, bool boundedByDeadline = true)
     {
+        _boundedByDeadline = boundedByDeadline;
         _maxRetries = maxRetries;
         _delay = delay;
         _logger = logger;
@@ -95,6 +104,9 @@ internal sealed class RetryHandler : DelegatingHandler
         {
             try
             {
+                // An attempt that gets further than the last one may have reached the master: the earlier "nothing was
+                // sent" no longer describes the call.
+                ForgetUnreachable(request);
                 response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
                 break;
             }
@@ -103,7 +115,7 @@ internal sealed class RetryHandler : DelegatingHandler
                 error = ex;
                 break;
             }
-            catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && IsRetryableUntilDeadline(request, ex))
+            catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && (_boundedByDeadline || unreachable < _maxRetries) && IsRetryableUntilDeadline(request, ex))
             {
                 // The master is down, restarting or not yet up, and nothing of the request was sent: wait and try again until
                 // the call's deadline (DeterminedClient reports this failure, not a bare timeout, when the deadline ends it).
@@ -177,21 +189,27 @@ internal sealed class RetryHandler : DelegatingHandler
             return IsIdempotent(request);
         }
 
-        return request.Content is not SendOnceContent once || once.TryRearmUnsent();
+        // Idempotent: any attempt may be repeated. Otherwise only a body that can prove it was never written (the platform
+        // resends a request by itself when a pooled connection dies, and that resend may be what was refused).
+        return IsIdempotent(request) || (request.Content is SendOnceContent once && once.TryRearmUnsent());
     }
 
     private static readonly HttpRequestOptionsKey<MasterConnectionException> s_lastUnreachable = new("Determined.LastUnreachable");
 
     private static void LastUnreachable(HttpRequestMessage request, MasterConnectionException failure) => request.Options.Set(s_lastUnreachable, failure);
 
+    private static void ForgetUnreachable(HttpRequestMessage request) => ((IDictionary<string, object?>)request.Options).Remove(s_lastUnreachable.Key);
+
     /// <summary>The last failure to reach the master before the request's deadline ended its retries, if any.</summary>
     internal static MasterConnectionException? LastUnreachable(HttpRequestMessage request) =>
         request.Options.TryGetValue(s_lastUnreachable, out var failure) ? failure : null;
 
-    /// <summary>Exponential from <see cref="DeterminedClientOptions.RetryDelay"/>, at most 2 s, with full jitter (between half and all of it).</summary>
+    private static readonly TimeSpan s_minUnreachableDelay = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Exponential from <see cref="DeterminedClientOptions.RetryDelay"/> (at least 100 ms), at most 2 s, with jitter (between half and all of it).</summary>
     private TimeSpan UnreachableBackoff(int attempt)
     {
-        var baseDelay = _delay > TimeSpan.Zero ? _delay : TimeSpan.FromMilliseconds(100);
+        var baseDelay = _delay > s_minUnreachableDelay ? _delay : s_minUnreachableDelay;
         var capped = Math.Min(baseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt, 10)), 2000);
         return TimeSpan.FromMilliseconds(capped * (0.5 + (Random.Shared.NextDouble() / 2)));
     }

@@ -162,7 +162,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         var tried = proxy is null ? ConnectionProgress.Tried(request) : $"the proxy {proxy.Scheme}://{proxy.Authority}";
         if (ConnectionFailures.Classify(ex, proxy) is { } unreachable)
         {
-            return ConnectionFailures.Unreachable(uri, unreachable.Error, tried, unreachable.Detail, ex);
+            return ConnectionFailures.Unreachable(uri, unreachable.Error, tried, unreachable.Detail, Sanitized(ex));
         }
 
         if (https && ex.HttpRequestError == HttpRequestError.SecureConnectionError)
@@ -171,17 +171,18 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             {
                 return Failure(uri, MasterConnectionError.PlaintextServer,
                     $"'{authority}' is an https:// URL but the server on port {uri.Port} answers in plain HTTP",
-                    Messages.PlaintextFix(uri), ex);
+                    Messages.PlaintextFix(uri), Sanitized(ex));
             }
 
-            if (Innermost(ex) is IOException && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            // (Through a proxy, a direct probe would judge another path than the request took: not probed.)
+            if (proxy is null && Innermost(ex) is IOException && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
             {
-                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepted the connection and closed it without answering the TLS handshake", ex);
+                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepted the connection and closed it without answering the TLS handshake", Sanitized(ex));
             }
 
             return Failure(uri, MasterConnectionError.HandshakeFailed,
                 $"the TLS handshake with {uri.Authority} failed ({Redaction.Redact(Innermost(ex).Message)})",
-                $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", ex);
+                $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", Sanitized(ex));
         }
 
         if (!https && ex.HttpRequestError is HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse or HttpRequestError.Unknown)
@@ -190,17 +191,24 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             {
                 return Failure(uri, MasterConnectionError.TlsServerOnPlaintextUrl,
                     $"'{authority}' is an http:// URL but the server on port {uri.Port} speaks TLS",
-                    $"use https://{uri.Authority}", ex);
+                    $"use https://{uri.Authority}", Sanitized(ex));
             }
 
-            if (ex.HttpRequestError == HttpRequestError.ResponseEnded && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
+            if (proxy is null && ex.HttpRequestError == HttpRequestError.ResponseEnded && await MasterProbe.ClosesAtOnceAsync(uri.IdnHost, uri.Port, cancellationToken).ConfigureAwait(false))
             {
-                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepts connections and closes them at once, without answering", ex);
+                return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the server accepts connections and closes them at once, without answering", Sanitized(ex));
             }
         }
 
         return null;
     }
+
+    /// <summary>
+    /// The platform's exception as a classified failure's cause: its category, status and socket error kept (the retry layer
+    /// reads the category), its message without the secrets .NET puts there (a proxy URL with its password).
+    /// </summary>
+    private static HttpRequestException Sanitized(HttpRequestException ex) =>
+        new(ex.HttpRequestError, Messages.Printable(Redaction.Redact(ex.Message)), Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);
 
     private static MasterConnectionException Failure(Uri uri, MasterConnectionError error, string detail, string fix, Exception? inner) =>
         new(error, uri.IdnHost, Messages.Failure(error, uri.IdnHost, null, detail, fix), fix, null, inner);
