@@ -13,6 +13,9 @@ namespace Determined.Samples.Agent;
 public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> send, ILogger logger)
 {
     private readonly Dictionary<string, Process> _running = new(StringComparer.Ordinal);
+
+    /// <summary>The most tasks this agent runs at once; a StartContainer beyond it is answered as a failed start.</summary>
+    public const int MaxRunningTasks = 64;
     private readonly Lock _gate = new();
 
     /// <summary>The environment variables of the agent process that a task inherits (to find and run programs), nothing else.</summary>
@@ -117,9 +120,16 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
             }
 
             await send(State(containerId, ContainerStates.Starting, null));
-            var process = Process.Start(psi) ?? throw new InvalidOperationException("the task process did not start");
+            Process process;
             lock (_gate)
             {
+                // A master (or whoever speaks for it) cannot make this machine run unbounded processes.
+                if (_running.Count >= MaxRunningTasks)
+                {
+                    throw new InvalidOperationException($"this agent already runs its limit of {MaxRunningTasks} tasks; the container was not started");
+                }
+
+                process = Process.Start(psi) ?? throw new InvalidOperationException("the task process did not start");
                 _running[containerId] = process;
             }
 

@@ -63,11 +63,23 @@ public sealed class MasterHost : IAsyncDisposable
         // Loggers are created from the app's factory after Build; the certificate must load before Kestrel starts.
         ServerCertificateReloader? certificates = null;
         ClientCertificateVerifier? verifier = null;
+        Limits.ConnectionLimits? limits = null;
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
+
+            // What an unauthenticated peer can hold (docs/RELIABILITY.md): connections in all and per address (counted
+            // before TLS), a handshake, an idle connection, a request's headers; small headers; agents' websockets.
+            kestrel.Limits.KeepAliveTimeout = config.IdleTimeout;
+            kestrel.Limits.RequestHeadersTimeout = config.RequestHeadersTimeout;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = config.MaxAgentConnections;
+            kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+            kestrel.Limits.MaxRequestHeaderCount = 64;
+            kestrel.Limits.MaxRequestLineSize = 8 * 1024;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 100;
             kestrel.Listen(config.ListenAddress, config.EffectivePort, listen =>
             {
+                listen.Use(next => limits!.Wrap(next));
                 if (!config.TlsEnabled)
                 {
                     listen.Protocols = HttpProtocols.Http1;
@@ -101,6 +113,7 @@ public sealed class MasterHost : IAsyncDisposable
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>();
         var masterLogger = log.CreateLogger("Determined.Master");
+        limits = new Limits.ConnectionLimits(config.MaxConnections, config.MaxConnectionsPerAddress, log.CreateLogger<Limits.ConnectionLimits>());
         if (config.TlsEnabled)
         {
             certificates = new ServerCertificateReloader(config.TlsCert!, config.TlsKey!, log.CreateLogger<ServerCertificateReloader>());
@@ -161,7 +174,7 @@ public sealed class MasterHost : IAsyncDisposable
                 await ApiErrors.InvalidArgument("the request body is not the expected JSON").ExecuteAsync(context);
             }
         });
-        MapEndpoints(app, identity, auth, agents, tasks);
+        MapEndpoints(app, identity, auth, agents, tasks, config.MaxLogEntriesPerRequest);
 
         await app.StartAsync(cancellationToken);
         var bound = new Uri(app.Urls.First());
@@ -186,12 +199,6 @@ public sealed class MasterHost : IAsyncDisposable
     private const int MaxJsonBodyBytes = 64 * 1024;
     private const int MaxLogBodyBytes = 8 * 1024 * 1024;
 
-    /// <summary>Failed logins allowed per client address and minute (ASP.NET Core's System.Threading.RateLimiting), per master.</summary>
-    private static System.Threading.RateLimiting.PartitionedRateLimiter<string> NewLoginFailureLimiter() =>
-        System.Threading.RateLimiting.PartitionedRateLimiter.Create<string, string>(address => System.Threading.RateLimiting.RateLimitPartition.GetFixedWindowLimiter(
-            address,
-            _ => new System.Threading.RateLimiting.FixedWindowRateLimiterOptions { PermitLimit = 10, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
-
     private static readonly System.Text.Json.JsonDocumentOptions s_jsonLimits = new() { MaxDepth = 16, AllowDuplicateProperties = false };
 
     /// <summary>A request's JSON body within the endpoint's size limit and a depth of 16; a refusal otherwise, never an exception.</summary>
@@ -211,12 +218,12 @@ public sealed class MasterHost : IAsyncDisposable
         }
     }
 
-    private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks)
+    private static void MapEndpoints(WebApplication app, MasterIdentity identity, AuthService auth, AgentHub agents, TaskRegistry tasks, int maxLogEntries)
     {
         // The identity never changes while the master runs: serialize these answers once, not per request (every task,
         // agent and CLI asks for /info first).
         static IResult Fixed(byte[] json) => Results.Bytes(json, "application/json; charset=utf-8");
-        var loginFailures = NewLoginFailureLimiter();
+        var loginFailures = new Limits.LoginThrottle(TimeProvider.System);
         var info = JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -271,21 +278,18 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.InvalidArgument("username is required");
             }
 
-            // Failures are counted per address and user name: one client cannot lock every user out of a shared address.
-            var address = context.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-            var key = address + "\n" + username;
-            using (var budget = loginFailures.AttemptAcquire(key, 0))
+            // Failures are counted per address and user name (and per address): one client cannot lock every user out of a
+            // shared address, and the counting itself is bounded in memory whatever names are sent (LoginThrottle).
+            var address = context.Connection.RemoteIpAddress;
+            if (loginFailures.IsLockedOut(address, username))
             {
-                if (!budget.IsAcquired)
-                {
-                    return ApiErrors.Error(StatusCodes.Status429TooManyRequests, 8, "ResourceExhausted", $"too many failed logins for this user from {address}; try again in a minute");
-                }
+                return ApiErrors.Error(StatusCodes.Status429TooManyRequests, 8, "ResourceExhausted", $"too many failed logins from {address}; try again in a minute");
             }
 
             var token = auth.Login(username, password ?? string.Empty, isHashed);
             if (token is null)
             {
-                loginFailures.AttemptAcquire(key, 1).Dispose();
+                loginFailures.Failed(address, username);
                 return ApiErrors.Unauthenticated("invalid credentials");
             }
 
@@ -310,27 +314,30 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.Unauthenticated("task logs need an allocation token (Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN)");
             }
 
-            var (json, refused) = await ReadJsonAsync(context);
-            if (refused is not null)
+            // The body (at most 8 MiB, the endpoint's limit) is read as bytes and walked token by token, never as a tree.
+            byte[] body;
+            try
             {
-                return refused;
+                using var buffer = new MemoryStream();
+                await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+                body = buffer.ToArray();
+            }
+            catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                return ApiErrors.TooLarge("the request body is larger than this endpoint accepts");
             }
 
-            var logs = json is JsonObject root ? root["logs"] as JsonArray : null;
-
+            var (logs, refusal) = Limits.TaskLogsReader.Read(body, maxLogEntries);
             if (logs is null)
             {
-                return ApiErrors.InvalidArgument("expected {\"logs\":[...]}");
+                return ApiErrors.InvalidArgument(refusal!);
             }
 
-            foreach (var entry in logs.OfType<JsonObject>())
+            foreach (var entry in logs)
             {
-                var allocationId = entry["allocationId"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["allocationId"] : null;
-                var text = entry["log"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["log"] ?? string.Empty : string.Empty;
-                var std = entry["stdtype"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string?)entry["stdtype"] ?? "stdout" : "stdout";
-                if (!tasks.AddTaskLog(allocation, allocationId, text, std))
+                if (!tasks.AddTaskLog(allocation, entry.AllocationId, entry.Log, entry.StdType))
                 {
-                    return ApiErrors.PermissionDenied($"the allocation token of {allocation.AllocationId} cannot write logs of allocation {allocationId}");
+                    return ApiErrors.PermissionDenied($"the allocation token of {allocation.AllocationId} cannot write logs of allocation {entry.AllocationId}");
                 }
             }
 

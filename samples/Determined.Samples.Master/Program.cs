@@ -16,6 +16,12 @@ var flags = new (string Key, Option<string?> Option)[]
     ("resource_manager.client_ca", new Option<string?>("--resource-manager-client-ca") { Description = "CA file (or directory) agent client certificates must chain to; system roots when unset (env DET_RESOURCE_MANAGER_CLIENT_CA)." }),
     ("resource_manager.agent_certificate_names", new Option<string?>("--resource-manager-agent-certificate-names") { Description = "This sample's extension: id=name[,name];... lets an agent id register with a client certificate for another CN or DNS SAN (env DET_RESOURCE_MANAGER_AGENT_CERTIFICATE_NAMES)." }),
     ("security.token.default_lifespan_days", new Option<string?>("--security-token-default-lifespan-days") { Description = "Days a user session token lives; default 30, as upstream (env DET_SECURITY_TOKEN_DEFAULT_LIFESPAN_DAYS)." }),
+    ("limits.max_connections", new Option<string?>("--limits-max-connections") { Description = "Most connections open at once; more are closed at accept, before TLS (env DET_LIMITS_MAX_CONNECTIONS). Default 2048." }),
+    ("limits.max_connections_per_address", new Option<string?>("--limits-max-connections-per-address") { Description = "Most connections one client address may hold open (env DET_LIMITS_MAX_CONNECTIONS_PER_ADDRESS). Default 256." }),
+    ("limits.idle_timeout", new Option<string?>("--limits-idle-timeout") { Description = "Seconds a connection may stay open without a request (env DET_LIMITS_IDLE_TIMEOUT). Default 30." }),
+    ("limits.request_headers_timeout", new Option<string?>("--limits-request-headers-timeout") { Description = "Seconds a client may take to send a request's headers (env DET_LIMITS_REQUEST_HEADERS_TIMEOUT). Default 10." }),
+    ("limits.max_agent_connections", new Option<string?>("--limits-max-agent-connections") { Description = "Most websocket (agent) connections at once (env DET_LIMITS_MAX_AGENT_CONNECTIONS). Default 1024." }),
+    ("limits.max_log_entries_per_request", new Option<string?>("--limits-max-log-entries-per-request") { Description = "Most log entries one POST /api/v1/task/logs may carry (env DET_LIMITS_MAX_LOG_ENTRIES_PER_REQUEST). Default 10000." }),
 };
 
 var root = new RootCommand("Sample Determined master: TLS with hot certificate reload, mTLS for agents, the REST subset (/info, /api/v1/master, login, logout, me, task logs, agents, commands, tasks), the /agents websocket, and task launching. Precedence: flag > env > file > default.")

@@ -322,6 +322,13 @@ internal sealed class StoreFile
 
     private FileStream OpenLockFile()
     {
+        // A lock file is never followed through a symbolic link (one planted there would make this process create or lock
+        // a file of the planter's choosing). The directory is the user's own (0700), so nobody else can swap it after this.
+        if (new FileInfo(LockPath).LinkTarget is { } target)
+        {
+            throw new DeterminedException($"The lock file '{LockPath}' is a symbolic link (to '{target}'); a lock file is never followed through a link. Fix: remove the link (rm '{LockPath}') and check who created it.");
+        }
+
         var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
         if (!OperatingSystem.IsWindows())
         {

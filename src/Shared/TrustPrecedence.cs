@@ -23,7 +23,11 @@ internal static class TrustPrecedence
     public static bool PinsTrust(TlsOptions options) =>
         !string.IsNullOrWhiteSpace(options.MasterCertificateFile) || !string.IsNullOrWhiteSpace(options.MasterCertificatePem) || options.DangerousSkipVerification;
 
-    /// <summary>Whether a certificate-file value is upstream's <c>noverify</c> (any case, surrounding spaces ignored).</summary>
+    /// <summary>
+    /// Whether a certificate-file value is upstream's <c>noverify</c>: exactly that word, in any case (upstream compares
+    /// <c>cert_file.lower() == "noverify"</c>). <c>" noverify"</c> is a path, as upstream treats it; verification is never
+    /// turned off by a value that only contains the word.
+    /// </summary>
     public static bool IsNoVerify(string? file) =>
-        string.Equals(file?.Trim(), TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase);
+        string.Equals(file, TlsOptions.NoVerify, StringComparison.OrdinalIgnoreCase);
 }

@@ -58,6 +58,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         }
 
         var id = query["id"].ToString();
+        var logId = LogText(id); // what a peer sends before it is authenticated reaches the log only escaped
         if (string.IsNullOrWhiteSpace(id))
         {
             await Reject(context, 400, AgentRefusal.BadRequest, "the agent id (id=...) is missing");
@@ -73,7 +74,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         var certificate = context.Connection.ClientCertificate;
         if (requireAuthentication && certificate is null)
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate", id, context.Connection.RemoteIpAddress);
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate", logId, context.Connection.RemoteIpAddress);
             await Reject(context, 403, AgentRefusal.ClientCertificateRequired, "a client certificate is required (resource_manager.require_authentication); configure the agent's security.tls.client_cert and security.tls.client_key");
             return;
         }
@@ -83,7 +84,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
             && CertificateNames(certificate).Distinct(StringComparer.Ordinal).ToList() is var names
             && !names.Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", id, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", logId, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
             await Reject(context, 403, AgentRefusal.IdNotCertificateName, $"the agent id is not a name of its client certificate ({string.Join(", ", names)}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
             return;
         }
@@ -92,7 +93,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         // certificates there is no identity to compare and the newer connection wins, as upstream's reconnect does.
         if (_agents.GetValueOrDefault(id) is { } existing && existing.ClientThumbprint is not null && existing.ClientThumbprint != certificate?.Thumbprint)
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'", id, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'", logId, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
             await Reject(context, 409, AgentRefusal.IdHeldByAnotherCertificate, "an agent with this id is already connected with another client certificate");
             return;
         }
@@ -108,7 +109,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
             started = ProtocolJson.ParseAgent(await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, first.Token) ?? string.Empty)?.AgentStarted;
             if (started is null)
             {
-                logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", id);
+                logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", logId);
                 await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "expected AgentStarted", CancellationToken.None);
                 return;
             }
@@ -116,7 +117,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
             // The peer went away (or stalled) during the registration handshake: one line, no stack trace.
-            logger.LogInformation("Agent {AgentId} from {Remote} left before registering: {Reason}", id, context.Connection.RemoteIpAddress, ex.Message);
+            logger.LogInformation("Agent {AgentId} from {Remote} left before registering: {Reason}", logId, context.Connection.RemoteIpAddress, ex.Message);
             return;
         }
 
@@ -144,13 +145,13 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
         if (!registered)
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: another client certificate registered the id during its handshake", id, context.Connection.RemoteIpAddress);
+            logger.LogWarning("Refused agent {AgentId} from {Remote}: another client certificate registered the id during its handshake", logId, context.Connection.RemoteIpAddress);
             await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "the agent id is connected with another certificate", CancellationToken.None);
             return;
         }
 
         logger.LogInformation("Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})",
-            id, agent.Hostname, agent.ResourcePool, query["reconnect"].ToString(), certificate?.Subject ?? "none");
+            logId, LogText(agent.Hostname), LogText(agent.ResourcePool), query["reconnect"].ToString(), certificate?.Subject ?? "none");
         try
         {
             while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, ct) is { } text)
@@ -170,17 +171,17 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
                 }
                 else if (message is null)
                 {
-                    logger.LogWarning("Agent {AgentId} sent a malformed message; ignored", id);
+                    logger.LogWarning("Agent {AgentId} sent a malformed message; ignored", logId);
                 }
                 else
                 {
-                    logger.LogWarning("Agent {AgentId} sent a message of no kind this master knows; ignored", id);
+                    logger.LogWarning("Agent {AgentId} sent a message of no kind this master knows; ignored", logId);
                 }
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
-            logger.LogInformation("Agent {AgentId} connection ended: {Reason}", id, ex.Message);
+            logger.LogInformation("Agent {AgentId} connection ended: {Reason}", logId, ex.Message);
         }
         finally
         {
@@ -196,7 +197,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
                 Tasks?.OnAgentGone(id);
             }
 
-            logger.LogInformation("Agent {AgentId} disconnected", id);
+            logger.LogInformation("Agent {AgentId} disconnected", logId);
         }
     }
 
@@ -233,6 +234,39 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         context.Response.StatusCode = status;
         context.Response.Headers[AgentRefusal.Header] = reason;
         await context.Response.WriteAsync(message);
+    }
+
+    /// <summary>
+    /// Text a peer chose (an agent id, a host name), safe for a log line: control and format characters (terminal escapes,
+    /// line breaks, bidi overrides) escaped as \uXXXX, at most 128 characters.
+    /// </summary>
+    internal static string LogText(string? text)
+    {
+        if (string.IsNullOrEmpty(text))
+        {
+            return string.Empty;
+        }
+
+        var builder = new StringBuilder(Math.Min(text.Length, 140));
+        foreach (var c in text)
+        {
+            if (builder.Length >= 128)
+            {
+                builder.Append('…');
+                break;
+            }
+
+            if (char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format || char.IsSurrogate(c))
+            {
+                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
     }
 
     private static Task SendRaw(WebSocket socket, MasterMessage message, CancellationToken ct) =>

@@ -19,6 +19,24 @@ public sealed record MasterConfig
     public string? ClientCa { get; init; }
     public string ClusterName { get; init; } = "sample-cluster";
     public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets the most connections open at once (limits.max_connections); more are closed at accept.</summary>
+    public int MaxConnections { get; init; } = 2048;
+
+    /// <summary>Gets the most connections one client address may hold open (limits.max_connections_per_address).</summary>
+    public int MaxConnectionsPerAddress { get; init; } = 256;
+
+    /// <summary>Gets how long a connection may stay open without a request (limits.idle_timeout; Kestrel's keep-alive timeout).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Gets how long a client may take to send a request's headers (limits.request_headers_timeout).</summary>
+    public TimeSpan RequestHeadersTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Gets the most websocket (agent) connections at once (limits.max_agent_connections).</summary>
+    public int MaxAgentConnections { get; init; } = 1024;
+
+    /// <summary>Gets the most log entries one POST /api/v1/task/logs may carry (limits.max_log_entries_per_request).</summary>
+    public int MaxLogEntriesPerRequest { get; init; } = 10_000;
     public IReadOnlyList<UserConfig> Users { get; init; } = [];
 
     public bool TlsEnabled => TlsCert is not null && TlsKey is not null;
@@ -52,6 +70,16 @@ public sealed record MasterConfig
         if (HandshakeTimeout <= TimeSpan.Zero)
         {
             yield return $"security.tls.handshake_timeout {HandshakeTimeout} must be positive.";
+        }
+
+        if (IdleTimeout <= TimeSpan.Zero || RequestHeadersTimeout <= TimeSpan.Zero)
+        {
+            yield return $"limits.idle_timeout ({IdleTimeout}) and limits.request_headers_timeout ({RequestHeadersTimeout}) must be positive.";
+        }
+
+        if (MaxConnectionsPerAddress > MaxConnections)
+        {
+            yield return $"limits.max_connections_per_address ({MaxConnectionsPerAddress}) is larger than limits.max_connections ({MaxConnections}). Fix: lower it, or raise max_connections.";
         }
     }
 }

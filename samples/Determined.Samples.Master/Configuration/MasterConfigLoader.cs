@@ -22,6 +22,12 @@ public static class MasterConfigLoader
         "resource_manager.client_ca",
         "security.token.default_lifespan_days",
         "resource_manager.agent_certificate_names",
+        "limits.max_connections",
+        "limits.max_connections_per_address",
+        "limits.idle_timeout",
+        "limits.request_headers_timeout",
+        "limits.max_agent_connections",
+        "limits.max_log_entries_per_request",
     ];
 
     /// <summary>
@@ -93,6 +99,12 @@ public static class MasterConfigLoader
             TlsCert = config.GetString("security.tls.cert"),
             TlsKey = config.GetString("security.tls.key"),
             HandshakeTimeout = config.GetSeconds("security.tls.handshake_timeout") ?? TimeSpan.FromSeconds(10),
+            MaxConnections = config.GetInt32("limits.max_connections", 1, 1_000_000) ?? 2048,
+            MaxConnectionsPerAddress = config.GetInt32("limits.max_connections_per_address", 1, 1_000_000) ?? 256,
+            IdleTimeout = config.GetSeconds("limits.idle_timeout") ?? TimeSpan.FromSeconds(30),
+            RequestHeadersTimeout = config.GetSeconds("limits.request_headers_timeout") ?? TimeSpan.FromSeconds(10),
+            MaxAgentConnections = config.GetInt32("limits.max_agent_connections", 1, 1_000_000) ?? 1024,
+            MaxLogEntriesPerRequest = config.GetInt32("limits.max_log_entries_per_request", 1, 10_000_000) ?? 10_000,
             RequireAuthentication = config.GetBoolean("resource_manager.require_authentication") ?? false,
             ClientCa = config.GetString("resource_manager.client_ca"),
             TokenLifespanDays = config.GetInt32("security.token.default_lifespan_days", 1, 3650) ?? 30,

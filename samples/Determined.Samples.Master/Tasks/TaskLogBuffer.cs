@@ -3,8 +3,9 @@ namespace Determined.Samples.Master.Tasks;
 /// <summary>
 /// A task's log lines: ids assigned in append order under one lock (a follower never skips or repeats a line), each
 /// line cut at <see cref="MaxLineChars"/>, and at most <see cref="MaxChars"/> characters kept per task, the oldest lines
-/// going first (a chatty or hostile task cannot exhaust the master's memory). Readers ask for the lines after an id and
-/// pay only for those (binary search), and can wait for the next append.
+/// going first (a chatty or hostile task cannot exhaust the master's memory). Eviction is amortized O(1): evicted lines
+/// are skipped by a head index and compacted away only when they are half the list. Readers ask for the lines after an
+/// id and pay only for those (binary search), and can wait for the next append.
 /// </summary>
 public sealed class TaskLogBuffer
 {
@@ -14,6 +15,7 @@ public sealed class TaskLogBuffer
 
     private readonly Lock _gate = new();
     private readonly List<TaskLogEntry> _lines = [];
+    private int _head;
     private long _chars;
     private long _nextId = 1;
     private TaskCompletionSource _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -24,7 +26,7 @@ public sealed class TaskLogBuffer
         {
             lock (_gate)
             {
-                return _lines.Count;
+                return _lines.Count - _head;
             }
         }
     }
@@ -42,14 +44,18 @@ public sealed class TaskLogBuffer
         {
             _lines.Add(new TaskLogEntry { Id = _nextId++, Timestamp = timestamp, Level = level, Log = log, StdType = stdType, Source = source });
             _chars += log.Length;
-            var drop = 0;
-            while ((_chars > MaxChars || _lines.Count - drop > MaxLines) && drop < _lines.Count - 1)
+            while ((_chars > MaxChars || _lines.Count - _head > MaxLines) && _head < _lines.Count - 1)
             {
-                _chars -= _lines[drop].Log.Length;
-                drop++;
+                _chars -= _lines[_head].Log.Length;
+                _lines[_head] = null!; // released now; compacted below
+                _head++;
             }
 
-            _lines.RemoveRange(0, drop);
+            if (_head > 0 && _head >= _lines.Count / 2)
+            {
+                _lines.RemoveRange(0, _head);
+                _head = 0;
+            }
             appended = _appended;
             _appended = new(TaskCreationOptions.RunContinuationsAsynchronously);
         }
@@ -62,7 +68,7 @@ public sealed class TaskLogBuffer
     {
         lock (_gate)
         {
-            var low = 0;
+            var low = _head;
             var high = _lines.Count;
             while (low < high)
             {

@@ -312,18 +312,17 @@ public class DeterminedClient : IDisposable
             Record(activity, method, started, ("error.type", "DeadlineExceeded"));
             throw deadline.Expired(ConnectionProgress.Phase(request), ex);
         }
-        catch (MasterConnectionException ex) when (ConnectionProgress.IsUnreachable(ex.Error))
-        {
-            deadline.Dispose();
-            Record(activity, method, started, ("error.type", ex.Error.ToString()));
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Error.ToString());
-            throw WithSource(ex, string.Empty);
-        }
         catch (Exception ex)
         {
             deadline.Dispose();
-            Record(activity, method, started, ("error.type", ex is MasterConnectionException m ? m.Error.ToString() : ex.GetType().Name));
+            var connection = ex as MasterConnectionException;
+            Record(activity, method, started, ("error.type", connection?.Error.ToString() ?? ex.GetType().Name));
             activity?.SetStatus(ActivityStatusCode.Error, ex.GetType().Name);
+            if (connection is not null && ConnectionProgress.IsUnreachable(connection.Error))
+            {
+                throw WithSource(connection, string.Empty);
+            }
+
             throw;
         }
 
@@ -338,18 +337,17 @@ public class DeterminedClient : IDisposable
     /// </summary>
     private MasterConnectionException WithSource(MasterConnectionException failure, string more)
     {
-        var setting = Settings.Provenance.LastOrDefault(p => p.Name == "MasterUrl");
-        var source = setting?.Origin switch
+        // Settings always name the URL's source (SettingsResolver records MasterUrl first of all).
+        var setting = Settings.Provenance.First(p => p.Name == "MasterUrl");
+        var source = setting.Origin switch
         {
             SettingOrigin.Environment => $"the environment variable {setting.Location}",
             SettingOrigin.Configuration => $"the configuration key {setting.Location}",
-            SettingOrigin.Options => setting.Location,
             SettingOrigin.Default => "the default localhost:8080 (none of DeterminedClientOptions.MasterUrl, DET_MASTER or DET_MASTER_ADDR is set)",
-            _ => "the client's settings",
+            _ => setting.Location,
         };
-        var configured = setting?.Value is { } value ? $"'{Printable(Redaction.Redact(value))}'" : _base;
-        var message = failure.Message.Replace(" Fix: ", $"{more} The master URL {configured} comes from {source}. Fix: ", StringComparison.Ordinal);
-        return new MasterConnectionException(failure.Error, failure.Host, message, failure.SuggestedFix, null, failure.InnerException ?? failure);
+        var message = failure.Message.Replace(" Fix: ", $"{more} The master URL '{Printable(Redaction.Redact(setting.Value!))}' comes from {source}. Fix: ", StringComparison.Ordinal);
+        return new MasterConnectionException(failure.Error, failure.Host, message, failure.SuggestedFix, null, failure.InnerException);
     }
 
     private void Record(Activity? activity, HttpMethod method, long started, (string Key, object Value) outcome)

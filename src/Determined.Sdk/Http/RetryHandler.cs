@@ -121,7 +121,7 @@ internal sealed class RetryHandler : DelegatingHandler
                 // the call's deadline (DeterminedClient reports this failure, not a bare timeout, when the deadline ends it).
                 LastUnreachable(request, ex);
                 var delay = UnreachableBackoff(unreachable);
-                Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri?.AbsolutePath ?? string.Empty, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
+                Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri!.AbsolutePath, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
                 _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
                 await Task.Delay(delay, _time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
             }

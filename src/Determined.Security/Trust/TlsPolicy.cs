@@ -129,7 +129,7 @@ public sealed class TlsPolicy
     internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors)
     {
         var file = string.IsNullOrWhiteSpace(options.MasterCertificateFile) ? null : options.MasterCertificateFile.Trim();
-        var noVerify = TrustPrecedence.IsNoVerify(file);
+        var noVerify = TrustPrecedence.IsNoVerify(options.MasterCertificateFile);
         var pem = string.IsNullOrWhiteSpace(options.MasterCertificatePem) ? null : options.MasterCertificatePem;
         if (noVerify)
         {

@@ -125,6 +125,38 @@ public sealed class UnreachableRetryTests
         Assert.Equal(MasterConnectionError.ConnectionRefused, RetryHandler.LastUnreachable(get)?.Error);
     }
 
+    [Fact]
+    public async Task PostWithABodyThatCannotProveItWasNotWritten_IsNotRetried()
+    {
+        var (invoker, attempts) = Pipeline(failures: 1, () => Failure(MasterConnectionError.ConnectionRefused, HttpRequestError.ConnectionError));
+        using var _ = invoker;
+        using var post = new HttpRequestMessage(HttpMethod.Post, "http://master/api/v1/commands") { Content = new StringContent("{}") };
+
+        await Assert.ThrowsAsync<MasterConnectionException>(() => invoker.SendAsync(post, CancellationToken.None));
+
+        Assert.Equal(1, attempts());
+    }
+
+    [Theory]
+    [InlineData("the TCP connection", "it timed out during the TCP connection to the master", "reachable from here")]
+    [InlineData("the TLS handshake", "it timed out during the TLS handshake", "the master's TLS port")]
+    [InlineData("waiting for the response headers", "it timed out while waiting for the response headers: the request was sent", "the master's load and logs")]
+    [InlineData("reading the response body", "it timed out while reading the response body", "raise Timeout for large answers")]
+    [InlineData(null, "it timed out before the connection was established", "check that the master is up")]
+    public void DeadlineMessage_NamesThePhaseAndItsFix(string? phase, string during, string fix)
+    {
+        using var deadline = new CallDeadline(TimeSpan.FromSeconds(3), TimeProvider.System, "https://m:8443", "GET /info");
+
+        var ex = deadline.Expired(phase, null);
+
+        Assert.Equal("DeadlineExceeded", ex.Reason);
+        Assert.StartsWith("GET /info to the master https://m:8443 did not complete within 3 s", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(during, ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Fix: ", ex.Message, StringComparison.Ordinal);
+        Assert.Contains(fix, ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.IsTransient);
+    }
+
     private sealed class Scripted(Func<HttpRequestMessage, HttpResponseMessage> answer) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

@@ -192,6 +192,19 @@ public sealed class TlsPolicyValidationTests : IDisposable
     }
 
     [Theory]
+    [InlineData(" noverify")]
+    [InlineData("noverify ")]
+    [InlineData("noverify\n")]
+    public void NoVerifyWithSurroundingWhitespace_IsAPath_NeverSkipVerification(string value)
+    {
+        // Upstream compares cert_file.lower() == "noverify": anything else is a path. A padded value never turns verification off.
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = value }));
+
+        Assert.Contains("does not exist", ex.Message, StringComparison.Ordinal);
+        Assert.True(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = "NoVerify" }).DangerousSkipVerification);
+    }
+
+    [Theory]
     [InlineData("*")]
     [InlineData("*.example.com")]
     [InlineData("bad name")]

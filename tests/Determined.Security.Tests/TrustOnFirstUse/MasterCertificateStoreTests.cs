@@ -53,6 +53,21 @@ public sealed class MasterCertificateStoreTests : IDisposable
     }
 
     [Fact]
+    public void LockFilePlantedAsASymbolicLink_IsNeverFollowed_TheErrorSaysRemoveIt()
+    {
+        var dir = Path.Combine(_pki.Directory, "planted");
+        Directory.CreateDirectory(dir);
+        var target = Path.Combine(_pki.Directory, "victim-file");
+        File.CreateSymbolicLink(Path.Combine(dir, "certs.json.lock"), target);
+
+        var ex = Assert.Throws<DeterminedException>(() => new MasterCertificateStore(dir).Set("https://m:8443", TestCertificates.Pem(_pki.Root)));
+
+        Assert.Contains("is a symbolic link", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("rm ", ex.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists(target), "the link's target was created");
+    }
+
+    [Fact]
     public void Remove_DeletesOnlyThatEntry()
     {
         var store = new MasterCertificateStore(StoreDir);

@@ -1,0 +1,279 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
+using Determined.Sdk;
+using Determined.Security;
+using Determined.Testing;
+
+namespace Determined.EndToEnd.Tests;
+
+/// <summary>
+/// The sample master (a real process) under what an unauthenticated peer or a task can throw at it, measured by its
+/// resident memory: a flood of idle TLS connections from several addresses (127.0.0.2-…: Linux answers the whole
+/// 127/8), unique 60,000-character user names at the login, and concurrent 8 MiB task-log posts. The master stays up and
+/// bounded, a client that was already working and a connected agent see no failure, and every limit is logged. The CI
+/// scale is a few thousand connections; <c>DETERMINED_FLOOD_CONNECTIONS=20000</c> runs the full scale (docs/RELIABILITY.md).
+/// </summary>
+public sealed class MasterUnderLoadTests
+{
+    private static readonly TimeSpan s_guard = TimeSpan.FromMinutes(5);
+
+    private static int FloodConnections =>
+        int.TryParse(Environment.GetEnvironmentVariable("DETERMINED_FLOOD_CONNECTIONS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 2000;
+
+    private static long ResidentMiB(Process process)
+    {
+        var status = File.ReadAllLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(status.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) / 1024;
+    }
+
+    [Fact]
+    public async Task IdleTlsConnectionFlood_FromManyAddresses_MasterStaysUpAndBounded_ClientAndAgentUnaffected()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(true, false, "--limits-max-connections", "1000", "--limits-max-connections-per-address", "100", "--limits-idle-timeout", "3", "--security-tls-handshake-timeout", "3");
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs(reconnectAttempts: 40));
+        using var client = DeterminedClient.FromEnvironment(new DeterminedClientOptions
+        {
+            MasterUrl = cluster.MasterUri.ToString(), UseEnvironment = false, UseTokenStore = false, UseCertificateStore = false, Timeout = TimeSpan.FromSeconds(60),
+            Tls = { MasterCertificateFile = cluster.CaFile, MasterCertificateName = "determined-master-ci" },
+        });
+        await client.GetInfoAsync();
+
+        using var stop = new CancellationTokenSource();
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var calls = 0;
+        var loop = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await client.GetInfoAsync();
+                    Interlocked.Increment(ref calls);
+                }
+                catch (DeterminedException ex)
+                {
+                    failures.Enqueue(ex.Message);
+                }
+
+                await Task.Delay(100);
+            }
+        });
+
+        var before = ResidentMiB(cluster.Master!.Process);
+        var clock = Stopwatch.StartNew();
+        var held = await FloodAsync(cluster.MasterUri.Port, FloodConnections, addresses: 12);
+        var peak = ResidentMiB(cluster.Master.Process);
+        var callsDuringFlood = Volatile.Read(ref calls);
+        await Task.Delay(TimeSpan.FromSeconds(5)); // past the idle and handshake timeouts: the master closes what is held
+        var closedByMaster = (await Task.WhenAll(held.Select(IsClosedAsync))).Count(closed => closed);
+        peak = Math.Max(peak, ResidentMiB(cluster.Master.Process));
+        foreach (var stream in held)
+        {
+            stream.Dispose();
+        }
+
+        await Task.Delay(500);
+        var afterCalls = Volatile.Read(ref calls);
+        await WaitUntilAsync(() => Volatile.Read(ref calls) > afterCalls + 3, "calls after the flood");
+        await stop.CancelAsync();
+        await loop;
+
+        Assert.False(cluster.Master.Process.HasExited, "the master died");
+        Assert.False(agent.Process.HasExited, "the agent exited: " + agent.Output);
+        Assert.True(failures.IsEmpty, $"{failures.Count} calls failed during the flood: {string.Join(" | ", failures.Take(3))}");
+        Assert.True(callsDuringFlood > 0);
+        Assert.True(peak < 500, $"the master's resident memory reached {peak} MiB (before: {before} MiB)");
+        Assert.True(closedByMaster >= held.Count * 9 / 10, $"the master closed only {closedByMaster} of {held.Count} idle connections after its timeouts");
+        Assert.True(cluster.Master.Output.Contains("limits.max_connections_per_address (100)", StringComparison.Ordinal), cluster.Master.Output);
+        Assert.Contains("limits.max_connections (1000) reached", cluster.Master.Output, StringComparison.Ordinal);
+        Assert.Contains("Refused a connection from 127.0.0.", cluster.Master.Output, StringComparison.Ordinal);
+        await cluster.Master.WaitForLineAsync("Agent agent-1 registered");
+        Assert.True(clock.Elapsed < s_guard);
+    }
+
+    [Fact]
+    public async Task LoginsWithUniqueHugeUserNames_KeepTheMastersMemoryBounded_AndLockOutStillWorks()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        var before = ResidentMiB(cluster.Master!.Process);
+        using var http = new HttpClient { BaseAddress = cluster.MasterUri };
+        var name = new string('n', 60_000);
+        var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
+        {
+            for (var i = 0; i < 500; i++)
+            {
+                var body = $"{{\"username\":\"{name[..59_990]}{worker:00}{i:00000}\",\"password\":\"x\"}}";
+                using var response = await http.PostAsync("/api/v1/auth/login", new StringContent(body, Encoding.UTF8, "application/json"));
+                statuses.Add((int)response.StatusCode);
+            }
+        }))).WaitAsync(s_guard);
+        var after = ResidentMiB(cluster.Master.Process);
+
+        Assert.True(after < 300, $"the master's resident memory went from {before} to {after} MiB");
+        Assert.Contains(401, statuses);
+        Assert.Contains(429, statuses); // more than 50 failures from one address in a minute: locked out, whatever the names
+    }
+
+    /// <summary>Opens connections from 127.0.0.2 … 127.0.0.(1+addresses) and completes a TLS handshake on each the master accepts; returns the held streams.</summary>
+    private static async Task<List<SslStream>> FloodAsync(int port, int connections, int addresses)
+    {
+        var held = new System.Collections.Concurrent.ConcurrentBag<SslStream>();
+        using var gate = new SemaphoreSlim(64);
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(async i =>
+        {
+            await gate.WaitAsync();
+            try
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                socket.Bind(new IPEndPoint(IPAddress.Parse($"127.0.0.{2 + (i * addresses / connections)}"), 0)); // address by address
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await socket.ConnectAsync(IPAddress.Loopback, port, timeout.Token);
+                    var ssl = new SslStream(new NetworkStream(socket, ownsSocket: true));
+#pragma warning disable CA5359 // an attacker's client: it accepts anything
+                    await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "determined-master-ci", RemoteCertificateValidationCallback = (_, _, _, _) => true }, timeout.Token);
+#pragma warning restore CA5359
+                    held.Add(ssl); // then idle, as the attack's sleeping clients
+                }
+                catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException or System.Security.Authentication.AuthenticationException)
+                {
+                    socket.Dispose(); // refused at accept (a limit), or closed by the master
+                }
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }));
+        return [.. held];
+    }
+
+    /// <summary>Whether the master has closed this connection (a read ends or fails within a second instead of waiting).</summary>
+    private static async Task<bool> IsClosedAsync(SslStream stream)
+    {
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        try
+        {
+            return await stream.ReadAsync(new byte[1], wait.Token) == 0;
+        }
+        catch (OperationCanceledException)
+        {
+            return false; // still open: the master is waiting for a request
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            return true;
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (!condition())
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
+    }
+}
+
+/// <summary>The master's bounded readers and tables, without a network: task-log bodies, the login throttle, the log buffer.</summary>
+public sealed class MasterLimitsTests
+{
+    [Fact]
+    public void TaskLogsReader_ReadsEntries_SkipsWhatIsNotAString_AndRefusesOverTheEntryCap()
+    {
+        var body = "{\"other\":[1,{\"a\":2}],\"logs\":[{\"log\":\"one\",\"stdtype\":\"stderr\",\"allocationId\":\"t.1\",\"x\":{\"y\":[]}},7,{\"log\":5,\"stdtype\":null},{}]}"u8;
+
+        var (lines, refusal) = Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 3);
+
+        Assert.Null(refusal);
+        Assert.Equal(3, lines!.Count);
+        Assert.Equal(new Determined.Samples.Master.Limits.TaskLogLine("t.1", "one", "stderr"), lines[0]);
+        Assert.Equal(new Determined.Samples.Master.Limits.TaskLogLine(null, string.Empty, "stdout"), lines[1]);
+        Assert.Contains("more than 2 log entries", Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 2).Refusal, StringComparison.Ordinal);
+        Assert.Equal("expected {\"logs\":[...]}", Determined.Samples.Master.Limits.TaskLogsReader.Read("[]"u8, 10).Refusal);
+        Assert.Equal("expected {\"logs\":[...]}", Determined.Samples.Master.Limits.TaskLogsReader.Read("{\"logs\":{}}"u8, 10).Refusal);
+        Assert.Equal("the request body is not the expected JSON", Determined.Samples.Master.Limits.TaskLogsReader.Read("{\"logs\":[{\"log\":\"x\""u8, 10).Refusal);
+        Assert.Equal("the request body is not the expected JSON", Determined.Samples.Master.Limits.TaskLogsReader.Read(Encoding.UTF8.GetBytes("{\"logs\":[{\"x\":" + new string('[', 100) + new string(']', 100) + "}]}"), 10).Refusal);
+    }
+
+    [Fact]
+    public void TaskLogsReader_AnEightMebibyteBodyOfTinyEntries_IsRefusedAtTheCap_WithoutBuildingTheRest()
+    {
+        var body = new StringBuilder("{\"logs\":[");
+        while (body.Length < 8 * 1024 * 1024 - 20)
+        {
+            body.Append("{\"log\":\"a\"},");
+        }
+
+        body.Append("{\"log\":\"a\"}]}");
+        var bytes = Encoding.UTF8.GetBytes(body.ToString());
+        var before = GC.GetAllocatedBytesForCurrentThread();
+
+        var (lines, refusal) = Determined.Samples.Master.Limits.TaskLogsReader.Read(bytes, maxEntries: 10_000);
+
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Null(lines);
+        Assert.Contains("more than 10000 log entries", refusal, StringComparison.Ordinal);
+        Assert.True(allocated < 8 * 1024 * 1024, $"allocated {allocated / 1024} KiB to refuse it"); // a JSON tree of 699k entries took hundreds of MiB
+    }
+
+    [Fact]
+    public void LoginThrottle_UniqueHugeNames_StayBoundedInKeys_AndTheAddressIsStillLockedOut()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var throttle = new Determined.Samples.Master.Limits.LoginThrottle(time);
+        var attacker = IPAddress.Parse("10.0.0.66");
+        var neighbour = IPAddress.Parse("10.0.0.7");
+        var name = new string('n', 60_000);
+        for (var i = 0; i < 30_000; i++)
+        {
+            throttle.Failed(IPAddress.Parse($"10.{i / 65536}.{i / 256 % 256}.{i % 256}"), name + i);
+        }
+
+        Assert.InRange(throttle.TrackedKeys, 1, 2 * Determined.Samples.Master.Limits.LoginThrottle.MaxKeys);
+        for (var i = 0; i < Determined.Samples.Master.Limits.LoginThrottle.FailuresPerUser; i++)
+        {
+            throttle.Failed(attacker, "determined");
+        }
+
+        Assert.True(throttle.IsLockedOut(attacker, "determined"));
+        Assert.False(throttle.IsLockedOut(attacker, "admin"));
+        Assert.False(throttle.IsLockedOut(neighbour, "determined"));
+        for (var i = 0; i < Determined.Samples.Master.Limits.LoginThrottle.FailuresPerAddress; i++)
+        {
+            throttle.Failed(attacker, name + i);
+        }
+
+        Assert.True(throttle.IsLockedOut(attacker, "admin")); // whatever names it tries
+        time.Advance(TimeSpan.FromMinutes(1));
+        Assert.False(throttle.IsLockedOut(attacker, "determined"));
+    }
+
+    [Fact]
+    public void TaskLogBuffer_ManyMoreLinesThanItKeeps_KeepsTheNewest_InOrder_AndReadsAfterAnyId()
+    {
+        var buffer = new Determined.Samples.Master.Tasks.TaskLogBuffer();
+        var total = Determined.Samples.Master.Tasks.TaskLogBuffer.MaxLines * 5 + 123;
+        for (var i = 1; i <= total; i++)
+        {
+            buffer.Append(DateTimeOffset.UtcNow, "LOG_LEVEL_INFO", "line " + i, "stdout", "task");
+        }
+
+        Assert.Equal(Determined.Samples.Master.Tasks.TaskLogBuffer.MaxLines, buffer.Count);
+        var all = buffer.After(0, int.MaxValue);
+        Assert.Equal(total - Determined.Samples.Master.Tasks.TaskLogBuffer.MaxLines + 1, all[0].Id);
+        Assert.Equal(total, all[^1].Id);
+        Assert.True(all.Zip(all.Skip(1)).All(p => p.Second.Id == p.First.Id + 1));
+        Assert.Equal([total - 1, total], buffer.After(total - 2, 10).Select(e => e.Id));
+        Assert.Empty(buffer.After(total, 10));
+    }
+}
