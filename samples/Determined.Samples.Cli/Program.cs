@@ -93,8 +93,9 @@ root.Subcommands.Add(user);
 // det tls doctor|trust|list|forget|show-config|dev-pki
 var tls = new Command("tls", "Diagnose and manage trust in masters' certificates.");
 var jsonOption = new Option<bool>("--json") { Description = "Machine-readable output." };
-var doctor = new Command("doctor", "Connect to the master; show the chain, protocol, cipher, trust source and the verdict with its fix.") { jsonOption };
-doctor.SetAction((parse, ct) => Guard(parse, () => TlsDoctor.RunAsync(Context(parse), parse.GetValue(jsonOption), ct)));
+var doctorTimeout = new Option<int>("--timeout") { Description = "Seconds to wait for the master's answer to GET /info after connecting (default 30).", DefaultValueFactory = _ => 30 };
+var doctor = new Command("doctor", "Connect to the master; show the chain, protocol, cipher, trust source and the verdict with its fix.") { jsonOption, doctorTimeout };
+doctor.SetAction((parse, ct) => Guard(parse, () => TlsDoctor.RunAsync(Context(parse), parse.GetValue(jsonOption), ct, TimeSpan.FromSeconds(Math.Clamp(parse.GetValue(doctorTimeout), 1, 3600)))));
 var fingerprintOption = new Option<string?>("--fingerprint") { Description = "Expected SHA-256 fingerprint or SPKI pin; trusted without a prompt when it matches." };
 var trust = new Command("trust", "Trust the master's current certificate (after checking it) and store its chain in certs.json.") { fingerprintOption };
 trust.SetAction((parse, ct) => Guard(parse, async () =>

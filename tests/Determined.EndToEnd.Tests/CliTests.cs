@@ -5,6 +5,8 @@ using Determined.Samples.Master;
 using Determined.Samples.Master.Configuration;
 using Determined.Security;
 using Determined.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 
 namespace Determined.EndToEnd.Tests;
 
@@ -413,5 +415,24 @@ public sealed class CliTests : IAsyncLifetime
         var (prompted, promptOut, promptErr, _) = await DetAsync("y\n", "-m", url, "info");
         Assert.True(prompted == 0, promptOut + promptErr);
         Assert.Contains(Fingerprint(second + ".pem"), promptOut, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Doctor_MasterThatStallsAfterTheHandshake_IsReportedAsAStall_WithTheChain_NotAsCancelled()
+    {
+        await using var stalled = await TlsTestServer.StartAsync(new TlsTestServer.Options
+        {
+            Certificate = TestCertificates.CreateLeaf(null),
+            // Handshakes complete; GET /info never answers.
+            Map = app => app.Use((HttpContext context, RequestDelegate _) => Task.Delay(Timeout.Infinite, context.RequestAborted)),
+        });
+
+        var (exit, stdout, stderr, _) = await DetWithEnvAsync(["DET_MASTER_CERT_FILE=noverify"], null, "-m", stalled.Uri.ToString(), "tls", "doctor", "--timeout", "2");
+
+        Assert.True(exit == 1, stdout + stderr);
+        Assert.Contains("Verdict:        FAIL (Stalled)", stdout, StringComparison.Ordinal);
+        Assert.Contains("Chain presented:", stdout, StringComparison.Ordinal);
+        Assert.Contains("did not answer GET /info within 2 s", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("cancelled", stderr, StringComparison.Ordinal);
     }
 }

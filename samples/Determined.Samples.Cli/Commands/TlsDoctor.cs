@@ -7,7 +7,7 @@ namespace Determined.Samples.Cli.Commands;
 /// <summary>det tls doctor: connect, show the chain, protocol and cipher, the trust that applies, and the verdict with its fix.</summary>
 public static class TlsDoctor
 {
-    public static async Task<int> RunAsync(CliContext cli, bool json, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(CliContext cli, bool json, CancellationToken cancellationToken, TimeSpan? timeout = null)
     {
         var uri = cli.MasterUri;
         var policy = cli.Tofu.ApplyStoredTrust(uri, cli.Settings.Tls);
@@ -21,7 +21,7 @@ public static class TlsDoctor
         MasterConnectionException? failure = null;
         try
         {
-            using var http = new HttpClient(new MasterHttpHandlerFactory(resolver).CreateHandler(uri)) { BaseAddress = uri, Timeout = TimeSpan.FromSeconds(30) };
+            using var http = new HttpClient(new MasterHttpHandlerFactory(resolver).CreateHandler(uri)) { BaseAddress = uri, Timeout = timeout ?? TimeSpan.FromSeconds(30) };
             using var response = await http.GetAsync(new Uri(uri, "info"), cancellationToken);
             verdict = response.IsSuccessStatusCode ? "OK" : $"HTTP {(int)response.StatusCode} from /info";
         }
@@ -43,7 +43,7 @@ public static class TlsDoctor
             failure = new MasterConnectionException(
                 probe.SpeaksTls ? MasterConnectionError.HandshakeFailed : MasterConnectionError.ConnectTimeout,
                 uri.IdnHost,
-                $"{(probe.SpeaksTls ? "the master completed the TLS handshake but" : "the master")} did not answer GET /info within 30 s (it stalls). Fix: check the master's logs and load; a proxy or load balancer may hold the request",
+                $"{(probe.SpeaksTls ? "the master completed the TLS handshake but" : "the master")} did not answer GET /info within {(timeout ?? TimeSpan.FromSeconds(30)).TotalSeconds:0} s (it stalls). Fix: check the master's logs and load; a proxy or load balancer may hold the request",
                 "check the master's logs and load; a proxy or load balancer may hold the request",
                 null,
                 ex);
