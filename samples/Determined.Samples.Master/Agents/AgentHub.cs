@@ -240,7 +240,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
     /// Text a peer chose (an agent id, a host name), safe for a log line: control and format characters (terminal escapes,
     /// line breaks, bidi overrides) escaped as \uXXXX, at most 128 characters.
     /// </summary>
-    internal static string LogText(string? text)
+    public static string LogText(string? text)
     {
         if (string.IsNullOrEmpty(text))
         {

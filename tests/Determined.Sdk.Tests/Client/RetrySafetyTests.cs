@@ -294,3 +294,33 @@ public sealed class RetrySafetyTests
         }
     }
 }
+
+/// <summary>Secrets and display tricks in what reaches exceptions (issue: the last hardening gaps).</summary>
+public sealed class MessageHygieneTests
+{
+    [Theory]
+    [InlineData("https://master:8443/?access_token=S3cretTok")]
+    [InlineData("https://master:8443/?password=S3cretTok")]
+    [InlineData("https://master:8443/?x=1&auth=S3cretTok")]
+    [InlineData("https://user:S3cretTok@master:8443")]
+    public void ConfigurationErrorsNamingTheUrl_NeverRepeatASecret(string url)
+    {
+        var ex = Assert.Throws<DeterminedConfigurationException>(() => DeterminedClient.Create(new DeterminedClientOptions { MasterUrl = url, UseTokenStore = false }, _ => null, null));
+
+        Assert.DoesNotContain("S3cretTok", ex.ToString(), StringComparison.Ordinal);
+        Assert.Contains("master", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MastersErrorText_WithBidiAndZeroWidthCharacters_ReachesTheExceptionNeutralised()
+    {
+        await using var server = HostileServer.Start((_, _, stream, ct) =>
+            HostileServer.RespondAsync(stream, 400, """{"error":{"code":3,"reason":"Invalid\u2066Argument","error":"bad \u202Etxt.exe\u200B value"}}""", ct));
+        using var client = DeterminedClient.Create(new DeterminedClientOptions { MasterUrl = server.Uri.ToString(), UseTokenStore = false, UseCertificateStore = false, MaxRetries = 0 }, _ => null, null);
+
+        var ex = await Assert.ThrowsAsync<DeterminedApiException>(() => client.GetInfoAsync());
+
+        Assert.DoesNotContain(ex.Message, c => char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format);
+        Assert.True(ex.Message.Contains("bad  txt.exe  value", StringComparison.Ordinal), ex.Message);
+    }
+}

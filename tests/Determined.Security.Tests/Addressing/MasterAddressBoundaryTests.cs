@@ -63,7 +63,10 @@ public sealed class MasterAddressBoundaryTests
     [Theory]
     [InlineData("https://alice:s3cret@m:8443", "https://***@m:8443")]
     [InlineData("alice:s3cret@m", "***@m")]
-    [InlineData("https://alice:s3cret@m/p?q", "https://***@m/p?q")]
+    [InlineData("https://alice:s3cret@m/p?q", "https://***@m/p?***")]
+    [InlineData("https://m/p?access_token=s3cret", "https://m/p?***")]
+    [InlineData("https://m/p#s3cret", "https://m/p#***")]
+    [InlineData("https://m:8443/x?a=1@b&password=s3cret", "https://m:8443/x?***")]
     [InlineData("://alice:s3cret@m", "://***@m")]
     public void Credentials_AreNeverRepeatedInTheError(string address, string shown)
     {
