@@ -16,9 +16,12 @@ namespace Determined.EndToEnd.Tests;
 /// bounded, a client that was already working and a connected agent see no failure, and every limit is logged. The CI
 /// scale is a few thousand connections; <c>DETERMINED_FLOOD_CONNECTIONS=20000</c> runs the full scale (docs/RELIABILITY.md).
 /// </summary>
-public sealed class MasterUnderLoadTests
+public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly TimeSpan s_guard = TimeSpan.FromMinutes(5);
+
+    private static int LoginsPerWorker =>
+        int.TryParse(Environment.GetEnvironmentVariable("DETERMINED_FLOOD_LOGINS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n / 4 : 500;
 
     private static int FloodConnections =>
         int.TryParse(Environment.GetEnvironmentVariable("DETERMINED_FLOOD_CONNECTIONS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : 2000;
@@ -82,6 +85,7 @@ public sealed class MasterUnderLoadTests
         await stop.CancelAsync();
         await loop;
 
+        output.WriteLine($"flood of {FloodConnections} connections from 12 addresses: {held.Count} completed TLS and were held, {closedByMaster} closed by the master after its timeouts; master RSS {before} MiB before, peak {peak} MiB; {callsDuringFlood} client calls, {failures.Count} failed; {clock.Elapsed.TotalSeconds:0.0} s");
         Assert.False(cluster.Master.Process.HasExited, "the master died");
         Assert.False(agent.Process.HasExited, "the agent exited: " + agent.Output);
         Assert.True(failures.IsEmpty, $"{failures.Count} calls failed during the flood: {string.Join(" | ", failures.Take(3))}");
@@ -106,7 +110,7 @@ public sealed class MasterUnderLoadTests
         var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
         await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
         {
-            for (var i = 0; i < 500; i++)
+            for (var i = 0; i < LoginsPerWorker; i++)
             {
                 var body = $"{{\"username\":\"{name[..59_990]}{worker:00}{i:00000}\",\"password\":\"x\"}}";
                 using var response = await http.PostAsync("/api/v1/auth/login", new StringContent(body, Encoding.UTF8, "application/json"));
@@ -115,9 +119,70 @@ public sealed class MasterUnderLoadTests
         }))).WaitAsync(s_guard);
         var after = ResidentMiB(cluster.Master.Process);
 
+        output.WriteLine($"{statuses.Count} logins with unique 60,000-character names: master RSS {before} -> {after} MiB; {statuses.Count(x => x == 401)} x 401, {statuses.Count(x => x == 429)} x 429");
         Assert.True(after < 300, $"the master's resident memory went from {before} to {after} MiB");
         Assert.Contains(401, statuses);
         Assert.Contains(429, statuses); // more than 50 failures from one address in a minute: locked out, whatever the names
+    }
+
+    [Fact]
+    public async Task SixteenConcurrentEightMebibyteLogPosts_AreRefusedAtTheEntryCap_WithTheMastersMemoryBounded_AndNormalPostsStillWork()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var admin = await cluster.LoginAsync();
+        var dir = Path.Combine(cluster.Directory, "log-flood");
+        Directory.CreateDirectory(dir);
+        // A task that hands the test its allocation token (the credential any task holds) and waits, bounded, until told to stop.
+        var script = $"printf %s \"$DET_SESSION_TOKEN\" > {dir}/token; i=0; while [ ! -e {dir}/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done";
+        var taskId = await Cluster.LaunchTaskAsync(admin, "agent-1", ["/bin/sh", "-c", script]);
+        await WaitUntilAsync(() => File.Exists(Path.Combine(dir, "token")) && new FileInfo(Path.Combine(dir, "token")).Length > 0, "the task's token");
+        await Task.Delay(100);
+        var token = await File.ReadAllTextAsync(Path.Combine(dir, "token"));
+        cluster.Secrets.Add(token);
+
+        var body = new StringBuilder("{\"logs\":[");
+        while (body.Length < (8 * 1024 * 1024) - 64)
+        {
+            body.Append("{\"log\":\"a\"},");
+        }
+
+        var payload = Encoding.UTF8.GetBytes(body.Append("{\"log\":\"a\"}]}").ToString());
+        using var http = new HttpClient { BaseAddress = cluster.MasterUri, Timeout = TimeSpan.FromMinutes(2) };
+        async Task<(int Status, string Text)> PostAsync(byte[] bytes)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, "/api/v1/task/logs") { Content = new ByteArrayContent(bytes) };
+            request.Headers.TryAddWithoutValidation("Grpc-Metadata-x-allocation-token", "Bearer " + token);
+            using var response = await http.SendAsync(request);
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        var first = await PostAsync(Encoding.UTF8.GetBytes("{\"logs\":[{\"log\":\"first\"}]}"));
+        Assert.True(first.Status == 200, $"{first.Status}: {first.Text}");
+        var peak = 0L;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentMiB(cluster.Master!.Process));
+                await Task.Delay(50);
+            }
+        });
+        var clock = Stopwatch.StartNew();
+        var answers = await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => PostAsync(payload))).WaitAsync(s_guard);
+        await sampling.CancelAsync();
+        await sampler;
+
+        output.WriteLine($"16 concurrent posts of {payload.Length} bytes ({payload.Length / 12} entries each): answered in {clock.Elapsed.TotalSeconds:0.00} s, master RSS peak {peak} MiB");
+        Assert.All(answers, a => Assert.Equal(400, a.Status));
+        Assert.All(answers, a => Assert.Contains("more than 10000 log entries", a.Text, StringComparison.Ordinal));
+        Assert.True(peak < 500, $"the master's resident memory reached {peak} MiB");
+        var normal = await PostAsync(Encoding.UTF8.GetBytes("{\"logs\":[{\"log\":\"still here\"}]}"));
+        Assert.Equal(200, normal.Status);
+        await File.WriteAllTextAsync(Path.Combine(dir, "done"), string.Empty);
+        await Cluster.WaitForTaskAsync(admin, taskId);
     }
 
     /// <summary>Opens connections from 127.0.0.2 … 127.0.0.(1+addresses) and completes a TLS handshake on each the master accepts; returns the held streams.</summary>
@@ -209,7 +274,7 @@ public sealed class MasterLimitsTests
     public void TaskLogsReader_AnEightMebibyteBodyOfTinyEntries_IsRefusedAtTheCap_WithoutBuildingTheRest()
     {
         var body = new StringBuilder("{\"logs\":[");
-        while (body.Length < 8 * 1024 * 1024 - 20)
+        while (body.Length < (8 * 1024 * 1024) - 64)
         {
             body.Append("{\"log\":\"a\"},");
         }
