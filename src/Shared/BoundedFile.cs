@@ -79,7 +79,7 @@ internal static partial class BoundedFile
     /// Opens a file for reading without ever blocking in the open (a FIFO swapped in after the checks would block a plain
     /// open until a writer came), then checks what the handle is: only a file that reports a size is read.
     /// </summary>
-    private static FileStream OpenRegularFile(string fullPath, string shownPath)
+    internal static FileStream OpenRegularFile(string fullPath, string shownPath)
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS())
         {

@@ -357,3 +357,41 @@ public sealed class MasterLogHygieneTests
         Assert.Equal(129, Determined.Samples.Master.Agents.AgentHub.LogText(new string('a', 500)).Length);
     }
 }
+
+/// <summary>The agent against a master (or whoever speaks for it) that asks for more than a machine should run.</summary>
+public sealed class AgentLimitsTests
+{
+    [Fact]
+    public async Task MoreStartContainersThanTheAgentRuns_TheRestAreFailedStarts_TheAgentStaysUp()
+    {
+        await using var cluster = new Cluster();
+        await cluster.StartMasterAsync(tls: false);
+        var agent = await cluster.StartRegisteredAgentAsync(cluster.AgentArgs());
+        using var admin = await cluster.LoginAsync();
+        var limit = Determined.Samples.Agent.TaskLauncher.MaxRunningTasks;
+        var ids = new List<string>();
+        for (var i = 0; i < limit + 6; i++)
+        {
+            ids.Add(await Cluster.LaunchTaskAsync(admin, "agent-1", ["sleep", "600"]));
+        }
+
+        var states = new Dictionary<string, string>();
+        var deadline = Stopwatch.StartNew();
+        while (states.Count(s => s.Value is "STATE_RUNNING" or "STATE_TERMINATED") < ids.Count)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2), "tasks did not settle: " + string.Join(", ", states.Values.GroupBy(v => v).Select(g => $"{g.Key} {g.Count()}")));
+            foreach (var id in ids)
+            {
+                using var response = await admin.SendAsync(HttpMethod.Get, $"api/v1/tasks/{id}");
+                states[id] = (string?)System.Text.Json.Nodes.JsonNode.Parse(await response.Content.ReadAsStringAsync())!["task"]!["allocations"]![0]!["state"] ?? string.Empty;
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Equal(limit, states.Values.Count(s => s == "STATE_RUNNING"));
+        Assert.Equal(6, states.Values.Count(s => s == "STATE_TERMINATED"));
+        Assert.Contains($"already runs its limit of {limit} tasks", agent.Output, StringComparison.Ordinal);
+        Assert.False(agent.Process.HasExited);
+    }
+}
