@@ -16,7 +16,6 @@ namespace Determined.EndToEnd.Tests;
 /// </summary>
 public sealed class MasterRotationTests : IAsyncDisposable
 {
-    private static readonly TimeSpan NewCertificateDeadline = TimeSpan.FromSeconds(30);
     private readonly Cluster _pki = new(dnsOnlyName: false);
 
     public ValueTask DisposeAsync() => _pki.DisposeAsync();
@@ -61,7 +60,7 @@ public sealed class MasterRotationTests : IAsyncDisposable
             }
         })).ToList();
 
-        await WaitForAsync(() => Volatile.Read(ref requests) > 5, "requests before the renewal");
+        await Eventually.WaitAsync(() => Volatile.Read(ref requests) > 5, "requests before the renewal");
         switch (style)
         {
             case "kubernetes-secret-swap":
@@ -94,10 +93,10 @@ public sealed class MasterRotationTests : IAsyncDisposable
         }
 
         var clock = Stopwatch.StartNew();
-        await WaitForAsync(async () => await ServedThumbprintAsync(master.Uri) == renewed.Certificate.Thumbprint, "the renewed certificate to be served");
+        await Eventually.WaitAsync(async () => await ServedThumbprintAsync(master.Uri) == renewed.Certificate.Thumbprint, "the renewed certificate to be served");
         var seenAfter = clock.Elapsed;
         var before = Volatile.Read(ref requests);
-        await WaitForAsync(() => Volatile.Read(ref requests) > before + 5, "requests after the renewal");
+        await Eventually.WaitAsync(() => Volatile.Read(ref requests) > before + 5, "requests after the renewal");
         await stop.CancelAsync();
         await Task.WhenAll(loops);
 
@@ -142,15 +141,5 @@ public sealed class MasterRotationTests : IAsyncDisposable
 
     private static async Task<string> ServedThumbprintAsync(Uri uri) => (await MasterProbe.ProbeAsync(uri)).PresentedChain[0].Thumbprint;
 
-    private static async Task WaitForAsync(Func<bool> condition, string what) => await WaitForAsync(() => Task.FromResult(condition()), what);
 
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(deadline.Elapsed < NewCertificateDeadline, $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }

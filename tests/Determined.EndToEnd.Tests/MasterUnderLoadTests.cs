@@ -81,7 +81,7 @@ public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper ou
 
         await Task.Delay(500);
         var afterCalls = Volatile.Read(ref calls);
-        await WaitUntilAsync(() => Volatile.Read(ref calls) > afterCalls + 3, "calls after the flood");
+        await Eventually.WaitAsync(() => Volatile.Read(ref calls) > afterCalls + 3, "calls after the flood");
         await stop.CancelAsync();
         await loop;
 
@@ -137,7 +137,7 @@ public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper ou
         // A task that hands the test its allocation token (the credential any task holds) and waits, bounded, until told to stop.
         var script = $"printf %s \"$DET_SESSION_TOKEN\" > {dir}/token; i=0; while [ ! -e {dir}/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done";
         var taskId = await Cluster.LaunchTaskAsync(admin, "agent-1", ["/bin/sh", "-c", script]);
-        await WaitUntilAsync(() => File.Exists(Path.Combine(dir, "token")) && new FileInfo(Path.Combine(dir, "token")).Length > 0, "the task's token");
+        await Eventually.WaitAsync(() => File.Exists(Path.Combine(dir, "token")) && new FileInfo(Path.Combine(dir, "token")).Length > 0, "the task's token");
         await Task.Delay(100);
         var token = await File.ReadAllTextAsync(Path.Combine(dir, "token"));
         cluster.Secrets.Add(token);
@@ -238,15 +238,6 @@ public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper ou
         }
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 }
 
 /// <summary>The master's bounded readers and tables, without a network: task-log bodies, the login throttle, the log buffer.</summary>

@@ -213,7 +213,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
             }
         });
 
-        await WaitUntilAsync(() => Volatile.Read(ref gets) >= 5, "calls before the restart");
+        await Eventually.WaitAsync(() => Volatile.Read(ref gets) >= 5, "calls before the restart");
         Volatile.Write(ref outage, true);
         await cluster.Master!.DisposeAsync(); // SIGKILL
         var restarted = Task.Run(async () =>
@@ -223,7 +223,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         });
         var before = Volatile.Read(ref gets);
         await restarted;
-        await WaitUntilAsync(() => Volatile.Read(ref gets) >= before + 5, "calls after the restart");
+        await Eventually.WaitAsync(() => Volatile.Read(ref gets) >= before + 5, "calls after the restart");
         await stop.CancelAsync();
         await loop;
 
@@ -231,15 +231,6 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
         Assert.True(duringOutage >= 1, "no call was made while the master was down");
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(90), $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 
     [Fact]
     public async Task SigTerm_StopsTheAgentAndTheMasterInOrder_WithExitCodeZero()

@@ -100,31 +100,13 @@ internal sealed class RetryHandler : DelegatingHandler
     {
         HttpResponseMessage? response = null;
         Exception? error = null;
-        for (var unreachable = 0; ; unreachable++)
+        try
         {
-            try
-            {
-                // An attempt that gets further than the last one may have reached the master: the earlier "nothing was
-                // sent" no longer describes the call.
-                ForgetUnreachable(request);
-                response = await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
-                break;
-            }
-            catch (HttpRequestException ex) when (_maxRetries > 0 && IsRetryable(request, ex, cancellationToken))
-            {
-                error = ex;
-                break;
-            }
-            catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && (_boundedByDeadline || unreachable < _maxRetries) && IsRetryableUntilDeadline(request, ex))
-            {
-                // The master is down, restarting or not yet up, and nothing of the request was sent: wait and try again until
-                // the call's deadline (DeterminedClient reports this failure, not a bare timeout, when the deadline ends it).
-                LastUnreachable(request, ex);
-                var delay = UnreachableBackoff(unreachable);
-                Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri!.AbsolutePath, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
-                _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
-                await Task.Delay(delay, _time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            }
+            response = await SendWaitingForMasterAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex) when (_maxRetries > 0 && IsRetryable(request, ex, cancellationToken))
+        {
+            error = ex;
         }
 
         if (response is not null && (_maxRetries <= 0 || !IsRetryable(request, response)))
@@ -133,6 +115,38 @@ internal sealed class RetryHandler : DelegatingHandler
         }
 
         return await RetryAsync(request, response, error, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One attempt, repeated while the master cannot be reached and the request may be sent again (see
+    /// <see cref="IsRetryableUntilDeadline"/>): the first attempt and every retry of the strategy go through it.
+    /// </summary>
+    private async Task<HttpResponseMessage> SendWaitingForMasterAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        for (var unreachable = 0; ; unreachable++)
+        {
+            try
+            {
+                // An attempt that gets further than the last one may have reached the master: the earlier "nothing was
+                // sent" no longer describes the call.
+                ForgetUnreachable(request);
+                return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
+            }
+            catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && (_boundedByDeadline || unreachable < _maxRetries) && IsRetryableUntilDeadline(request, ex))
+            {
+                // The master is down, restarting or not yet up: wait and try again until the call's deadline (DeterminedClient
+                // reports this failure, not a bare timeout, when the deadline ends it).
+                if (!ConnectionProgress.RequestMayHaveBeenSent(ex))
+                {
+                    LastUnreachable(request, ex);
+                }
+
+                var delay = UnreachableBackoff(unreachable);
+                Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri!.AbsolutePath, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
+                _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
+                await Task.Delay(delay, _time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     /// <summary>The slow path: the first attempt's outcome goes through the Polly retry strategy, which waits and resends.</summary>
@@ -247,7 +261,7 @@ internal sealed class RetryHandler : DelegatingHandler
         }
     }
 
-    private Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, CancellationToken cancellationToken) => base.SendAsync(request, cancellationToken);
+    private Task<HttpResponseMessage> SendOnceAsync(HttpRequestMessage request, CancellationToken cancellationToken) => SendWaitingForMasterAsync(request, cancellationToken);
 
     /// <summary>The retry strategy's predicate: the same rule as the first attempt's (<see cref="IsRetryable(HttpRequestMessage, HttpResponseMessage)"/>).</summary>
     private static bool ShouldRetry(ResilienceContext context, Outcome<HttpResponseMessage> outcome) =>

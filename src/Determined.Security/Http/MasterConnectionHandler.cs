@@ -200,6 +200,13 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
         }
 
+        // The connection ended while the request was sent or answered (a master killed or restarted, a dropped pooled
+        // connection): classified, and marked as possibly delivered (the retry layer resends only idempotent requests).
+        if (ex.HttpRequestError == HttpRequestError.ResponseEnded || (ex.HttpRequestError == HttpRequestError.Unknown && Innermost(ex) is IOException or System.Net.Sockets.SocketException))
+        {
+            return ConnectionFailures.Unreachable(uri, MasterConnectionError.ConnectionClosed, tried, "the connection closed before the master answered (it stopped, restarted or dropped the connection); the request may have reached it", Sanitized(ex));
+        }
+
         return null;
     }
 

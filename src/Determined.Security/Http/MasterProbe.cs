@@ -262,8 +262,18 @@ public static class MasterProbe
     /// <summary>True when the port completes a TLS handshake.</summary>
     internal static async Task<bool> SpeaksTlsAsync(string host, int port, CancellationToken cancellationToken)
     {
-        var result = await ProbeAsync(new UriBuilder(Uri.UriSchemeHttps, host, port).Uri, null, cancellationToken).ConfigureAwait(false);
-        return result.SpeaksTls;
+        // A TLS server answers a ClientHello at once; a server that is silent for 3 s is not one (this runs on a failure path).
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(TimeSpan.FromSeconds(3));
+        try
+        {
+            var result = await ProbeAsync(new UriBuilder(Uri.UriSchemeHttps, host, port).Uri, null, cts.Token).ConfigureAwait(false);
+            return result.SpeaksTls;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 }
 

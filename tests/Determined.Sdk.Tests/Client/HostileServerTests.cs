@@ -88,40 +88,13 @@ public sealed class HostileServerTests
     [Fact]
     public async Task TcpConnectThatNeverCompletes_TheDeadlineNamesTheTcpConnection()
     {
-        // A listener that never accepts, its accept queue full: Linux drops the SYN, so the connect itself hangs.
-        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(0);
-        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        var fillers = new List<System.Net.Sockets.Socket>();
-        try
-        {
-            for (var i = 0; i < 4; i++)
-            {
-                var filler = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-                fillers.Add(filler);
-                using var quick = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                try
-                {
-                    await filler.ConnectAsync(IPAddress.Loopback, port, quick.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
-                }
-            }
+        using var stalled = await StalledListener.StartAsync();
+        using var client = Client(new Uri($"https://127.0.0.1:{stalled.Port}"), timeout: TimeSpan.FromSeconds(2));
 
-            using var client = Client(new Uri($"https://127.0.0.1:{port}"), timeout: TimeSpan.FromSeconds(2));
+        var ex = await Assert.ThrowsAsync<DeterminedApiException>(() => client.GetInfoAsync()).WaitAsync(s_guard);
 
-            var ex = await Assert.ThrowsAsync<DeterminedApiException>(() => client.GetInfoAsync()).WaitAsync(s_guard);
-
-            Assert.Equal("DeadlineExceeded", ex.Reason);
-            Assert.Contains("it timed out during the TCP connection to the master", ex.Message, StringComparison.Ordinal);
-        }
-        finally
-        {
-            fillers.ForEach(f => f.Dispose());
-        }
+        Assert.Equal("DeadlineExceeded", ex.Reason);
+        Assert.Contains("it timed out during the TCP connection to the master", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -126,6 +126,28 @@ public sealed class UnreachableRetryTests
     }
 
     [Fact]
+    public async Task AGetWhoseConnectionDiedMidRequest_ThenTheMasterIsDown_IsRetriedAcrossBothUntilItAnswers()
+    {
+        // A master killed while a GET was in flight (ConnectionClosed, may have been sent: idempotent, so resent), then
+        // refusing while it restarts (nothing sent): one wait, through whichever retry path the attempt is on.
+        var attempts = 0;
+        var inner = new Scripted(_ => ++attempts switch
+        {
+            1 => throw Failure(MasterConnectionError.ConnectionClosed, HttpRequestError.ResponseEnded),
+            2 or 3 => throw Failure(MasterConnectionError.ConnectionRefused, HttpRequestError.ConnectionError),
+            _ => new HttpResponseMessage(HttpStatusCode.OK),
+        });
+        using var invoker = new HttpMessageInvoker(new RetryHandler(1, TimeSpan.FromMilliseconds(1), NullLogger.Instance, SdkTelemetry.Shared) { InnerHandler = inner });
+        using var get = new HttpRequestMessage(HttpMethod.Get, "http://master/info");
+
+        using var response = await invoker.SendAsync(get, CancellationToken.None);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(4, attempts);
+        Assert.Null(RetryHandler.LastUnreachable(get));
+    }
+
+    [Fact]
     public async Task PostWithABodyThatCannotProveItWasNotWritten_IsNotRetried()
     {
         var (invoker, attempts) = Pipeline(failures: 1, () => Failure(MasterConnectionError.ConnectionRefused, HttpRequestError.ConnectionError));

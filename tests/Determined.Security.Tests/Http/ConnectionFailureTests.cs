@@ -160,6 +160,32 @@ public sealed class ConnectionFailureTests
     }
 
     [Fact]
+    public async Task MasterThatDiesWhileAnsweringOnAPooledConnection_IsConnectionClosed_MarkedAsPossiblySent()
+    {
+        // The first request opens a keep-alive connection; the second is read by the server, which then resets it.
+        await using var server = HostileServer.Start(async (i, _, stream, ct) =>
+        {
+            if (i == 0)
+            {
+                await HostileServer.RespondAsync(stream, 200, "{}", ct);
+            }
+            else
+            {
+                await stream.DisposeAsync(); // read, then the connection is gone
+            }
+        });
+        var master = new Uri($"http://127.0.0.1:{server.Uri.Port}");
+        using var http = new HttpClient(new MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Default)).CreateHandler(master)) { BaseAddress = master };
+        (await http.GetAsync("/info")).Dispose();
+
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.PostAsync("/api/v1/commands", new StringContent("{}"))).WaitAsync(TimeSpan.FromSeconds(60));
+
+        Assert.Equal(MasterConnectionError.ConnectionClosed, ex.Error);
+        Assert.True(ConnectionProgress.RequestMayHaveBeenSent(ex));
+        Assert.Contains("the request may have reached it", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task HandlerWithoutProxy_AClosedPortIsRefused_NotAProxyFailure()
     {
         var master = new Uri($"https://127.0.0.1:{HostileServer.ClosedPort()}");
@@ -185,42 +211,15 @@ public sealed class ConnectionFailureTests
     [Fact]
     public async Task ConnectThatTimesOut_IsConnectTimeout_NotAHandshakeStall()
     {
-        // A listener that never accepts, with its accept queue full: Linux drops further SYNs, so the connect times out.
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(0);
-        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
-        var fillers = new List<Socket>();
-        try
-        {
-            for (var i = 0; i < 4; i++)
-            {
-                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                fillers.Add(filler);
-                using var quick = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
-                try
-                {
-                    await filler.ConnectAsync(IPAddress.Loopback, port, quick.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    break; // the queue is full
-                }
-            }
+        using var stalled = await StalledListener.StartAsync();
+        var master = new Uri($"https://127.0.0.1:{stalled.Port}");
+        using var http = new HttpClient(new ShortConnectTimeout().CreateHandler(master)) { BaseAddress = master };
 
-            var master = new Uri($"https://127.0.0.1:{port}");
-            using var http = new HttpClient(new ShortConnectTimeout().CreateHandler(master)) { BaseAddress = master };
+        var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.GetAsync("/info")).WaitAsync(TimeSpan.FromSeconds(60));
 
-            var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => http.GetAsync("/info")).WaitAsync(TimeSpan.FromSeconds(60));
-
-            Assert.Equal(MasterConnectionError.ConnectTimeout, ex.Error);
-            Assert.Contains($"Dialled: 127.0.0.1:{port}", ex.Message, StringComparison.Ordinal);
-            Assert.True(ex.IsTransient);
-        }
-        finally
-        {
-            fillers.ForEach(f => f.Dispose());
-        }
+        Assert.Equal(MasterConnectionError.ConnectTimeout, ex.Error);
+        Assert.Contains($"Dialled: 127.0.0.1:{stalled.Port}", ex.Message, StringComparison.Ordinal);
+        Assert.True(ex.IsTransient);
     }
 
     [Fact]
