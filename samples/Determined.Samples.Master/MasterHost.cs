@@ -76,7 +76,12 @@ public sealed class MasterHost : IAsyncDisposable
             kestrel.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
             kestrel.Limits.MaxRequestHeaderCount = 64;
             kestrel.Limits.MaxRequestLineSize = 8 * 1024;
-            kestrel.Limits.Http2.MaxStreamsPerConnection = 100;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = 20;
+            kestrel.Limits.Http2.InitialConnectionWindowSize = 256 * 1024;
+            kestrel.Limits.Http2.InitialStreamWindowSize = 128 * 1024;
+
+            // A body that trickles holds its connection and its buffer: after 5 s it must arrive at 4 KB/s or more.
+            kestrel.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(bytesPerSecond: 4096, gracePeriod: TimeSpan.FromSeconds(5));
             kestrel.Listen(config.ListenAddress, config.EffectivePort, listen =>
             {
                 listen.Use(next => limits!.Wrap(next));
@@ -147,7 +152,9 @@ public sealed class MasterHost : IAsyncDisposable
         {
             // Small bodies everywhere (login and JSON APIs), larger only where task logs are posted; a declared length over
             // the limit is refused before anything is read.
-            var limit = context.Request.Path.StartsWithSegments("/api/v1/task/logs", StringComparison.Ordinal) ? MaxLogBodyBytes : MaxJsonBodyBytes;
+            var limit = context.Request.Path.StartsWithSegments("/api/v1/task/logs", StringComparison.Ordinal) ? MaxLogBodyBytes
+                : context.Request.Path.StartsWithSegments("/api/v1/auth/login", StringComparison.Ordinal) ? MaxLoginBodyBytes
+                : MaxJsonBodyBytes;
             if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size)
             {
                 size.MaxRequestBodySize = limit;
@@ -197,7 +204,41 @@ public sealed class MasterHost : IAsyncDisposable
     }
 
     private const int MaxJsonBodyBytes = 64 * 1024;
+
+    /// <summary>A login is a user name and a password (hashed by the CLI: 128 hex characters): 4 KiB is generous.</summary>
+    private const int MaxLoginBodyBytes = 4 * 1024;
+
+    /// <summary>Task-log bytes all posts may hold in memory at once; a post beyond it is answered 503 (retry later).</summary>
+    private const long MaxLogBytesInFlight = 64L * 1024 * 1024;
+
+    private static long s_logBytesInFlight;
     private const int MaxLogBodyBytes = 8 * 1024 * 1024;
+
+    /// <summary>A body read into one buffer of its declared size (no doubling copies); of unknown length, grown as it comes.</summary>
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, int expected, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength is { } length)
+        {
+            var buffer = new byte[length];
+            var read = 0;
+            while (read < buffer.Length)
+            {
+                var n = await request.Body.ReadAsync(buffer.AsMemory(read), cancellationToken);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                read += n;
+            }
+
+            return read == buffer.Length ? buffer : buffer[..read];
+        }
+
+        using var grown = new MemoryStream(Math.Min(expected, 64 * 1024));
+        await request.Body.CopyToAsync(grown, cancellationToken);
+        return grown.ToArray();
+    }
 
     private static readonly System.Text.Json.JsonDocumentOptions s_jsonLimits = new() { MaxDepth = 16, AllowDuplicateProperties = false };
 
@@ -314,17 +355,27 @@ public sealed class MasterHost : IAsyncDisposable
                 return ApiErrors.Unauthenticated("task logs need an allocation token (Grpc-Metadata-x-allocation-token: Bearer $DET_SESSION_TOKEN)");
             }
 
-            // The body (at most 8 MiB, the endpoint's limit) is read as bytes and walked token by token, never as a tree.
+            // The body (at most 8 MiB, the endpoint's limit) is read as bytes and walked token by token, never as a tree; all
+            // posts together hold at most MaxLogBytesInFlight (a body of unknown length counts as the largest allowed).
+            var reserved = context.Request.ContentLength ?? MaxLogBodyBytes;
+            if (Interlocked.Add(ref s_logBytesInFlight, reserved) > MaxLogBytesInFlight)
+            {
+                Interlocked.Add(ref s_logBytesInFlight, -reserved);
+                return ApiErrors.Error(StatusCodes.Status503ServiceUnavailable, 14, "Unavailable", "too many task-log bytes are being received at once; retry shortly");
+            }
+
             byte[] body;
             try
             {
-                using var buffer = new MemoryStream();
-                await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-                body = buffer.ToArray();
+                body = await ReadBodyAsync(context.Request, (int)Math.Min(reserved, MaxLogBodyBytes), context.RequestAborted);
             }
             catch (Microsoft.AspNetCore.Http.BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
                 return ApiErrors.TooLarge("the request body is larger than this endpoint accepts");
+            }
+            finally
+            {
+                Interlocked.Add(ref s_logBytesInFlight, -reserved);
             }
 
             var (logs, refusal) = Limits.TaskLogsReader.Read(body, maxLogEntries);

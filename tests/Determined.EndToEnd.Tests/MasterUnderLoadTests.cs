@@ -106,20 +106,28 @@ public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper ou
         await cluster.StartMasterAsync(tls: false);
         var before = ResidentMiB(cluster.Master!.Process);
         using var http = new HttpClient { BaseAddress = cluster.MasterUri };
-        var name = new string('n', 60_000);
+        // The issue's attack sent 60,000-character names: a login body is now at most 4 KiB, so those are refused unread.
+        var huge = $"{{\"username\":\"{new string('n', 60_000)}\",\"password\":\"x\"}}";
+        using (var refusedUnread = await http.PostAsync("/api/v1/auth/login", new StringContent(huge, Encoding.UTF8, "application/json")))
+        {
+            Assert.Equal(HttpStatusCode.RequestEntityTooLarge, refusedUnread.StatusCode);
+        }
+
+        // The largest names a login can carry, all different: the throttle's memory stays bounded.
+        var name = new string('n', 3_900);
         var statuses = new System.Collections.Concurrent.ConcurrentBag<int>();
         await Task.WhenAll(Enumerable.Range(0, 4).Select(worker => Task.Run(async () =>
         {
             for (var i = 0; i < LoginsPerWorker; i++)
             {
-                var body = $"{{\"username\":\"{name[..59_990]}{worker:00}{i:00000}\",\"password\":\"x\"}}";
+                var body = $"{{\"username\":\"{name}{worker:00}{i:00000}\",\"password\":\"x\"}}";
                 using var response = await http.PostAsync("/api/v1/auth/login", new StringContent(body, Encoding.UTF8, "application/json"));
                 statuses.Add((int)response.StatusCode);
             }
         }))).WaitAsync(s_guard);
         var after = ResidentMiB(cluster.Master.Process);
 
-        output.WriteLine($"{statuses.Count} logins with unique 60,000-character names: master RSS {before} -> {after} MiB; {statuses.Count(x => x == 401)} x 401, {statuses.Count(x => x == 429)} x 429");
+        output.WriteLine($"{statuses.Count} logins with unique 3,900-character names: master RSS {before} -> {after} MiB; {statuses.Count(x => x == 401)} x 401, {statuses.Count(x => x == 429)} x 429");
         Assert.True(after < 300, $"the master's resident memory went from {before} to {after} MiB");
         Assert.Contains(401, statuses);
         Assert.Contains(429, statuses); // more than 50 failures from one address in a minute: locked out, whatever the names
@@ -175,9 +183,10 @@ public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper ou
         await sampling.CancelAsync();
         await sampler;
 
-        output.WriteLine($"16 concurrent posts of {payload.Length} bytes ({payload.Length / 12} entries each): answered in {clock.Elapsed.TotalSeconds:0.00} s, master RSS peak {peak} MiB");
-        Assert.All(answers, a => Assert.Equal(400, a.Status));
-        Assert.All(answers, a => Assert.Contains("more than 10000 log entries", a.Text, StringComparison.Ordinal));
+        output.WriteLine($"16 concurrent posts of {payload.Length} bytes ({payload.Length / 12} entries each): answered in {clock.Elapsed.TotalSeconds:0.00} s ({answers.Count(a => a.Status == 400)} x 400 at the entry cap, {answers.Count(a => a.Status == 503)} x 503 over the in-flight budget), master RSS peak {peak} MiB");
+        // Each is refused at the entry cap once read (400), or not read at all while 64 MiB of log posts are in flight (503).
+        Assert.All(answers, a => Assert.True(a.Status == 400 ? a.Text.Contains("more than 10000 log entries", StringComparison.Ordinal) : a.Status == 503 && a.Text.Contains("retry shortly", StringComparison.Ordinal), $"{a.Status}: {a.Text}"));
+        Assert.Contains(answers, a => a.Status == 400);
         Assert.True(peak < 500, $"the master's resident memory reached {peak} MiB");
         var normal = await PostAsync(Encoding.UTF8.GetBytes("{\"logs\":[{\"log\":\"still here\"}]}"));
         Assert.Equal(200, normal.Status);
@@ -248,13 +257,14 @@ public sealed class MasterLimitsTests
     {
         var body = "{\"other\":[1,{\"a\":2}],\"logs\":[{\"log\":\"one\",\"stdtype\":\"stderr\",\"allocationId\":\"t.1\",\"x\":{\"y\":[]}},7,{\"log\":5,\"stdtype\":null},{}]}"u8;
 
-        var (lines, refusal) = Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 3);
+        var (lines, refusal) = Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 4);
 
         Assert.Null(refusal);
         Assert.Equal(3, lines!.Count);
         Assert.Equal(new Determined.Samples.Master.Limits.TaskLogLine("t.1", "one", "stderr"), lines[0]);
         Assert.Equal(new Determined.Samples.Master.Limits.TaskLogLine(null, string.Empty, "stdout"), lines[1]);
-        Assert.Contains("more than 2 log entries", Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 2).Refusal, StringComparison.Ordinal);
+        Assert.Contains("more than 3 log entries", Determined.Samples.Master.Limits.TaskLogsReader.Read(body, maxEntries: 3).Refusal, StringComparison.Ordinal); // non-objects count too
+        Assert.Equal("the body names \"logs\" twice", Determined.Samples.Master.Limits.TaskLogsReader.Read("{\"logs\":[{}],\"logs\":[{}]}"u8, 10).Refusal);
         Assert.Equal("expected {\"logs\":[...]}", Determined.Samples.Master.Limits.TaskLogsReader.Read("[]"u8, 10).Refusal);
         Assert.Equal("expected {\"logs\":[...]}", Determined.Samples.Master.Limits.TaskLogsReader.Read("{\"logs\":{}}"u8, 10).Refusal);
         Assert.Equal("the request body is not the expected JSON", Determined.Samples.Master.Limits.TaskLogsReader.Read("{\"logs\":[{\"log\":\"x\""u8, 10).Refusal);
@@ -295,7 +305,7 @@ public sealed class MasterLimitsTests
             throttle.Failed(IPAddress.Parse($"10.{i / 65536}.{i / 256 % 256}.{i % 256}"), name + i);
         }
 
-        Assert.InRange(throttle.TrackedKeys, 1, 2 * Determined.Samples.Master.Limits.LoginThrottle.MaxKeys);
+        Assert.InRange(throttle.TrackedKeys, 1, 3 * Determined.Samples.Master.Limits.LoginThrottle.MaxKeys);
         for (var i = 0; i < Determined.Samples.Master.Limits.LoginThrottle.FailuresPerUser; i++)
         {
             throttle.Failed(attacker, "determined");
@@ -312,6 +322,15 @@ public sealed class MasterLimitsTests
         Assert.True(throttle.IsLockedOut(attacker, "admin")); // whatever names it tries
         time.Advance(TimeSpan.FromMinutes(1));
         Assert.False(throttle.IsLockedOut(attacker, "determined"));
+
+        // A guessing run spread over many addresses: the user's logins pause for the minute, from every address.
+        for (var i = 0; i < Determined.Samples.Master.Limits.LoginThrottle.FailuresPerUserFromAnywhere; i++)
+        {
+            throttle.Failed(IPAddress.Parse($"192.0.2.{i + 1}"), "alice");
+        }
+
+        Assert.True(throttle.IsLockedOut(IPAddress.Parse("198.51.100.9"), "alice"));
+        Assert.False(throttle.IsLockedOut(IPAddress.Parse("198.51.100.9"), "bob"));
     }
 
     [Fact]

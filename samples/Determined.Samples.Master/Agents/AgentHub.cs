@@ -39,7 +39,8 @@ public sealed class AgentConnection(string id, string hostname, string resourceP
 /// <summary>The /agents websocket (REFERENCE.md §2): query validation, mTLS check, MasterSetAgentOptions first, AgentStarted reply, then state and logs.</summary>
 public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<string, HashSet<string>> certificateNames, Func<MasterSetAgentOptions> setupMessage, ILogger<AgentHub> logger)
 {
-    private const int MaxMessageBytes = 4 * 1024 * 1024;
+    /// <summary>The largest message an agent may send (log lines, state changes: a few KiB); a bigger one closes the connection.</summary>
+    private const int MaxMessageBytes = 256 * 1024;
     private readonly ConcurrentDictionary<string, AgentConnection> _agents = new(StringComparer.Ordinal);
 
     public TaskRegistry? Tasks { get; set; }

@@ -6,7 +6,8 @@ namespace Determined.Samples.Master.Limits;
 
 /// <summary>
 /// Failed logins in a fixed one-minute window: 10 per client address and user name (one client cannot lock every user
-/// out of a shared address), and 50 per address whatever the names. Nothing is recorded before a failure. Memory is
+/// out of a shared address), 50 per address whatever the names, and 30 per user name from all addresses together (a
+/// guessing run spread over many addresses: the user's logins pause for the rest of the minute, a backoff, not a lockout). Nothing is recorded before a failure. Memory is
 /// bounded whatever the peer sends: a user name is kept only as 16 bytes of its SHA-256 (a 60,000-character name costs the
 /// same as a short one), and each table holds at most <see cref="MaxKeys"/> entries (expired windows go first, then the
 /// oldest; the per-address count still applies to names evicted from the first table).
@@ -16,11 +17,13 @@ public sealed class LoginThrottle(TimeProvider time)
     public const int MaxKeys = 10_000;
     public const int FailuresPerUser = 10;
     public const int FailuresPerAddress = 50;
+    public const int FailuresPerUserFromAnywhere = 30;
     private static readonly TimeSpan s_window = TimeSpan.FromMinutes(1);
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Window> _byUser = new(StringComparer.Ordinal);
     private readonly Dictionary<string, Window> _byAddress = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Window> _byName = new(StringComparer.Ordinal);
 
     /// <summary>Gets the number of tracked keys (both tables): bounded by twice <see cref="MaxKeys"/>.</summary>
     public int TrackedKeys
@@ -29,7 +32,7 @@ public sealed class LoginThrottle(TimeProvider time)
         {
             lock (_gate)
             {
-                return _byUser.Count + _byAddress.Count;
+                return _byUser.Count + _byAddress.Count + _byName.Count;
             }
         }
     }
@@ -41,7 +44,7 @@ public sealed class LoginThrottle(TimeProvider time)
         var (user, host) = Keys(address, username);
         lock (_gate)
         {
-            return Count(_byUser, user, now) >= FailuresPerUser || Count(_byAddress, host, now) >= FailuresPerAddress;
+            return Count(_byUser, user, now) >= FailuresPerUser || Count(_byAddress, host, now) >= FailuresPerAddress || Count(_byName, NameKey(user), now) >= FailuresPerUserFromAnywhere;
         }
     }
 
@@ -54,8 +57,12 @@ public sealed class LoginThrottle(TimeProvider time)
         {
             Add(_byUser, user, now);
             Add(_byAddress, host, now);
+            Add(_byName, NameKey(user), now);
         }
     }
+
+    /// <summary>The user name's part of a per-address key: the same name from every address.</summary>
+    private static string NameKey(string userKey) => userKey[(userKey.LastIndexOf('/') + 1)..];
 
     private static (string User, string Address) Keys(IPAddress? address, string username)
     {

@@ -19,6 +19,7 @@ public static class TaskLogsReader
     {
         var reader = new Utf8JsonReader(body, s_options);
         List<TaskLogLine>? lines = null;
+        var entries = 0; // every element counts, objects or not
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
@@ -29,6 +30,11 @@ public static class TaskLogsReader
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var isLogs = reader.ValueTextEquals("logs"u8);
+                if (isLogs && lines is not null)
+                {
+                    return (null, "the body names \"logs\" twice");
+                }
+
                 reader.Read();
                 if (!isLogs || reader.TokenType != JsonTokenType.StartArray)
                 {
@@ -39,15 +45,15 @@ public static class TaskLogsReader
                 lines = [];
                 while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
                 {
+                    if (++entries > maxEntries)
+                    {
+                        return (null, $"more than {maxEntries} log entries in one request (limits.max_log_entries_per_request); send them in batches");
+                    }
+
                     if (reader.TokenType != JsonTokenType.StartObject)
                     {
                         reader.Skip();
                         continue;
-                    }
-
-                    if (lines.Count == maxEntries)
-                    {
-                        return (null, $"more than {maxEntries} log entries in one request (limits.max_log_entries_per_request); send them in batches");
                     }
 
                     lines.Add(ReadEntry(ref reader));

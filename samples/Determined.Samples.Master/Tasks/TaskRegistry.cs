@@ -111,7 +111,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             auth.Revoke(record.Tokens); // the task never started: its credentials never work
             throw;
         }
-        logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, agent.Id, user.Username);
+        logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, Agents.AgentHub.LogText(agent.Id), user.Username);
         return record;
     }
 
@@ -186,7 +186,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             record.ExitReason = $"the agent {agentId} disconnected before the task ended";
             record.EndTime = DateTimeOffset.UtcNow;
             record.State = ContainerStates.Terminated;
-            logger.LogWarning("Task {TaskId} ended: its agent {AgentId} disconnected", record.TaskId, agentId);
+            logger.LogWarning("Task {TaskId} ended: its agent {AgentId} disconnected", record.TaskId, Agents.AgentHub.LogText(agentId));
         }
     }
 

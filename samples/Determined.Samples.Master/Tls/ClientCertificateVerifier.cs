@@ -13,6 +13,8 @@ public sealed class ClientCertificateVerifier
 {
     private readonly X509ChainPolicy _policy;
     private readonly ILogger _logger;
+    private long _refused;
+    private long _lastLog = -System.Diagnostics.Stopwatch.Frequency * 10;
 
     public ClientCertificateVerifier(string? clientCaFile, ILogger logger)
     {
@@ -47,8 +49,17 @@ public sealed class ClientCertificateVerifier
             return true;
         }
 
-        _logger.LogWarning("Refused a client certificate '{Subject}' (SHA-256 {Fingerprint}): {Status}",
-            CertificateSummary.Create(leaf).Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
+        // At most one line per 10 s (with the count): a client that retries handshakes never floods the log.
+        var refused = Interlocked.Increment(ref _refused);
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var last = Interlocked.Read(ref _lastLog);
+        if (now - last < System.Diagnostics.Stopwatch.Frequency * 10 || Interlocked.CompareExchange(ref _lastLog, now, last) != last)
+        {
+            return false;
+        }
+
+        _logger.LogWarning("Refused a client certificate '{Subject}' (SHA-256 {Fingerprint}): {Status} ({Refused} refused so far)",
+            CertificateSummary.Create(leaf).Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)), refused);
         return false;
     }
 }
