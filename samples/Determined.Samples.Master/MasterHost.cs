@@ -210,8 +210,6 @@ public sealed class MasterHost : IAsyncDisposable
 
     /// <summary>Task-log bytes all posts may hold in memory at once; a post beyond it is answered 503 (retry later).</summary>
     private const long MaxLogBytesInFlight = 64L * 1024 * 1024;
-
-    private static long s_logBytesInFlight;
     private const int MaxLogBodyBytes = 8 * 1024 * 1024;
 
     /// <summary>A body read into one buffer of its declared size (no doubling copies); of unknown length, grown as it comes.</summary>
@@ -265,6 +263,7 @@ public sealed class MasterHost : IAsyncDisposable
         // agent and CLI asks for /info first).
         static IResult Fixed(byte[] json) => Results.Bytes(json, "application/json; charset=utf-8");
         var loginFailures = new Limits.LoginThrottle(TimeProvider.System);
+        var logBytesInFlight = new System.Runtime.CompilerServices.StrongBox<long>(); // this master's, not the process's
         var info = JsonSerializer.SerializeToUtf8Bytes(
             new
             {
@@ -358,9 +357,9 @@ public sealed class MasterHost : IAsyncDisposable
             // The body (at most 8 MiB, the endpoint's limit) is read as bytes and walked token by token, never as a tree; all
             // posts together hold at most MaxLogBytesInFlight (a body of unknown length counts as the largest allowed).
             var reserved = context.Request.ContentLength ?? MaxLogBodyBytes;
-            if (Interlocked.Add(ref s_logBytesInFlight, reserved) > MaxLogBytesInFlight)
+            if (Interlocked.Add(ref logBytesInFlight.Value, reserved) > MaxLogBytesInFlight)
             {
-                Interlocked.Add(ref s_logBytesInFlight, -reserved);
+                Interlocked.Add(ref logBytesInFlight.Value, -reserved);
                 return ApiErrors.Error(StatusCodes.Status503ServiceUnavailable, 14, "Unavailable", "too many task-log bytes are being received at once; retry shortly");
             }
 
@@ -375,7 +374,7 @@ public sealed class MasterHost : IAsyncDisposable
             }
             finally
             {
-                Interlocked.Add(ref s_logBytesInFlight, -reserved);
+                Interlocked.Add(ref logBytesInFlight.Value, -reserved);
             }
 
             var (logs, refusal) = Limits.TaskLogsReader.Read(body, maxLogEntries);
