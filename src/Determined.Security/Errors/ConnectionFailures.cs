@@ -63,7 +63,7 @@ internal static class ConnectionFailures
     public static MasterConnectionException Unreachable(Uri uri, MasterConnectionError error, string? tried, string detail, Exception? inner)
     {
         var host = uri.IdnHost;
-        var endpoint = MasterConnector.Endpoint(uri.HostNameType == UriHostNameType.IPv6 ? uri.Host : host, uri.Port);
+        var endpoint = MasterConnector.Endpoint(uri);
         var fix = error switch
         {
             MasterConnectionError.ConnectionRefused =>

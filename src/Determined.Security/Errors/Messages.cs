@@ -89,7 +89,7 @@ internal static class Messages
 
     /// <summary>The fix when an https:// URL reaches a plain HTTP port: TLS first; plain HTTP only knowingly, with the exact address.</summary>
     public static string PlaintextFix(Uri uri) =>
-        $"enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default), or check the port; only if this master is meant to run without TLS, use http://{(uri.HostNameType == UriHostNameType.IPv6 ? uri.Host : uri.IdnHost)}:{uri.Port} (tokens and passwords then cross the network unencrypted)";
+        $"enable TLS on the master (security.tls.cert and security.tls.key; a TLS master listens on 8443 by default), or check the port; only if this master is meant to run without TLS, use http://{MasterConnector.Endpoint(uri)} (tokens and passwords then cross the network unencrypted)";
 
     public static string Date(DateTimeOffset value) => string.Format(CultureInfo.InvariantCulture, s_dateFormat, value.UtcDateTime);
 

@@ -292,23 +292,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
         public TlsPolicy Policy { get; } = policy;
 
         /// <summary>The proxy this handler sends requests for <paramref name="uri"/> through (an app's, or the environment's), or null.</summary>
-        public Uri? ProxyFor(Uri uri)
-        {
-            if (!handler.UseProxy)
-            {
-                return null;
-            }
-
-            try
-            {
-                var proxy = handler.Proxy ?? HttpClient.DefaultProxy;
-                return proxy.IsBypassed(uri) ? null : proxy.GetProxy(uri) is { } found && found != uri ? found : null;
-            }
-            catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException or ObjectDisposedException)
-            {
-                return null;
-            }
-        }
+        public Uri? ProxyFor(Uri uri) => handler.UseProxy ? MasterConnector.ProxyFor(handler.Proxy ?? HttpClient.DefaultProxy, uri) : null;
 
         public HttpMessageInvoker Invoker { get; } = new(handler, disposeHandler: true);
     }

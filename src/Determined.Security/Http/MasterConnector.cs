@@ -59,6 +59,25 @@ internal static class MasterConnector
         return ValueTask.FromResult(context.PlaintextStream);
     }
 
+    /// <summary>
+    /// The proxy requests to <paramref name="target"/> go through by <paramref name="proxy"/> (none when bypassed, when it
+    /// names the target itself, or when the proxy object cannot answer).
+    /// </summary>
+    public static Uri? ProxyFor(IWebProxy proxy, Uri target)
+    {
+        try
+        {
+            return proxy.IsBypassed(target) ? null : proxy.GetProxy(target) is { } found && found != target ? found : null;
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A master URL's <c>host:port</c> (the port always written, an IPv6 literal in brackets).</summary>
+    public static string Endpoint(Uri uri) => Endpoint(uri.HostNameType == UriHostNameType.IPv6 ? uri.Host : uri.IdnHost, uri.Port);
+
     /// <summary><c>host:port</c>, an IPv6 literal in brackets.</summary>
     public static string Endpoint(string host, int port) =>
         host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]:{port}" : $"{host}:{port}";

@@ -40,7 +40,7 @@ public static class MasterProbe
             var failure = ex is ProxyException proxy
                 ? ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ProxyFailed, proxy.Proxy, proxy.Message, ex)
                 : ConnectionFailures.Classify(ex, proxy: null) is { } reached
-                    ? ConnectionFailures.Unreachable(masterUri, reached.Error, MasterConnector.Endpoint(masterUri.HostNameType == UriHostNameType.IPv6 ? masterUri.Host : masterUri.IdnHost, masterUri.Port), reached.Detail, ex)
+                    ? ConnectionFailures.Unreachable(masterUri, reached.Error, MasterConnector.Endpoint(masterUri), reached.Detail, ex)
                     : ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ConnectTimeout, null, $"no TCP connection within {s_timeout.TotalSeconds:0} s", ex);
             return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {Redaction.Redact(ex.Message)}", failure);
         }
@@ -131,20 +131,11 @@ public static class MasterProbe
     {
         var target = new UriBuilder(Uri.UriSchemeHttps, host, port).Uri;
         var proxy = HttpClient.DefaultProxy;
-        Uri? proxyUri = null;
-        try
-        {
-            proxyUri = proxy.IsBypassed(target) ? null : proxy.GetProxy(target);
-        }
-        catch (Exception ex) when (ex is InvalidOperationException or UriFormatException or ArgumentException)
-        {
-            proxyUri = null;
-        }
-
+        var proxyUri = MasterConnector.ProxyFor(proxy, target);
         var client = new TcpClient();
         try
         {
-            if (proxyUri is null || proxyUri == target)
+            if (proxyUri is null)
             {
                 await client.ConnectAsync(host, port, cancellationToken).ConfigureAwait(false);
                 return client.GetStream();
@@ -168,7 +159,7 @@ public static class MasterProbe
 
             var stream = client.GetStream();
             // RFC 9110 9.3.6: the request target of CONNECT is always host:port, the default port included.
-            var authority = MasterConnector.Endpoint(target.HostNameType == UriHostNameType.IPv6 ? target.Host : target.IdnHost, port);
+            var authority = MasterConnector.Endpoint(target);
             var request = new StringBuilder($"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
             if (proxy.Credentials?.GetCredential(proxyUri, "Basic") is { } credential && !string.IsNullOrEmpty(credential.UserName))
             {
