@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 
@@ -13,13 +12,12 @@ namespace Determined.Samples.Master.Limits;
 /// </summary>
 public sealed class ConnectionLimits(int maxConnections, int maxPerAddress, ILogger logger)
 {
-    private static readonly long s_logInterval = Stopwatch.Frequency * 10;
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
     private int _open;
     private long _refusedTotal;
     private long _refusedPerAddress;
-    private long _lastTotalLog = -s_logInterval;
-    private long _lastPerAddressLog = -s_logInterval;
+    private readonly LogOncePer _totalLog = new(TimeSpan.FromSeconds(10));
+    private readonly LogOncePer _perAddressLog = new(TimeSpan.FromSeconds(10));
 
     /// <summary>Gets the connections open now.</summary>
     public int Open => Volatile.Read(ref _open);
@@ -45,14 +43,14 @@ public sealed class ConnectionLimits(int maxConnections, int maxPerAddress, ILog
         {
             if (total > maxConnections)
             {
-                Refuse(ref _refusedTotal, ref _lastTotalLog, $"limits.max_connections ({maxConnections}) reached", address);
+                Refuse(ref _refusedTotal, _totalLog, $"limits.max_connections ({maxConnections}) reached", address);
                 connection.Abort(new ConnectionAbortedException("limits.max_connections"));
                 return;
             }
 
             if (fromAddress > maxPerAddress)
             {
-                Refuse(ref _refusedPerAddress, ref _lastPerAddressLog, $"{address} holds limits.max_connections_per_address ({maxPerAddress})", address);
+                Refuse(ref _refusedPerAddress, _perAddressLog, $"{address} holds limits.max_connections_per_address ({maxPerAddress})", address);
                 connection.Abort(new ConnectionAbortedException("limits.max_connections_per_address"));
                 return;
             }
@@ -81,12 +79,10 @@ public sealed class ConnectionLimits(int maxConnections, int maxPerAddress, ILog
     }
 
     /// <summary>Counts a refusal; logs it when this reason was not logged in the last 10 s.</summary>
-    private void Refuse(ref long counter, ref long lastLog, string reason, IPAddress? address)
+    private void Refuse(ref long counter, LogOncePer log, string reason, IPAddress? address)
     {
         var refused = Interlocked.Increment(ref counter);
-        var now = Stopwatch.GetTimestamp();
-        var last = Interlocked.Read(ref lastLog);
-        if (now - last >= s_logInterval && Interlocked.CompareExchange(ref lastLog, now, last) == last)
+        if (log.TryEnter())
         {
             logger.LogWarning("Refused a connection from {Address}: {Reason} ({Refused} refused for this reason so far; {Open} open). Fix: if these are real clients, raise the limit", address?.ToString() ?? "an unknown address", reason, refused, Open);
         }

@@ -14,7 +14,7 @@ public sealed class ClientCertificateVerifier
     private readonly X509ChainPolicy _policy;
     private readonly ILogger _logger;
     private long _refused;
-    private long _lastLog = -System.Diagnostics.Stopwatch.Frequency * 10;
+    private readonly Limits.LogOncePer _log = new(TimeSpan.FromSeconds(10));
 
     public ClientCertificateVerifier(string? clientCaFile, ILogger logger)
     {
@@ -51,9 +51,7 @@ public sealed class ClientCertificateVerifier
 
         // At most one line per 10 s (with the count): a client that retries handshakes never floods the log.
         var refused = Interlocked.Increment(ref _refused);
-        var now = System.Diagnostics.Stopwatch.GetTimestamp();
-        var last = Interlocked.Read(ref _lastLog);
-        if (now - last < System.Diagnostics.Stopwatch.Frequency * 10 || Interlocked.CompareExchange(ref _lastLog, now, last) != last)
+        if (!_log.TryEnter())
         {
             return false;
         }
