@@ -105,7 +105,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
     private string RefusalMessage(HttpStatusCode status, string? reason, string detail)
     {
         var certificate = factory.Resolver.Policy.ClientCertificate;
-        var names = certificate is null ? "none" : string.Join(", ", ClientCertificateNames(certificate));
+        var names = certificate is null ? "none" : string.Join(", ", AgentIdentity.CertificateNames(certificate));
         var refused = $"The master {config.MasterUri} refused the agent '{config.AgentId}' with {(int)status}";
         return reason switch
         {
@@ -141,25 +141,6 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         return certificate is null || !tls
             ? null
             : $"the TLS connection failed while this agent presented its client certificate '{certificate.Subject}' issued by '{certificate.Issuer}' (valid {certificate.NotBefore.ToUniversalTime():u} to {certificate.NotAfter.ToUniversalTime():u}); a master with resource_manager.require_authentication refuses a certificate that is not issued by its resource_manager.client_ca, is expired, or is not for client authentication. Check security.tls.client_cert against the master's resource_manager.client_ca (the master logs 'Refused a client certificate' with the reason).";
-    }
-
-    /// <summary>The names a master checks an agent id against: the CN and the DNS names, each once.</summary>
-    private static IEnumerable<string> ClientCertificateNames(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
-    {
-        var names = new List<string> { certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false) };
-        try
-        {
-            foreach (var san in certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>())
-            {
-                names.AddRange(san.EnumerateDnsNames());
-            }
-        }
-        catch (System.Security.Cryptography.CryptographicException)
-        {
-            // A malformed SAN names nothing; the CN still does.
-        }
-
-        return names.Where(n => n.Length > 0).Distinct(StringComparer.Ordinal);
     }
 
     /// <summary>One websocket session; returns an exit code to stop, or null to reconnect.</summary>

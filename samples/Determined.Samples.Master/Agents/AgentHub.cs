@@ -82,7 +82,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
         // The id must be a name of the certificate, or one of the names resource_manager.agent_certificate_names allows for it.
         if (requireAuthentication && certificate is not null
-            && CertificateNames(certificate).Distinct(StringComparer.Ordinal).ToList() is var names
+            && AgentIdentity.CertificateNames(certificate) is var names
             && !names.Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
             logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", logId, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
@@ -200,30 +200,6 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
             logger.LogInformation("Agent {AgentId} disconnected", logId);
         }
-    }
-
-    /// <summary>The names an agent's client certificate vouches for: its CN and its DNS subject alternative names.</summary>
-    private static List<string> CertificateNames(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
-    {
-        var names = new List<string>();
-        if (certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false) is { Length: > 0 } cn)
-        {
-            names.Add(cn);
-        }
-
-        try
-        {
-            foreach (var san in certificate.Extensions.OfType<System.Security.Cryptography.X509Certificates.X509SubjectAlternativeNameExtension>())
-            {
-                names.AddRange(san.EnumerateDnsNames());
-            }
-        }
-        catch (System.Security.Cryptography.CryptographicException)
-        {
-            // A malformed SAN vouches for nothing; the CN still counts.
-        }
-
-        return names;
     }
 
     /// <summary>
