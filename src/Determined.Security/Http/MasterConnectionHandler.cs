@@ -12,7 +12,7 @@ namespace Determined.Security;
 internal sealed class MasterConnectionHandler : HttpMessageHandler
 {
     private readonly CertificateTrustResolver _resolver;
-    private readonly Func<SocketsHttpHandler> _build;
+    private readonly Func<(SocketsHttpHandler Handler, TrustDecision Decision)> _build;
     private readonly ILogger _logger;
     private readonly Lock _swap = new();
     private const int MaxRetired = 8;
@@ -24,15 +24,16 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     private (string Name, int Port, string Value)? _hostHeader;
 
     /// <param name="resolver">The trust; it owns reloading.</param>
-    /// <param name="build">Builds a handler with the resolver's current trust (called again after each reload).</param>
+    /// <param name="build">Builds a handler with the resolver's current trust, and the decision it applies (called again after each reload).</param>
     /// <param name="logger">Where connection failures are logged.</param>
-    public MasterConnectionHandler(CertificateTrustResolver resolver, Func<SocketsHttpHandler> build, ILogger logger)
+    public MasterConnectionHandler(CertificateTrustResolver resolver, Func<(SocketsHttpHandler Handler, TrustDecision Decision)> build, ILogger logger)
     {
         _resolver = resolver;
         _build = build;
         _logger = logger;
         var policy = resolver.Policy;
-        _current = new Generation(policy, build());
+        var (handler, decision) = build();
+        _current = new Generation(policy, handler, decision);
     }
 
     private TlsPolicy Policy => _current.Policy;
@@ -71,7 +72,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                 $"use https://{uri.Authority} (enable TLS on the master with security.tls.cert and security.tls.key)", null);
         }
 
-        if (https && Policy.MasterCertificateName is { } name && request.Headers.Host is null
+        if (https && _current.Decision.NameOverride is { } name && request.Headers.Host is null
             && !string.Equals(name, uri.IdnHost, StringComparison.OrdinalIgnoreCase))
         {
             // The Host value is the same for every request to the master: format it once (no per-request parsing).
@@ -262,10 +263,10 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                 throw new InvalidOperationException("The connection handler for the reloaded TLS settings could not be built; see the earlier error. Requests fail until it can be.");
             }
 
-            SocketsHttpHandler handler;
+            (SocketsHttpHandler Handler, TrustDecision Decision) built;
             try
             {
-                handler = _build();
+                built = _build();
             }
             catch (Exception ex) when (ex is not OutOfMemoryException)
             {
@@ -283,13 +284,16 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
                 _retired.RemoveAt(0);
             }
 
-            _current = new Generation(next, handler);
+            _current = new Generation(next, built.Handler, built.Decision);
         }
     }
 
-    private sealed class Generation(TlsPolicy policy, SocketsHttpHandler handler)
+    private sealed class Generation(TlsPolicy policy, SocketsHttpHandler handler, TrustDecision decision)
     {
         public TlsPolicy Policy { get; } = policy;
+
+        /// <summary>The trust this handler applies: its expected name is the one the Host header carries under a name override.</summary>
+        public TrustDecision Decision { get; } = decision;
 
         /// <summary>The proxy this handler sends requests for <paramref name="uri"/> through (an app's, or the environment's), or null.</summary>
         public Uri? ProxyFor(Uri uri) => handler.UseProxy ? MasterConnector.ProxyFor(handler.Proxy ?? HttpClient.DefaultProxy, uri) : null;

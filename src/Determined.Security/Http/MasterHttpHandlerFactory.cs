@@ -73,9 +73,9 @@ public class MasterHttpHandlerFactory
     }
 
     /// <summary>The handler for one generation of trust: this factory's defaults, the resolver's options, the app's hook.</summary>
-    private SocketsHttpHandler BuildSocketsHandler(Uri masterUri)
+    private (SocketsHttpHandler Handler, TrustDecision Decision) BuildSocketsHandler(Uri masterUri)
     {
-        Resolver.Resolve(masterUri); // logs the decision and counts it
+        var decision = Resolver.Resolve(masterUri);
         var sockets = CreateSocketsHttpHandler();
         sockets.SslOptions = Resolver.CreateSslClientAuthenticationOptions(masterUri);
 
@@ -83,7 +83,7 @@ public class MasterHttpHandlerFactory
         sockets.ConnectCallback ??= MasterConnector.ConnectAsync;
         sockets.PlaintextStreamFilter ??= MasterConnector.ConnectedAsync;
         ConfigureHandler(masterUri, sockets);
-        return sockets;
+        return (sockets, decision);
     }
 
     /// <summary>Creates the <see cref="SocketsHttpHandler"/> with this factory's defaults (before trust is applied).</summary>

@@ -26,7 +26,7 @@ public static class MasterProbe
     public static async Task<MasterProbeResult> ProbeAsync(Uri masterUri, string? certificateName = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(masterUri);
-        var targetHost = string.IsNullOrWhiteSpace(certificateName) ? masterUri.IdnHost : certificateName.Trim();
+        var targetHost = TrustDecision.ExpectedNameFor(masterUri, certificateName);
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         cts.CancelAfter(s_timeout);
         var presented = new List<X509Certificate2>();
@@ -58,7 +58,7 @@ public static class MasterProbe
                     CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
 
                     // The platform builds a chain before the callback; it must not fetch the issuer URLs a server names.
-                    CertificateChainPolicy = new X509ChainPolicy { RevocationMode = X509RevocationMode.NoCheck, DisableCertificateDownloads = true },
+                    CertificateChainPolicy = ChainPolicies.CaptureOnly(),
                     RemoteCertificateValidationCallback = (_, certificate, chain, _) =>
                     {
                         if (certificate is not null)

@@ -67,13 +67,16 @@ public class CertificateTrustResolver
         }
     }
 
-    /// <summary>Decides what is trusted for a master URL and which name is verified.</summary>
+    /// <summary>Decides what is trusted for a master URL and which name is verified, and logs the decision (event 1001, debug).</summary>
     /// <param name="masterUri">The master URL (<c>https://host:port</c> or <c>http://…</c>).</param>
     /// <returns>The decision with its reason.</returns>
     public TrustDecision Resolve(Uri masterUri)
     {
         ThrowIfInvalid(masterUri);
-        return _current.Resolve(masterUri);
+        var decision = _current.Decide(masterUri);
+        Log.TrustDecided(_logger, masterUri, decision.Anchors, decision.ExpectedName, decision.Reason);
+        SecurityTelemetry.Decided(decision.Anchors);
+        return decision;
     }
 
     /// <summary>
@@ -89,9 +92,9 @@ public class CertificateTrustResolver
     {
         ThrowIfInvalid(masterUri);
         var current = _current;
-        var name = current.Policy.ExpectedName(masterUri);
-        var options = current.CreateSslOptions(name);
-        options.TargetHost = name;
+        var decision = current.Decide(masterUri);
+        var options = current.CreateSslOptions(decision);
+        options.TargetHost = decision.ExpectedName;
         return options;
     }
 
@@ -108,7 +111,8 @@ public class CertificateTrustResolver
     {
         ThrowIfInvalid(masterUri);
         ArgumentNullException.ThrowIfNull(certificate);
-        _current.ValidateCertificate(masterUri, certificate, additionalCertificates);
+        var current = _current;
+        current.ValidateCertificate(current.Decide(masterUri), certificate, additionalCertificates);
     }
 
     /// <summary>Judges a chain the platform built, with the current policy (see <see cref="TrustEvaluator.Evaluate"/>).</summary>

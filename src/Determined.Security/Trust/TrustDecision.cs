@@ -22,11 +22,12 @@ public enum TrustAnchors
 /// <summary>What a <see cref="CertificateTrustResolver"/> decided to trust for one master URL, and why.</summary>
 public sealed class TrustDecision
 {
-    internal TrustDecision(Uri masterUri, TrustAnchors anchors, string expectedName, string reason, int pinnedCount)
+    internal TrustDecision(Uri masterUri, TrustAnchors anchors, string? nameOverride, string reason, int pinnedCount)
     {
         MasterUri = masterUri;
         Anchors = anchors;
-        ExpectedName = expectedName;
+        NameOverride = nameOverride;
+        ExpectedName = ExpectedNameFor(masterUri, nameOverride);
         Reason = reason;
         PinnedCertificateCount = pinnedCount;
     }
@@ -45,6 +46,22 @@ public sealed class TrustDecision
 
     /// <summary>Gets a sentence that says why this trust applies, naming the settings involved.</summary>
     public string Reason { get; }
+
+    /// <summary>The name override in force (what is verified whatever the connection's target host), or <see langword="null"/>.</summary>
+    internal string? NameOverride { get; }
+
+    /// <summary>
+    /// The one rule for the name a master's certificate must carry: the name override when set
+    /// (<see cref="TlsOptions.MasterCertificateName"/>), else the URL's host.
+    /// </summary>
+    internal static string ExpectedNameFor(Uri masterUri, string? nameOverride) =>
+        string.IsNullOrWhiteSpace(nameOverride) ? masterUri.IdnHost : nameOverride.Trim();
+
+    /// <summary>
+    /// The name a handshake verifies: the override when set, whatever the stream's target host says (never the URL host);
+    /// else the connection's target host, or <see cref="ExpectedName"/> when it has none.
+    /// </summary>
+    internal string VerifiedName(string? targetHost) => NameOverride ?? (targetHost is { Length: > 0 } target ? target : ExpectedName);
 
     /// <inheritdoc />
     public override string ToString() => $"{MasterUri}: {Anchors}, name '{ExpectedName}' ({Reason})";

@@ -253,12 +253,8 @@ public sealed class TrustOnFirstUse
             return [leaf];
         }
 
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        chain.ChainPolicy.DisableCertificateDownloads = true;
-        chain.ChainPolicy.VerificationFlags = X509VerificationFlags.IgnoreNotTimeValid;
-        chain.ChainPolicy.ExtraStore.AddRange(others.ToArray()); // linked by signature, trusted or not: nothing here is a trust anchor
+        // Linked by signature, trusted or not: nothing here is a trust anchor.
+        using var chain = new X509Chain { ChainPolicy = ChainPolicies.LinkOnly(others) };
         try
         {
             chain.Build(leaf);

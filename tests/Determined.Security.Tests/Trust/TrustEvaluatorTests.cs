@@ -53,7 +53,7 @@ public sealed class TrustEvaluatorTests : IDisposable
         var text = new StringBuilder();
         foreach (var (name, url, options) in cases)
         {
-            var decision = new TrustEvaluator(TlsPolicy.Create(options), NullLogger.Instance, _clock, null).Resolve(new Uri(url));
+            var decision = new TrustEvaluator(TlsPolicy.Create(options), NullLogger.Instance, _clock, null).Decide(new Uri(url));
             text.Append("== ").Append(name).Append('\n')
                 .Append(decision.Anchors).Append(" | ").Append(decision.ExpectedName).Append(" | ").Append(decision.PinnedCertificateCount).Append(" | ").Append(decision.Reason).Append('\n');
         }
@@ -521,4 +521,14 @@ public sealed class TrustEvaluatorTests : IDisposable
 
         public override DateTimeOffset GetUtcNow() => Now;
     }
+}
+
+/// <summary>The evaluator's calls by host name and URL, as the resolver makes them (a decision for the master URL first).</summary>
+internal static class TrustEvaluatorCalls
+{
+    public static System.Net.Security.SslClientAuthenticationOptions CreateSslOptions(this TrustEvaluator evaluator, string host) =>
+        evaluator.CreateSslOptions(evaluator.Decide(new Uri($"https://{host}")));
+
+    public static void ValidateCertificate(this TrustEvaluator evaluator, Uri masterUri, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate, System.Security.Cryptography.X509Certificates.X509Certificate2Collection? additional) =>
+        evaluator.ValidateCertificate(evaluator.Decide(masterUri), certificate, additional);
 }
