@@ -98,37 +98,12 @@ public sealed class CliContext
     {
         error.WriteLine(ex switch
         {
-            DeterminedConfigurationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(Printable)),
+            DeterminedConfigurationException o => "error: " + string.Join("\nerror: ", o.Failures.Select(SafeText.Terminal)),
             OperationCanceledException => "error: cancelled before the master answered",
             // The SDK names the option the URL came from; for this program that option is the -m flag.
-            MasterConnectionException m when masterFromFlag => "error: " + Printable(Redact(m.Message.Replace("comes from DeterminedClientOptions.MasterUrl", "comes from the -m/--master flag", StringComparison.Ordinal))),
-            _ => "error: " + Printable(Redact(ex.Message)),
+            MasterConnectionException m when masterFromFlag => "error: " + SafeText.Terminal(SafeText.Redact(m.Message.Replace("comes from DeterminedClientOptions.MasterUrl", "comes from the -m/--master flag", StringComparison.Ordinal))),
+            _ => "error: " + SafeText.Terminal(SafeText.Redact(ex.Message)),
         });
         return ex is OperationCanceledException ? 130 : 1;
-    }
-
-    /// <summary>URL user information (proxy passwords) and token query parameters removed, as the SDK does.</summary>
-    public static string Redact(string text) =>
-        System.Text.RegularExpressions.Regex.Replace(text, @"([A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s'""]+@", "$1***@", System.Text.RegularExpressions.RegexOptions.None, TimeSpan.FromSeconds(1));
-
-    /// <summary>Text that may come from the master or a certificate, safe for a terminal: control characters (ANSI escapes, CR, BEL) shown escaped.</summary>
-    public static string Printable(string text)
-    {
-        var builder = new System.Text.StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            // Control characters (ANSI escapes, CR, LF: no forged lines) and format characters (bidi overrides such as
-            // U+202E) from the master or a certificate are shown escaped.
-            if (char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format)
-            {
-                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-            else
-            {
-                builder.Append(c);
-            }
-        }
-
-        return builder.ToString();
     }
 }

@@ -16,7 +16,7 @@ var root = new RootCommand("det: a Determined CLI in .NET with trust on first us
 CliContext Context(ParseResult parse) =>
     new(parse.GetValue(master), parse.GetValue(trustFingerprint), Console.Out, Console.Error, Console.In, !Console.IsInputRedirected);
 
-static string P(string? text) => CliContext.Printable(text ?? string.Empty);
+static string P(string? text) => SafeText.Terminal(text ?? string.Empty);
 
 async Task<int> Guard(ParseResult parse, Func<Task<int>> body)
 {

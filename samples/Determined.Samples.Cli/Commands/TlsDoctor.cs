@@ -88,9 +88,9 @@ public static class TlsDoctor
             for (var i = 0; i < probe.PresentedChain.Count; i++)
             {
                 var s = CertificateSummary.Create(probe.PresentedChain[i]);
-                await o.WriteLineAsync($"  [{i}] {Printable(s.Subject)}");
-                await o.WriteLineAsync($"      issuer:  {Printable(s.Issuer)}");
-                await o.WriteLineAsync($"      names:   {(s.Names.Any() ? Printable(string.Join(", ", s.Names)) : "(none)")}");
+                await o.WriteLineAsync($"  [{i}] {SafeText.Terminal(s.Subject)}");
+                await o.WriteLineAsync($"      issuer:  {SafeText.Terminal(s.Issuer)}");
+                await o.WriteLineAsync($"      names:   {(s.Names.Any() ? SafeText.Terminal(string.Join(", ", s.Names)) : "(none)")}");
                 await o.WriteLineAsync($"      valid:   {s.NotBefore:u} to {s.NotAfter:u}");
                 await o.WriteLineAsync($"      SHA-256: {s.Sha256Fingerprint}");
                 await o.WriteLineAsync($"      SPKI:    {s.SpkiPin}");
@@ -99,12 +99,12 @@ public static class TlsDoctor
             var soonest = probe.PresentedChain.Select(CertificateSummary.Create).MinBy(c => c.NotAfter)!;
             var left = soonest.NotAfter - DateTimeOffset.UtcNow;
             await o.WriteLineAsync(left < TimeSpan.Zero
-                ? $"Expires:        EXPIRED {-left.TotalDays:0} days ago ({Printable(soonest.Subject)})"
-                : $"Expires:        in {left.TotalDays:0} days, {soonest.NotAfter:u} ({Printable(soonest.Subject)}){(left <= policy.CertificateExpiryWarning ? " - renew it soon" : string.Empty)}");
+                ? $"Expires:        EXPIRED {-left.TotalDays:0} days ago ({SafeText.Terminal(soonest.Subject)})"
+                : $"Expires:        in {left.TotalDays:0} days, {soonest.NotAfter:u} ({SafeText.Terminal(soonest.Subject)}){(left <= policy.CertificateExpiryWarning ? " - renew it soon" : string.Empty)}");
         }
         else if (probe is not null)
         {
-            await o.WriteLineAsync($"Connection:     no TLS handshake ({Printable(probe.Error ?? "no error text")}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
+            await o.WriteLineAsync($"Connection:     no TLS handshake ({SafeText.Terminal(probe.Error ?? "no error text")}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
         }
 
         var colour = !Console.IsOutputRedirected;
@@ -116,12 +116,12 @@ public static class TlsDoctor
             // The message ends with the fix; print it once, on its own line.
             var reason = failure.Message;
             var fixAt = reason.LastIndexOf(" Fix: ", StringComparison.Ordinal);
-            await o.WriteLineAsync($"Reason:         {Printable(fixAt > 0 ? reason[..fixAt] : reason)}");
-            await o.WriteLineAsync($"Fix:            {Printable(failure.SuggestedFix)}");
+            await o.WriteLineAsync($"Reason:         {SafeText.Terminal(fixAt > 0 ? reason[..fixAt] : reason)}");
+            await o.WriteLineAsync($"Fix:            {SafeText.Terminal(failure.SuggestedFix)}");
         }
         else if (verdict == "OK" && probe is { PresentedChain.Count: > 0 })
         {
-            await o.WriteLineAsync($"Accepted by:    {Printable(AcceptedBy(uri, policy, decision, probe, ReferenceEquals(policy, cli.Settings.Tls) ? policy.PinnedCertificateSource ?? "nothing" : cli.Certificates.FilePath))}");
+            await o.WriteLineAsync($"Accepted by:    {SafeText.Terminal(AcceptedBy(uri, policy, decision, probe, ReferenceEquals(policy, cli.Settings.Tls) ? policy.PinnedCertificateSource ?? "nothing" : cli.Certificates.FilePath))}");
         }
 
         return failure is null && verdict == "OK" ? 0 : 1;
@@ -170,8 +170,6 @@ public static class TlsDoctor
             ? string.Empty
             : $" (redefined by {(file is null ? string.Empty : $"SSL_CERT_FILE={file}")}{(file is not null && dir is not null ? ", " : string.Empty)}{(dir is null ? string.Empty : $"SSL_CERT_DIR={dir}")})";
     }
-
-    private static string Printable(string value) => CliContext.Printable(value);
 
     private static bool Unreachable(MasterConnectionError error) => error is MasterConnectionError.ConnectionRefused or MasterConnectionError.ConnectionClosed
         or MasterConnectionError.ConnectTimeout or MasterConnectionError.NameNotResolved or MasterConnectionError.NetworkUnreachable or MasterConnectionError.ProxyFailed;

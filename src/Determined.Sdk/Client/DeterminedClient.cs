@@ -346,7 +346,7 @@ public class DeterminedClient : IDisposable
             SettingOrigin.Default => "the default localhost:8080 (none of DeterminedClientOptions.MasterUrl, DET_MASTER or DET_MASTER_ADDR is set)",
             _ => setting.Location,
         };
-        var message = failure.Message.Replace(" Fix: ", $"{more} The master URL '{Printable(Redaction.Redact(setting.Value!))}' comes from {source}. Fix: ", StringComparison.Ordinal);
+        var message = failure.Message.Replace(" Fix: ", $"{more} The master URL '{SafeText.Spaced(SafeText.Redact(setting.Value!))}' comes from {source}. Fix: ", StringComparison.Ordinal);
         return new MasterConnectionException(failure.Error, failure.Host, message, failure.SuggestedFix, null, failure.InnerException);
     }
 
@@ -404,8 +404,8 @@ public class DeterminedClient : IDisposable
             message = text.Length > 200 ? text[..200] : text;
         }
 
-        message = message is null ? null : Printable(message);
-        reason = reason is null ? null : Printable(reason);
+        message = message is null ? null : SafeText.Spaced(message);
+        reason = reason is null ? null : SafeText.Spaced(reason);
 
         var status = (int)response.StatusCode;
         var path = response.RequestMessage?.RequestUri?.AbsolutePath;
@@ -415,7 +415,7 @@ public class DeterminedClient : IDisposable
             HttpStatusCode.Forbidden => " Fix: use a user with the needed permissions.",
             _ => string.Empty,
         };
-        throw new DeterminedApiException(response.StatusCode, code, reason, $"The master answered {method(response)} {path} with {status} {reason ?? Printable(response.ReasonPhrase ?? string.Empty)}: {message}.{hint}");
+        throw new DeterminedApiException(response.StatusCode, code, reason, $"The master answered {method(response)} {path} with {status} {reason ?? SafeText.Spaced(response.ReasonPhrase ?? string.Empty)}: {message}.{hint}");
 
         static string method(HttpResponseMessage r) => r.RequestMessage?.Method.Method ?? "the request";
     }
@@ -441,22 +441,4 @@ public class DeterminedClient : IDisposable
             return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
         }
     }
-
-    /// <summary>
-    /// Text from the master or a setting, safe for logs and terminals: control characters (ANSI escapes, CR/LF) and format
-    /// characters (bidi overrides such as U+202E and U+2066, zero-width U+200B) become spaces, so what is printed reads as
-    /// what was sent; a lone surrogate becomes U+FFFD.
-    /// </summary>
-    internal static string Printable(string text) =>
-        string.Create(text.Length, text, static (span, source) =>
-        {
-            for (var i = 0; i < source.Length; i++)
-            {
-                var c = source[i];
-                span[i] = char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? ' '
-                    : char.IsHighSurrogate(c) && (i + 1 >= source.Length || !char.IsLowSurrogate(source[i + 1])) ? '\uFFFD'
-                    : char.IsLowSurrogate(c) && (i == 0 || !char.IsHighSurrogate(source[i - 1])) ? '\uFFFD'
-                    : c;
-            }
-        });
 }

@@ -7,7 +7,7 @@ namespace Determined.Sdk;
 
 /// <summary>
 /// Determined's precedence for a client's settings (explicit options &gt; <c>DET_*</c> environment &gt; CLI stores &gt;
-/// defaults; REFERENCE.md §3–4): the one place that decides them. <see cref="DeterminedConnectionSettings"/> is the result.
+/// defaults; docs/CONFIGURATION.md): the one place that decides them. <see cref="DeterminedConnectionSettings"/> is the result.
 /// </summary>
 internal static class SettingsResolver
 {
@@ -157,8 +157,8 @@ internal static class SettingsResolver
     private static (TlsOptions Options, bool ConsultStore) ResolveTls(DeterminedConnectionSettings s, DeterminedClientOptions options, DeterminedEnvironment env, bool useEnv, ILogger logger, IConfiguration? configuration)
     {
         var explicitTls = options.Tls ?? new TlsOptions();
-        var tls = TlsOptionsCopy.Of(explicitTls);
-        if (TrustPrecedence.IsExplicit(explicitTls))
+        var tls = explicitTls.Clone();
+        if (TrustPrecedence.Of(explicitTls) != TrustSelection.None)
         {
             // Upstream rule 1: explicit arguments win and the environment and store are ignored entirely.
             s.AddIfSet("Tls.MasterCertificateFile", explicitTls.MasterCertificateFile, configuration, "Tls:MasterCertificateFile");

@@ -99,7 +99,7 @@ internal sealed class BoundedContent : HttpContent
             catch (HttpIOException ex)
             {
                 // A body cut short or malformed (bad chunk sizes) is a failed exchange like any other transport error.
-                throw new HttpRequestException(ex.HttpRequestError, $"The answer of {deadline.Master} to {deadline.Request} broke off while its body was read ({DeterminedClient.Printable(ex.Message)}). Fix: retry; if it persists, check the master and any proxy between.", ex);
+                throw new HttpRequestException(ex.HttpRequestError, $"The answer of {deadline.Master} to {deadline.Request} broke off while its body was read ({SafeText.Spaced(ex.Message)}). Fix: retry; if it persists, check the master and any proxy between.", ex);
             }
 
             _read += n;

@@ -4,7 +4,7 @@ using Determined.Security;
 namespace Determined.Sdk;
 
 /// <summary>
-/// What a Determined task container is told about itself through its environment (REFERENCE.md §3): ids, type,
+/// What a Determined task container is told about itself through its environment (docs/CONFIGURATION.md, "What a task gets"): ids, type,
 /// slots and the identity it runs as. Tokens are not exposed here.
 /// </summary>
 public sealed class DeterminedTaskInfo

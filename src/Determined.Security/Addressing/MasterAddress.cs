@@ -187,22 +187,5 @@ public static class MasterAddress
     }
 
     private static string Invalid(string address, string reason) =>
-        $"The master address '{Redact(address)}' is not valid: {reason}. Fix: use [http[s]://]host[:port][/path], e.g. https://master.example.com:8443 (DET_MASTER, -m/--master).";
-
-    /// <summary>
-    /// Hides credentials (<c>user:password@</c>) and the query and fragment (<c>?access_token=…</c>, <c>#…</c>: never part of
-    /// a master address, and where tokens travel) so an error message never repeats a secret.
-    /// </summary>
-    private static string Redact(string address)
-    {
-        var query = address.IndexOfAny(['?', '#']);
-        var tail = query < 0 ? string.Empty : address[query] + "***";
-        address = query < 0 ? address : address[..query];
-        var start = address.IndexOf("://", StringComparison.Ordinal);
-        start = start < 0 ? 0 : start + 3;
-        var end = address.IndexOf('/', start);
-        var authority = end < 0 ? address[start..] : address[start..end];
-        var at = authority.LastIndexOf('@');
-        return (at <= 0 ? address : address[..start] + "***" + address[(start + at)..]) + tail;
-    }
+        $"The master address '{SafeText.RedactAddress(address)}' is not valid: {reason}. Fix: use [http[s]://]host[:port][/path], e.g. https://master.example.com:8443 (DET_MASTER, -m/--master).";
 }

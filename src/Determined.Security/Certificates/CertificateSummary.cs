@@ -23,7 +23,7 @@ public sealed class CertificateSummary
         NotAfter = facts.NotAfter;
         Sha256Fingerprint = Safe(() => CertificatePin.Sha256Fingerprint(certificate));
         SpkiPin = Safe(() => CertificatePin.SpkiPin(certificate));
-        DnsNames = facts.DnsNames.Select(Messages.Printable).ToList();
+        DnsNames = facts.DnsNames.Select(SafeText.Ascii).ToList();
         IPAddresses = facts.IPAddresses.Select(a => new IPAddress(a)).ToList();
         IsCertificateAuthority = facts.IsCertificateAuthority;
         IsSelfIssued = facts.Malformed is null ? facts.SelfIssued : string.Equals(Subject, Issuer, StringComparison.Ordinal);
@@ -48,7 +48,7 @@ public sealed class CertificateSummary
     {
         try
         {
-            return Messages.Printable(read());
+            return SafeText.Ascii(read());
         }
         catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or ArgumentException or InvalidOperationException or FormatException)
         {

@@ -4,8 +4,10 @@ namespace Determined.Security;
 
 /// <summary>
 /// Loads trust material the way <see cref="TlsOptions.MasterCertificateFile"/> does, for code that needs the certificates
-/// themselves (a server validating its clients against a CA, a tool listing pins): PEM bundles, DER, PKCS#7, a PKCS#12
-/// truststore without private keys, or a directory of such files; bounded reads, no symlinked or special files.
+/// themselves (a server validating its clients against a CA, a tool listing pins): PEM bundles, a PKCS#12 truststore
+/// without private keys, or a directory of <c>.pem</c>/<c>.crt</c> files. Binary DER is refused with the <c>openssl</c>
+/// command that converts it, and a Java keystore with the <c>keytool</c> one. Reads are bounded; special files (FIFOs,
+/// devices) are refused; symbolic links are followed to a regular file (Kubernetes mounts secrets through them).
 /// </summary>
 public static class TrustFile
 {
@@ -17,7 +19,7 @@ public static class TrustFile
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         var errors = new List<string>();
-        var certificates = CertificateFiles.LoadTrustFile(path, "the trust file", errors);
+        var certificates = TrustMaterialFiles.LoadTrustFile(path, "the trust file", errors);
         return errors.Count == 0 ? certificates : throw new DeterminedConfigurationException(errors);
     }
 }

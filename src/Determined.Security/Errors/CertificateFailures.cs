@@ -28,7 +28,7 @@ internal static class CertificateFailures
     public static MasterConnectionException Unprocessable(string host, IReadOnlyList<X509Certificate2> presented, Exception cause)
     {
         const string Fix = "re-issue the master certificate and its CA with a current tool (well-formed DER, RSA 2048+ or EC P-256/P-384 keys)";
-        var detail = $"its chain could not be processed ({cause.GetType().Name}: {Messages.Printable(cause.Message)})";
+        var detail = $"its chain could not be processed ({cause.GetType().Name}: {SafeText.Ascii(cause.Message)})";
         return new MasterConnectionException(MasterConnectionError.InvalidChain, host, Messages.Failure(MasterConnectionError.InvalidChain, host, presented[0], detail, Fix), Fix, presented, cause);
     }
 
@@ -69,17 +69,17 @@ internal static class CertificateFailures
         else if (status.HasFlag(X509ChainStatusFlags.PartialChain) && presented.Count == 1 && !selfSigned)
         {
             problems.Add(new(MasterConnectionError.IncompleteChain,
-                $"the server sent its certificate without any intermediate, and its issuer '{Messages.Printable(leaf.Issuer)}' is neither pinned nor trusted here",
+                $"the server sent its certificate without any intermediate, and its issuer '{SafeText.Ascii(leaf.Issuer)}' is neither pinned nor trusted here",
                 "on the master, security.tls.cert must hold the full chain: the leaf first, then every intermediate (e.g. Let's Encrypt's fullchain.pem), and for a private CA the root too; if the issuing CA itself is not trusted, " + pinFix));
         }
         else if (selfSigned && presented.Count == 1)
         {
-            problems.Add(new(MasterConnectionError.UntrustedRoot, $"the certificate is self-signed and not {(pinned ? "among the pinned certificates" : "pinned")} for '{Messages.Printable(host)}'", pinFix));
+            problems.Add(new(MasterConnectionError.UntrustedRoot, $"the certificate is self-signed and not {(pinned ? "among the pinned certificates" : "pinned")} for '{SafeText.Ascii(host)}'", pinFix));
         }
         else
         {
             problems.Add(new(MasterConnectionError.UntrustedRoot,
-                $"the chain the server sent ({presented.Count} certificate(s)) ends at '{Messages.Printable(last.Subject)}', issued by '{Messages.Printable(last.Issuer)}', and no certificate in it leads to a {(pinned ? "pinned or " : string.Empty)}trusted root",
+                $"the chain the server sent ({presented.Count} certificate(s)) ends at '{SafeText.Ascii(last.Subject)}', issued by '{SafeText.Ascii(last.Issuer)}', and no certificate in it leads to a {(pinned ? "pinned or " : string.Empty)}trusted root",
                 pinFix));
         }
     }

@@ -5,8 +5,10 @@ using System.Security.Cryptography.X509Certificates;
 namespace Determined.Security;
 
 /// <summary>
-/// Every message the package raises, in one place. Each says what failed, the value seen and the fix
-/// (the setting name and its environment variable). None contains a secret or a PEM body.
+/// The messages shared by several parts of the package, and the names of the settings they point at. Messages that only
+/// one rule raises live with that rule (<see cref="TlsPolicy"/>'s validation, <see cref="CertificateFailures"/>,
+/// <see cref="ConnectionFailures"/>). Each says what failed, the value seen and the fix (the setting name and its
+/// environment variable). None contains a secret or a PEM body.
 /// </summary>
 internal static class Messages
 {
@@ -93,36 +95,8 @@ internal static class Messages
 
     public static string Date(DateTimeOffset value) => string.Format(CultureInfo.InvariantCulture, s_dateFormat, value.UtcDateTime);
 
-    /// <summary>
-    /// A value from a certificate, file or the network made safe to print: control and non-ASCII characters escaped
-    /// (no terminal escapes, no forged log lines) and at most 200 characters.
-    /// </summary>
-    public static string Printable(string value)
-    {
-        var builder = new StringBuilder(Math.Min(value.Length, 200));
-        foreach (var c in value)
-        {
-            if (builder.Length >= 200)
-            {
-                builder.Append('…');
-                break;
-            }
-
-            if (c is >= ' ' and <= '~')
-            {
-                builder.Append(c);
-            }
-            else
-            {
-                builder.Append(CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-        }
-
-        return builder.ToString();
-    }
-
     public static string BadCertificateName(string value) =>
-        $"{CertNameSetting} is '{Printable(value)}', which is not a host name or an IP address. It must be one name the master certificate holds, such as master.example.com or 10.0.0.5: no wildcard, port, scheme, path, space or control character. Fix: set it to a DNS name or IP address from the master certificate's subject alternative names, or unset it.";
+        $"{CertNameSetting} is '{SafeText.Ascii(value)}', which is not a host name or an IP address. It must be one name the master certificate holds, such as master.example.com or 10.0.0.5: no wildcard, port, scheme, path, space or control character. Fix: set it to a DNS name or IP address from the master certificate's subject alternative names, or unset it.";
 
     private static string Shorten(string value) => value.Length <= 120 ? value : value[..120] + "…";
 }

@@ -107,8 +107,8 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             if (classified is null)
             {
                 // .NET's messages name the proxy URL, password included: never pass that on.
-                var redacted = Messages.Printable(Redaction.Redact(ex.Message));
-                if (!string.Equals(redacted, ex.Message, StringComparison.Ordinal) || (ex.InnerException is not null && !string.Equals(Redaction.Redact(ex.InnerException.Message), ex.InnerException.Message, StringComparison.Ordinal)))
+                var redacted = SafeText.Ascii(SafeText.Redact(ex.Message));
+                if (!string.Equals(redacted, ex.Message, StringComparison.Ordinal) || (ex.InnerException is not null && !string.Equals(SafeText.Redact(ex.InnerException.Message), ex.InnerException.Message, StringComparison.Ordinal)))
                 {
                     throw new HttpRequestException(ex.HttpRequestError, redacted, Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);
                 }
@@ -182,7 +182,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             }
 
             return Failure(uri, MasterConnectionError.HandshakeFailed,
-                $"the TLS handshake with {uri.Authority} failed ({Redaction.Redact(Innermost(ex).Message)})",
+                $"the TLS handshake with {uri.Authority} failed ({SafeText.Redact(Innermost(ex).Message)})",
                 $"check that both sides share a TLS version (TlsOptions.MinimumTlsVersion is {Policy.MinimumTlsVersion}) and a cipher suite, and whether the master requires a client certificate ({Messages.ClientCertSetting})", Sanitized(ex));
         }
 
@@ -216,7 +216,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
     /// reads the category), its message without the secrets .NET puts there (a proxy URL with its password).
     /// </summary>
     private static HttpRequestException Sanitized(HttpRequestException ex) =>
-        new(ex.HttpRequestError, Messages.Printable(Redaction.Redact(ex.Message)), Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);
+        new(ex.HttpRequestError, SafeText.Ascii(SafeText.Redact(ex.Message)), Innermost(ex) is System.Net.Sockets.SocketException socket ? socket : null, ex.StatusCode);
 
     private static MasterConnectionException Failure(Uri uri, MasterConnectionError error, string detail, string fix, Exception? inner) =>
         new(error, uri.IdnHost, Messages.Failure(error, uri.IdnHost, null, detail, fix), fix, null, inner);

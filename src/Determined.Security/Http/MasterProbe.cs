@@ -42,7 +42,7 @@ public static class MasterProbe
                 : ConnectionFailures.Classify(ex, proxy: null) is { } reached
                     ? ConnectionFailures.Unreachable(masterUri, reached.Error, MasterConnector.Endpoint(masterUri), reached.Detail, ex)
                     : ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ConnectTimeout, null, $"no TCP connection within {s_timeout.TotalSeconds:0} s", ex);
-            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {Redaction.Redact(ex.Message)}", failure);
+            return new MasterProbeResult(masterUri, targetHost, presented, null, null, speaksPlainHttp: false, $"cannot connect to {masterUri.Authority}: {SafeText.Redact(ex.Message)}", failure);
         }
 
         var ssl = new SslStream(transport, leaveInnerStreamOpen: false);
@@ -85,7 +85,7 @@ public static class MasterProbe
                 ? new MasterConnectionException(MasterConnectionError.PlaintextServer, masterUri.IdnHost, Messages.Failure(MasterConnectionError.PlaintextServer, masterUri.IdnHost, null, $"{url} answers in plain HTTP, so it has no certificate to trust", Messages.PlaintextFix(masterUri)), Messages.PlaintextFix(masterUri), null, ex)
                 : closed
                     ? ConnectionFailures.Unreachable(masterUri, MasterConnectionError.ConnectionClosed, null, "the server accepted the connection and closed it without answering the TLS handshake", ex)
-                    : new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} (TLS handshake failed: {(stalled ? $"the server accepted the connection but did not complete the TLS handshake within {s_timeout.TotalSeconds:0} s" : Redaction.Redact(ex.Message))})", HandshakeFix), HandshakeFix, null, ex);
+                    : new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} (TLS handshake failed: {(stalled ? $"the server accepted the connection but did not complete the TLS handshake within {s_timeout.TotalSeconds:0} s" : SafeText.Redact(ex.Message))})", HandshakeFix), HandshakeFix, null, ex);
             return new MasterProbeResult(masterUri, targetHost, presented, null, null, plain, $"TLS handshake failed: {ex.Message}", failure);
         }
     }

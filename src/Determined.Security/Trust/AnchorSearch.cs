@@ -129,7 +129,7 @@ internal sealed class AnchorSearch
             if ((i > 0 || CertificateFacts.Read(path[i].RawDataMemory).IsCertificateAuthority) && path[i].SubjectName.RawData.AsSpan().SequenceEqual(path[i].IssuerName.RawData))
             {
                 problems?.Add(new(MasterConnectionError.InvalidChain,
-                    $"the pinned root '{Messages.Printable(path[i].Subject)}' could not be verified as a self-signed root (its self-signature or its authority key identifier does not match its own key)",
+                    $"the pinned root '{SafeText.Ascii(path[i].Subject)}' could not be verified as a self-signed root (its self-signature or its authority key identifier does not match its own key)",
                     "re-create the CA certificate (a root's authority key identifier, when present, holds only its own subject key identifier), re-issue the chain and pin the new root"));
                 return new ChainVerdict(path, false, status);
             }

@@ -74,7 +74,7 @@ public sealed class TrustOnFirstUse
     {
         ArgumentNullException.ThrowIfNull(masterUri);
         ArgumentNullException.ThrowIfNull(policy);
-        if (policy.PinsTrust)
+        if (TrustPrecedence.PinsTrust(policy.Selection))
         {
             return policy;
         }
@@ -105,7 +105,7 @@ public sealed class TrustOnFirstUse
         {
             return await operation(effective, cancellationToken).ConfigureAwait(false);
         }
-        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !policy.PinsTrust)
+        catch (MasterConnectionException ex) when (ex.Error is MasterConnectionError.UntrustedRoot or MasterConnectionError.IncompleteChain && !TrustPrecedence.PinsTrust(policy.Selection))
         {
             await TrustPresentedChainAsync(masterUri, policy.MasterCertificateName, await Store.GetAsync(url, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         }
@@ -318,7 +318,7 @@ public sealed class TrustOnFirstUse
             return null;
         }
 
-        foreach (var (label, der) in CertificateFiles.EnumeratePem(pem))
+        foreach (var (label, der) in CertificateFormats.EnumeratePem(pem))
         {
             if (label == "CERTIFICATE")
             {

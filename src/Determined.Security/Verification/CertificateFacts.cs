@@ -466,7 +466,7 @@ internal sealed class NameConstraintSet
                 var dns = name.Text!;
                 if (dns.Length > 0 && !HostNames.IsValidHostName(dns, allowWildcard: false))
                 {
-                    throw new CertificateFormatException($"its name constraints hold the invalid DNS name '{Messages.Printable(dns)}' (a constraint is a plain host or domain name such as example.com, which also covers its subdomains; no leading period, no wildcard)");
+                    throw new CertificateFormatException($"its name constraints hold the invalid DNS name '{SafeText.Ascii(dns)}' (a constraint is a plain host or domain name such as example.com, which also covers its subdomains; no leading period, no wildcard)");
                 }
 
                 (permitted ? PermittedDns ??= [] : ExcludedDns).Add(dns);

@@ -196,7 +196,7 @@ internal static class ServerCertificateProfile
         if (address is null && !HostNames.IsValidHostName(dns!, allowWildcard: false))
         {
             problems.Add(new(MasterConnectionError.NameMismatch,
-                $"the name verified, '{Messages.Printable(expectedName)}', is not a valid host name or IP address, so no certificate can match it",
+                $"the name verified, '{SafeText.Ascii(expectedName)}', is not a valid host name or IP address, so no certificate can match it",
                 $"connect with a URL whose host is the master's DNS name or IP address, or set {Messages.CertNameSetting} to one"));
             return;
         }
@@ -229,12 +229,12 @@ internal static class ServerCertificateProfile
             }
         }
 
-        var names = f.DnsNames.Select(n => HostNames.IsValidHostName(n, allowWildcard: true) ? n : $"{Messages.Printable(n)} (not a valid host name, never matched)").Concat(f.IPAddresses.Select(HostNames.Format)).ToList();
+        var names = f.DnsNames.Select(n => HostNames.IsValidHostName(n, allowWildcard: true) ? n : $"{SafeText.Ascii(n)} (not a valid host name, never matched)").Concat(f.IPAddresses.Select(HostNames.Format)).ToList();
         var suggestion = names.FirstOrDefault(n => !n.StartsWith('*')) ?? "<a name in the certificate>";
-        var detail = $"{who} is not valid for '{Messages.Printable(expectedName)}'; its names are: {(names.Count == 0 ? "none (no subject alternative names; CN-only certificates are not accepted)" : string.Join(", ", names))}";
+        var detail = $"{who} is not valid for '{SafeText.Ascii(expectedName)}'; its names are: {(names.Count == 0 ? "none (no subject alternative names; CN-only certificates are not accepted)" : string.Join(", ", names))}";
         if (publicSuffix is not null)
         {
-            detail += $" ('{Messages.Printable(publicSuffix)}' is a wildcard over a public suffix, which never matches)";
+            detail += $" ('{SafeText.Ascii(publicSuffix)}' is a wildcard over a public suffix, which never matches)";
         }
 
         problems.Add(new(MasterConnectionError.NameMismatch, detail,
@@ -311,7 +311,7 @@ internal static class ServerCertificateProfile
                 if (why is not null)
                 {
                     problems.Add(new(MasterConnectionError.NameConstraintViolation,
-                        $"the server certificate's name '{Messages.Printable(dns)}' {why} of {who}",
+                        $"the server certificate's name '{SafeText.Ascii(dns)}' {why} of {who}",
                         "issue the master certificate only for names the CA is allowed to certify (or use a CA without that constraint)"));
                     return;
                 }

@@ -157,9 +157,9 @@ public sealed class RetrySafetyTests
     [Fact]
     public void Printable_FormatAndControlCharactersAndLoneSurrogates_AreNeutralised()
     {
-        Assert.Equal("a b c d e", DeterminedClient.Printable("a\u202Eb\u200Bc\u001bd\ne"));
-        Assert.Equal("x\uFFFDy\uFFFD", DeterminedClient.Printable("x\uD800y\uDC00"));
-        Assert.Equal("ok \U0001F600", DeterminedClient.Printable("ok \U0001F600"));
+        Assert.Equal("a b c d e", SafeText.Spaced("a\u202Eb\u200Bc\u001bd\ne"));
+        Assert.Equal("x\uFFFDy\uFFFD", SafeText.Spaced("x\uD800y\uDC00"));
+        Assert.Equal("ok \U0001F600", SafeText.Spaced("ok \U0001F600"));
     }
 
     private sealed class ProxyFactory(IWebProxy proxy) : MasterHttpHandlerFactory(new CertificateTrustResolver(TlsPolicy.Default))

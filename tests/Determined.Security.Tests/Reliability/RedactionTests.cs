@@ -10,7 +10,7 @@ public sealed class RedactionTests
     [InlineData("redirect to https://m/login?password=hunter2", "hunter2")]
     public void Redact_RemovesUserInfoAndTokenParameters(string text, string secret)
     {
-        var redacted = Redaction.Redact(text);
+        var redacted = SafeText.Redact(text);
 
         Assert.DoesNotContain(secret, redacted, StringComparison.Ordinal);
         Assert.Contains("***", redacted, StringComparison.Ordinal);
@@ -19,5 +19,5 @@ public sealed class RedactionTests
     [Theory]
     [InlineData("the chain ends at 'CN=root' and user@example.com wrote it")]
     [InlineData("https://master.example.com:8443/api/v1/me?limit=10")]
-    public void Redact_LeavesTextWithoutSecretsAlone(string text) => Assert.Equal(text, Redaction.Redact(text));
+    public void Redact_LeavesTextWithoutSecretsAlone(string text) => Assert.Equal(text, SafeText.Redact(text));
 }

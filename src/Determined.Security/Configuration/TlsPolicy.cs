@@ -11,8 +11,8 @@ public sealed class TlsPolicy
 {
     private TlsPolicy(TlsOptions options, X509Certificate2Collection pinned, string? pinnedSource, X509Certificate2? clientCertificate, X509Certificate2Collection clientIntermediates)
     {
-        DangerousSkipVerification = options.DangerousSkipVerification
-            || TrustPrecedence.IsNoVerify(options.MasterCertificateFile);
+        Selection = TrustPrecedence.Of(options);
+        DangerousSkipVerification = Selection == TrustSelection.SkipVerification;
         TrustMode = options.TrustMode;
         MasterCertificateName = string.IsNullOrWhiteSpace(options.MasterCertificateName) ? null : options.MasterCertificateName;
         CheckCertificateRevocation = options.CheckCertificateRevocation;
@@ -73,8 +73,8 @@ public sealed class TlsPolicy
     /// <summary>A copy of the options this policy was made from: what <see cref="TryReload"/> loads again.</summary>
     internal TlsOptions Options { get; private init; } = new();
 
-    /// <summary>Whether the trust material was chosen by the user (a file, inline PEM, or skip-verify): see <see cref="TrustPrecedence.PinsTrust"/>.</summary>
-    internal bool PinsTrust => TrustPrecedence.PinsTrust(Options);
+    /// <summary>What the options chose about trust (<see cref="TrustPrecedence.Of"/>).</summary>
+    internal TrustSelection Selection { get; }
 
     /// <summary>This policy with a chain from the trust-on-first-use store pinned (inline PEM); the same policy when <paramref name="pem"/> is null.</summary>
     /// <exception cref="DeterminedConfigurationException">The stored chain is not valid PEM.</exception>
@@ -208,12 +208,12 @@ public sealed class TlsPolicy
 
         if (file is not null && !trustPasswordFailed)
         {
-            pinned = CertificateFiles.LoadTrustFile(file, Messages.CertFileSetting, errors, trustPassword);
+            pinned = TrustMaterialFiles.LoadTrustFile(file, Messages.CertFileSetting, errors, trustPassword);
             source = file;
         }
         else if (pem is not null)
         {
-            pinned = CertificateFiles.LoadTrustPem(pem, "inline PEM", Messages.CertPemSetting, errors);
+            pinned = TrustMaterialFiles.LoadTrustPem(pem, "inline PEM", Messages.CertPemSetting, errors);
             source = "inline PEM";
         }
 
@@ -223,7 +223,7 @@ public sealed class TlsPolicy
         var clientKeyFile = string.IsNullOrWhiteSpace(options.ClientKeyFile) ? null : options.ClientKeyFile;
         if (clientCertFile is not null && !clientPasswordFailed)
         {
-            var identity = CertificateFiles.LoadClientIdentity(clientCertFile, clientKeyFile, errors, clientPassword);
+            var identity = ClientIdentityFiles.Load(clientCertFile, clientKeyFile, errors, clientPassword);
             if (identity is { } id)
             {
                 (clientCertificate, intermediates) = id;

@@ -88,7 +88,7 @@ public sealed class MasterCertificateStore
         if (pem is not null)
         {
             var errors = new List<string>();
-            _ = CertificateFiles.LoadTrustPem(pem, $"the entry '{key}' of {FilePath}", "certs.json", errors);
+            _ = TrustMaterialFiles.LoadTrustPem(pem, $"the entry '{key}' of {FilePath}", "certs.json", errors);
             if (errors.Count > 0)
             {
                 throw new DeterminedException(
@@ -203,7 +203,7 @@ public sealed class MasterCertificateStore
             }
 
             var errors = new List<string>();
-            _ = CertificateFiles.LoadTrustPem(pem, legacy, "the legacy master.crt", errors);
+            _ = TrustMaterialFiles.LoadTrustPem(pem, legacy, "the legacy master.crt", errors);
             if (errors.Count > 0)
             {
                 throw new DeterminedException($"The legacy certificate file '{legacy}' cannot be migrated into '{FilePath}': {errors[0]} Fix: delete it, or replace it with the master's PEM certificate.");
@@ -229,7 +229,7 @@ public sealed class MasterCertificateStore
     private static void ThrowIfNotAChain(string pemChain)
     {
         var errors = new List<string>();
-        _ = CertificateFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
+        _ = TrustMaterialFiles.LoadTrustPem(pemChain, "the chain to store", "certs.json", errors);
         if (errors.Count > 0)
         {
             throw new ArgumentException(string.Join(" ", errors), nameof(pemChain));

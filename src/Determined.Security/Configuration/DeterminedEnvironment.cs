@@ -3,8 +3,8 @@ using System.Diagnostics.CodeAnalysis;
 namespace Determined;
 
 /// <summary>
-/// The one place the SDK reads environment variables (REFERENCE.md §3), through an injectable reader; both packages
-/// compile this file. Empty values count as unset, as upstream. Booleans are parsed strictly.
+/// The one place the SDK reads environment variables (docs/CONFIGURATION.md, "What a task gets"), through an injectable reader; the SDK
+/// reaches it through InternalsVisibleTo. Empty values count as unset, as upstream. Booleans are parsed strictly.
 /// </summary>
 internal sealed class DeterminedEnvironment
 {

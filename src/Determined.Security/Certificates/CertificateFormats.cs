@@ -1,0 +1,111 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.Pkcs;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Determined.Security;
+
+/// <summary>
+/// The file formats certificates and keys arrive in: bounded reads of hostile files, PEM blocks, PKCS#12 (its password
+/// checked by the file's MAC first), and the formats recognised only to say how to convert them (Java keystores, DER).
+/// </summary>
+internal static class CertificateFormats
+{
+    internal static readonly string[] PrivateKeyLabels = ["PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "DSA PRIVATE KEY"];
+
+    public static IEnumerable<(string Label, byte[] Der)> EnumeratePem(string text)
+    {
+        var remaining = text.AsMemory();
+        while (PemEncoding.TryFind(remaining.Span, out var fields))
+        {
+            var span = remaining.Span;
+            var label = span[fields.Label].ToString();
+            var der = new byte[fields.DecodedDataLength];
+            if (!Convert.TryFromBase64Chars(span[fields.Base64Data], der, out _))
+            {
+                der = [];
+            }
+
+            remaining = remaining[fields.Location.End..];
+            yield return (label, der);
+        }
+    }
+
+    /// <summary>Reads a PKCS#12 file, checking the password with the file's MAC first so a wrong one gets its own message.</summary>
+    public static X509Certificate2Collection? LoadPkcs12(byte[] bytes, string path, string setting, string? password, List<string> errors)
+    {
+        try
+        {
+            var info = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
+            if (info.IntegrityMode == Pkcs12IntegrityMode.Password && !info.VerifyMac(password) && !(password is null && info.VerifyMac(string.Empty)))
+            {
+                errors.Add(Messages.WrongPassword(path, setting.StartsWith("TlsOptions.Client", StringComparison.Ordinal) ? Messages.ClientCertPasswordSetting : Messages.MasterCertPasswordSetting));
+                return null;
+            }
+
+            return X509CertificateLoader.LoadPkcs12Collection(bytes, password, X509KeyStorageFlags.EphemeralKeySet, Pkcs12LoaderLimits.Defaults);
+        }
+        catch (CryptographicException ex)
+        {
+            errors.Add($"The PKCS#12 file '{path}' given by {setting} cannot be read ({ex.Message}). Fix: check the file and its password.");
+            return null;
+        }
+    }
+
+    /// <summary>Only binary DER can be PKCS#12; the PKCS assembly is loaded only for such files.</summary>
+    public static bool IsPkcs12(byte[] bytes) => bytes.Length >= 4 && bytes[0] == 0x30 && DecodesAsPkcs12(bytes);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static bool DecodesAsPkcs12(byte[] bytes)
+    {
+        try
+        {
+            _ = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
+            return true;
+        }
+        catch (CryptographicException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Java's legacy JKS/JCEKS stores cannot be read by .NET: recognise them and say how to convert.</summary>
+    public static bool IsJavaKeyStore(byte[] bytes, string path, string setting, List<string> errors)
+    {
+        if (bytes.Length >= 4 && ((bytes[0] == 0xFE && bytes[1] == 0xED && bytes[2] == 0xFE && bytes[3] == 0xED) || (bytes[0] == 0xCE && bytes[1] == 0xCE && bytes[2] == 0xCE && bytes[3] == 0xCE)))
+        {
+            errors.Add($"'{path}' given by {setting} is a Java {(bytes[0] == 0xFE ? "JKS" : "JCEKS")} keystore, which .NET cannot read. Fix: convert it to PKCS#12: keytool -importkeystore -srckeystore '{path}' -destkeystore '{path}.p12' -deststoretype PKCS12, then use '{path}.p12' (its password from a file or an environment variable).");
+            return true;
+        }
+
+        return false;
+    }
+
+    public static bool TryReadText(string path, string setting, List<string> errors, out string text, out byte[] bytes)
+    {
+        text = string.Empty;
+        bytes = [];
+        try
+        {
+            bytes = BoundedFile.ReadAllBytes(path, BoundedFile.MaxCredentialBytes);
+            text = System.Text.Encoding.UTF8.GetString(bytes);
+            return true;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            errors.Add(Messages.FileMissing(path, setting));
+        }
+        catch (UnsupportedFileException ex)
+        {
+            errors.Add(Messages.FileUnsupported(setting, ex));
+        }
+        catch (Exception ex) when (ex is UnauthorizedAccessException or IOException)
+        {
+            errors.Add(Messages.FileUnreadable(path, setting, ex));
+        }
+
+        return false;
+    }
+
+    /// <summary>DER starts with a SEQUENCE (0x30) and has no PEM armour anywhere.</summary>
+    public static bool LooksBinary(byte[] bytes) => bytes.Length > 1 && bytes[0] == 0x30 && bytes.AsSpan().IndexOf("-----BEGIN"u8) < 0;
+}
