@@ -89,21 +89,11 @@ public class DeterminedClient : IDisposable
     internal static DeterminedClient Create(DeterminedClientOptions options, Func<string, string?>? getEnvironmentVariable, ILoggerFactory? loggerFactory, IMeterFactory? meterFactory = null)
     {
         var factory = loggerFactory ?? NullLoggerFactory.Instance;
-        var settings = DeterminedConnectionSettings.Resolve(options, getEnvironmentVariable, factory.CreateLogger("Determined.Sdk"));
-        var handlerFactory = new MasterHttpHandlerFactory(
-            new CertificateTrustResolver(settings.Tls, factory.CreateLogger<CertificateTrustResolver>()),
-            factory.CreateLogger<MasterHttpHandlerFactory>());
-        var telemetry = meterFactory is null ? SdkTelemetry.Shared : new SdkTelemetry(meterFactory);
-        var retry = new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, factory.CreateLogger<DeterminedClient>(), telemetry, boundedByDeadline: settings.Options.Timeout != Timeout.InfiniteTimeSpan)
-        {
-            InnerHandler = handlerFactory.CreateHandler(settings.MasterUri),
-        };
-        var http = new HttpClient(retry, disposeHandler: true)
-        {
-            BaseAddress = settings.MasterUri,
-            // The client's own deadline covers the whole call, the body included.
-            Timeout = Timeout.InfiniteTimeSpan,
-        };
+        var settings = DeterminedConnectionSettings.Resolve(options, getEnvironmentVariable, factory.CreateLogger(ClientPipeline.LoggerCategory));
+        var telemetry = ClientPipeline.Telemetry(meterFactory);
+        var retry = ClientPipeline.RetryHandler(settings, factory, telemetry);
+        retry.InnerHandler = ClientPipeline.PrimaryHandler(ClientPipeline.HandlerFactory(settings, factory, timeProvider: null), settings);
+        var http = ClientPipeline.Configure(new HttpClient(retry, disposeHandler: true), settings);
         var client = new DeterminedClient(http, settings, factory.CreateLogger<DeterminedClient>(), ownsHttpClient: true);
         client._telemetry = telemetry;
         return client;
@@ -255,7 +245,7 @@ public class DeterminedClient : IDisposable
         ArgumentNullException.ThrowIfNull(method);
         ArgumentNullException.ThrowIfNull(path);
         var uri = new Uri(_base + "/" + path.TrimStart('/'));
-        var deadline = new CallDeadline(Settings.Options.Timeout, _time, _base, $"{method.Method} {uri.AbsolutePath}");
+        var deadline = new CallDeadline(Settings.Timeout, _time, _base, $"{method.Method} {uri.AbsolutePath}");
         using var activity = SdkTelemetry.ActivitySource.StartActivity("Determined " + method.Method, ActivityKind.Client);
         activity?.SetTag("http.request.method", method.Method);
         activity?.SetTag("url.path", uri.AbsolutePath);
@@ -306,7 +296,7 @@ public class DeterminedClient : IDisposable
             {
                 // The whole Timeout went by waiting for a master that could not be reached: that is the error, not a timeout.
                 Record(activity, method, started, ("error.type", down.Error.ToString()));
-                throw WithSource(down, $" Kept trying for {Settings.Options.Timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); nothing was sent.");
+                throw WithSource(down, $" Kept trying for {Settings.Timeout.TotalSeconds:0.###} s (DeterminedClientOptions.Timeout, config Determined:Timeout); nothing was sent.");
             }
 
             Record(activity, method, started, ("error.type", "DeadlineExceeded"));
@@ -327,7 +317,7 @@ public class DeterminedClient : IDisposable
         }
 
         Record(activity, method, started, ("http.response.status_code", (int)response.StatusCode));
-        response.Content = new BoundedContent(response.Content, Settings.Options.MaxResponseBytes, deadline);
+        response.Content = new BoundedContent(response.Content, Settings.MaxResponseBytes, deadline);
         return response;
     }
 
@@ -422,7 +412,7 @@ public class DeterminedClient : IDisposable
 
     /// <summary>An app's own resilience handler timed out (Polly's TimeoutRejectedException, matched by name so that the
     /// fast path never loads Polly): the call's deadline, as far as the caller is concerned.</summary>
-    private static bool IsResilienceTimeout(Exception ex) => ex.GetType().FullName == "Polly.Timeout.TimeoutRejectedException";
+    private static bool IsResilienceTimeout(Exception ex) => ex is Polly.Timeout.TimeoutRejectedException;
 
     /// <summary>At most <see cref="MaxErrorTextBytes"/> of an error answer are read: enough for any real error, bounded for a hostile one.</summary>
     private static async Task<string> ReadErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)

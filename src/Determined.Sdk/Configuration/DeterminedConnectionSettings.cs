@@ -41,8 +41,26 @@ public sealed class DeterminedConnectionSettings
 
     internal string? AllocationToken { get; set; }
 
-    internal DeterminedClientOptions Options { get; init; } = null!;
+    /// <summary>The deadline of one call, retries and body included (<see cref="DeterminedClientOptions.Timeout"/>).</summary>
+    internal TimeSpan Timeout { get; private init; }
 
+    /// <summary>How many times a failed call is retried (<see cref="DeterminedClientOptions.MaxRetries"/>).</summary>
+    internal int MaxRetries { get; private init; }
+
+    /// <summary>The first retry's delay (<see cref="DeterminedClientOptions.RetryDelay"/>).</summary>
+    internal TimeSpan RetryDelay { get; private init; }
+
+    /// <summary>The largest response body read (<see cref="DeterminedClientOptions.MaxResponseBytes"/>).</summary>
+    internal long MaxResponseBytes { get; private init; }
+
+    /// <summary>Settings with the call limits of <paramref name="options"/> (a snapshot: later changes to the options do not apply).</summary>
+    internal static DeterminedConnectionSettings For(DeterminedClientOptions options) => new()
+    {
+        Timeout = options.Timeout,
+        MaxRetries = options.MaxRetries,
+        RetryDelay = options.RetryDelay,
+        MaxResponseBytes = options.MaxResponseBytes,
+    };
 
     /// <summary>Resolves the effective settings from explicit options, the process environment and the CLI's stores.</summary>
     /// <param name="options">The explicit options.</param>

@@ -17,7 +17,7 @@ internal static class SettingsResolver
     /// </summary>
     public static DeterminedConnectionSettings TryResolve(DeterminedClientOptions options, DeterminedEnvironment env, ILogger logger, IConfiguration? configuration, List<string> errors)
     {
-        var s = new DeterminedConnectionSettings { Options = options };
+        var s = DeterminedConnectionSettings.For(options);
         try
         {
             Resolve(s, options, env, logger, configuration, errors);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
 using Determined.Security;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,23 +10,24 @@ using Microsoft.Extensions.Options;
 
 namespace Determined.Sdk;
 
-/// <summary>One registered client: its options name, its HTTP client name and the configuration section it is bound from.</summary>
+/// <summary>
+/// One registered client: its options name, its HTTP client name and where its configuration section is. Fixed while
+/// services are registered; never changed once the provider is built.
+/// </summary>
 internal sealed class NamedRegistration(string name, string httpClientName)
 {
     public string Name { get; } = name;
 
     public string HttpClientName { get; } = httpClientName;
 
-    public IConfiguration? Section { get; set; }
+    /// <summary>The key of the section bound when the app gave none: <c>Determined</c>, or <c>Determined:Clients:{name}</c>.</summary>
+    public string DefaultSectionKey => Name.Length == 0 ? DeterminedClientOptions.SectionName : $"{DeterminedClientOptions.SectionName}:Clients:{Name}";
 
-    /// <summary>Whether the app passed the section (then the default section is not bound).</summary>
-    public bool HasExplicitSection { get; set; }
+    /// <summary>The section the app passed to <c>AddDeterminedClient</c> (then the default section is not bound), or null.</summary>
+    public IConfiguration? ExplicitSection { get; set; }
 
-    /// <summary>
-    /// What validation resolved, for the options instance it validated: the settings reuse it, so start-up reads the TLS
-    /// files and the stores once per client.
-    /// </summary>
-    public ValidatedSettings? Validated { get; set; }
+    /// <summary>The section this client's options are bound from (for the provenance of each setting), or null.</summary>
+    public IConfiguration? Section(IConfiguration? root) => ExplicitSection ?? root?.GetSection(DefaultSectionKey);
 }
 
 /// <summary>Every client <c>AddDeterminedClient</c> registered, by name (<see cref="Options.DefaultName"/> for the default one).</summary>
@@ -34,11 +36,43 @@ internal sealed class DeterminedRegistration
     public ConcurrentDictionary<string, NamedRegistration> Clients { get; } = new(StringComparer.Ordinal);
 }
 
-/// <summary>One validation's result: a reference, so a reader never sees the options of one run with the settings of another.</summary>
-internal sealed record ValidatedSettings(DeterminedClientOptions Options, DeterminedConnectionSettings Settings);
+/// <summary>
+/// Resolves each registered client's effective settings, once per options instance: the validator at start and the
+/// client factory later share the result, so start-up reads the TLS files and the stores once per client.
+/// </summary>
+internal sealed class ClientSettingsResolver(DeterminedEnvironment environment, DeterminedRegistration registration, IServiceProvider services)
+{
+    private readonly ConditionalWeakTable<DeterminedClientOptions, DeterminedConnectionSettings> _resolved = [];
+
+    /// <summary>The settings of client <paramref name="name"/> for <paramref name="options"/>, or null with the problems in <paramref name="errors"/>.</summary>
+    public DeterminedConnectionSettings? TryResolve(string name, DeterminedClientOptions options, List<string> errors)
+    {
+        if (_resolved.TryGetValue(options, out var known))
+        {
+            return known;
+        }
+
+        var client = Registration(name);
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(ClientPipeline.LoggerCategory) ?? NullLogger.Instance;
+        var before = errors.Count;
+        var settings = SettingsResolver.TryResolve(options, environment, logger, client.Section(services.GetService<IConfiguration>()), errors);
+        if (errors.Count > before)
+        {
+            return null;
+        }
+
+        _resolved.AddOrUpdate(options, settings);
+        return settings;
+    }
+
+    public NamedRegistration Registration(string name) =>
+        registration.Clients.TryGetValue(name, out var client)
+            ? client
+            : throw new InvalidOperationException($"No Determined client named '{name}' is registered. Fix: call services.AddDeterminedClient(\"{name}\", ...) (registered: {string.Join(", ", registration.Clients.Keys.Select(k => k.Length == 0 ? "(default)" : k))}).");
+}
 
 /// <summary>Validates each registered client's options at start: the effective settings, TLS files included; every problem listed.</summary>
-internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment environment, DeterminedRegistration registration, IServiceProvider services) : IValidateOptions<DeterminedClientOptions>
+internal sealed class DeterminedClientOptionsValidator(DeterminedRegistration registration, ClientSettingsResolver resolver) : IValidateOptions<DeterminedClientOptions>
 {
     public ValidateOptionsResult Validate(string? name, DeterminedClientOptions options)
     {
@@ -48,31 +82,22 @@ internal sealed class DeterminedClientOptionsValidator(DeterminedEnvironment env
         }
 
         var errors = new List<string>();
-        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(DeterminedClientServices.LoggerCategory) ?? NullLogger.Instance;
-        var settings = SettingsResolver.TryResolve(options, environment, logger, client.Section, errors);
-
-        if (errors.Count > 0)
-        {
-            return ValidateOptionsResult.Fail(errors.Select(e => client.Name.Length == 0 ? e : $"Determined client '{client.Name}': {e}"));
-        }
-
-        client.Validated = new ValidatedSettings(options, settings);
-        return ValidateOptionsResult.Success;
+        return resolver.TryResolve(client.Name, options, errors) is null
+            ? ValidateOptionsResult.Fail(errors.Select(e => client.Name.Length == 0 ? e : $"Determined client '{client.Name}': {e}"))
+            : ValidateOptionsResult.Success;
     }
 }
 
 /// <summary>The settings and handler factory of each registered client, made once per name.</summary>
-internal sealed class DeterminedClientServices(IServiceProvider services, DeterminedRegistration registration, IOptionsMonitor<DeterminedClientOptions> options) : IDeterminedClientFactory
+internal sealed class DeterminedClientServices(IServiceProvider services, ClientSettingsResolver resolver, IOptionsMonitor<DeterminedClientOptions> options) : IDeterminedClientFactory
 {
-    public const string LoggerCategory = "Determined.Sdk";
-
     private readonly ConcurrentDictionary<string, Lazy<DeterminedConnectionSettings>> _settings = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Lazy<MasterHttpHandlerFactory>> _handlers = new(StringComparer.Ordinal);
 
     public DeterminedClient CreateClient(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        var client = Registration(name);
+        var client = resolver.Registration(name);
         var http = services.GetRequiredService<IHttpClientFactory>().CreateClient(client.HttpClientName);
         return new DeterminedClient(
             http,
@@ -87,23 +112,15 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
         _settings.GetOrAdd(name, n => new Lazy<DeterminedConnectionSettings>(() => ResolveSettings(n), LazyThreadSafetyMode.PublicationOnly)).Value;
 
     public MasterHttpHandlerFactory HandlerFactory(string name) =>
-        _handlers.GetOrAdd(name, n => new Lazy<MasterHttpHandlerFactory>(() =>
-        {
-            var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
-            var resolver = new CertificateTrustResolver(Settings(n).Tls, loggers.CreateLogger<CertificateTrustResolver>(), services.GetService<TimeProvider>());
-            return new MasterHttpHandlerFactory(resolver, loggers.CreateLogger<MasterHttpHandlerFactory>());
-        }, LazyThreadSafetyMode.PublicationOnly)).Value;
-
-    private NamedRegistration Registration(string name) =>
-        registration.Clients.TryGetValue(name, out var client)
-            ? client
-            : throw new InvalidOperationException($"No Determined client named '{name}' is registered. Fix: call services.AddDeterminedClient(\"{name}\", ...) (registered: {string.Join(", ", registration.Clients.Keys.Select(k => k.Length == 0 ? "(default)" : k))}).");
+        _handlers.GetOrAdd(name, n => new Lazy<MasterHttpHandlerFactory>(
+            () => ClientPipeline.HandlerFactory(Settings(n), services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance, services.GetService<TimeProvider>()),
+            LazyThreadSafetyMode.PublicationOnly)).Value;
 
     private DeterminedConnectionSettings ResolveSettings(string name)
     {
-        var client = Registration(name);
+        resolver.Registration(name);
 
-        // The monitor's instance is the one ValidateOnStart validated.
+        // The monitor's instance is the one ValidateOnStart validated (then its settings are known already).
         DeterminedClientOptions current;
         try
         {
@@ -114,14 +131,7 @@ internal sealed class DeterminedClientServices(IServiceProvider services, Determ
             throw new DeterminedConfigurationException(ex.Failures);
         }
 
-        if (client.Validated is { } validated && ReferenceEquals(validated.Options, current))
-        {
-            return validated.Settings;
-        }
-
-        var loggers = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         var errors = new List<string>();
-        var settings = SettingsResolver.TryResolve(current, services.GetRequiredService<DeterminedEnvironment>(), loggers.CreateLogger(LoggerCategory), client.Section, errors);
-        return errors.Count == 0 ? settings : throw new DeterminedConfigurationException(errors);
+        return resolver.TryResolve(name, current, errors) ?? throw new DeterminedConfigurationException(errors);
     }
 }

@@ -82,6 +82,7 @@ public static class DeterminedServiceCollectionExtensions
             registration = new DeterminedRegistration();
             services.AddSingleton(registration);
             services.TryAddSingleton(new DeterminedEnvironment());
+            services.TryAddSingleton<ClientSettingsResolver>();
             services.AddSingleton<IValidateOptions<DeterminedClientOptions>, DeterminedClientOptionsValidator>();
             services.TryAddSingleton<DeterminedClientServices>();
             services.TryAddSingleton<IDeterminedClientFactory>(sp => sp.GetRequiredService<DeterminedClientServices>());
@@ -105,14 +106,12 @@ public static class DeterminedServiceCollectionExtensions
 
         if (section is not null)
         {
-            client.Section = section;
-            client.HasExplicitSection = true;
+            client.ExplicitSection = section;
             services.Configure<DeterminedClientOptions>(name, o => section.Bind(o));
         }
         else if (first)
         {
-            var key = isDefault ? DeterminedClientOptions.SectionName : $"{DeterminedClientOptions.SectionName}:Clients:{name}";
-            services.AddSingleton<IConfigureOptions<DeterminedClientOptions>>(sp => new ConfigureFromSection(name, key, sp.GetService<IConfiguration>(), client));
+            services.AddSingleton<IConfigureOptions<DeterminedClientOptions>>(sp => new ConfigureFromSection(client, sp.GetService<IConfiguration>()));
         }
 
         if (configure is not null)
@@ -135,7 +134,7 @@ public static class DeterminedServiceCollectionExtensions
         // the SDK's retry handler steps aside. Post-configured, so it runs after every handler the app added to this client.
         services.PostConfigure<HttpClientFactoryOptions>(httpName, o => o.HttpMessageHandlerBuilderActions.Add(b =>
         {
-            if (b.AdditionalHandlers.Any(h => h is not RetryHandler && h.GetType().FullName == "Microsoft.Extensions.Http.Resilience.ResilienceHandler"))
+            if (b.AdditionalHandlers.Any(IsResilienceHandler))
             {
                 foreach (var ours in b.AdditionalHandlers.OfType<RetryHandler>().ToList())
                 {
@@ -149,45 +148,52 @@ public static class DeterminedServiceCollectionExtensions
         }));
 
         return builder
-            .ConfigureHttpClient((sp, http) =>
-            {
-                var settings = sp.GetRequiredService<DeterminedClientServices>().Settings(name);
-                http.BaseAddress = settings.MasterUri;
-                // DeterminedClient's own deadline (Options.Timeout) covers the whole call, retries and body included.
-                http.Timeout = Timeout.InfiniteTimeSpan;
-            })
+            .ConfigureHttpClient((sp, http) => ClientPipeline.Configure(http, sp.GetRequiredService<DeterminedClientServices>().Settings(name)))
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
                 var clients = sp.GetRequiredService<DeterminedClientServices>();
-                return clients.HandlerFactory(name).CreateHandler(clients.Settings(name).MasterUri);
+                return ClientPipeline.PrimaryHandler(clients.HandlerFactory(name), clients.Settings(name));
             })
-            .AddHttpMessageHandler(sp =>
-            {
-                var settings = sp.GetRequiredService<DeterminedClientServices>().Settings(name);
-                var logger = sp.GetService<ILoggerFactory>()?.CreateLogger<DeterminedClient>() ?? (ILogger)NullLogger.Instance;
-                var meters = sp.GetService<System.Diagnostics.Metrics.IMeterFactory>();
-                return new RetryHandler(settings.Options.MaxRetries, settings.Options.RetryDelay, logger, meters is null ? SdkTelemetry.Shared : new SdkTelemetry(meters), boundedByDeadline: settings.Options.Timeout != Timeout.InfiniteTimeSpan);
-            })
+            .AddHttpMessageHandler(sp => ClientPipeline.RetryHandler(
+                sp.GetRequiredService<DeterminedClientServices>().Settings(name),
+                sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+                ClientPipeline.Telemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>())))
             // The handler is long-lived by design: it reloads changed trust material itself and recycles pooled
             // connections every 5 minutes, so the factory's 2-minute handler rotation would only cost handshakes.
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>
+    /// Whether an app's handler is Microsoft.Extensions.Http.Resilience's <c>ResilienceHandler</c> (or derives from it). Told
+    /// by its type's identity through the hierarchy; the type is named, not referenced, because referencing that package only to
+    /// recognise it would impose it (and its dependencies) on every app.
+    /// </summary>
+    private static bool IsResilienceHandler(DelegatingHandler handler)
+    {
+        for (var type = handler.GetType(); type is not null && type != typeof(DelegatingHandler); type = type.BaseType)
+        {
+            if (type.FullName == "Microsoft.Extensions.Http.Resilience.ResilienceHandler" && type.Assembly.GetName().Name == "Microsoft.Extensions.Http.Resilience")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Binds a client's default section when no section was given explicitly.</summary>
-    private sealed class ConfigureFromSection(string name, string key, IConfiguration? configuration, NamedRegistration client) : IConfigureNamedOptions<DeterminedClientOptions>
+    private sealed class ConfigureFromSection(NamedRegistration client, IConfiguration? configuration) : IConfigureNamedOptions<DeterminedClientOptions>
     {
         public void Configure(DeterminedClientOptions options) => Configure(Options.Options.DefaultName, options);
 
         public void Configure(string? optionsName, DeterminedClientOptions options)
         {
-            if ((optionsName ?? Options.Options.DefaultName) != name || configuration is null || client.HasExplicitSection)
+            if ((optionsName ?? Options.Options.DefaultName) != client.Name || configuration is null || client.ExplicitSection is not null)
             {
                 return;
             }
 
-            var section = configuration.GetSection(key);
-            client.Section = section;
-            section.Bind(options);
+            configuration.GetSection(client.DefaultSectionKey).Bind(options);
         }
     }
 }

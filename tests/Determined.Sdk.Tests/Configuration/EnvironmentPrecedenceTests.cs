@@ -222,7 +222,7 @@ public sealed class EnvironmentPrecedenceTests : IDisposable
     {
         var s = Resolve(new() { MasterUrl = "https://m:8443", Timeout = Timeout.InfiniteTimeSpan }, new());
 
-        Assert.Equal(Timeout.InfiniteTimeSpan, s.Options.Timeout);
+        Assert.Equal(Timeout.InfiniteTimeSpan, s.Timeout);
     }
 
     [Fact]
