@@ -12,7 +12,7 @@ namespace Determined.Samples.Agent;
 /// MasterSetAgentOptions first, answers AgentStarted, handles StartContainer/SignalContainer/AgentShutdown, and
 /// reconnects with agent_reconnect_attempts × agent_reconnect_backoff, keeping its id.
 /// </summary>
-public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory factory, ILogger logger)
+public sealed partial class AgentRunner(AgentConfig config, MasterHttpHandlerFactory factory, ILogger logger)
 {
     public const string Version = "0.38.0+dotnet.sample";
 
@@ -42,16 +42,16 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                     return exit;
                 }
 
-                logger.LogWarning("Lost the connection to the master {Master}; reconnecting", config.MasterUri);
+                LostConnection(logger, config.MasterUri);
             }
             catch (MasterConnectionException ex)
             {
-                logger.LogError("Cannot connect to the master {Master}: {Message}", config.MasterUri, ex.Message);
+                CannotConnect(logger, config.MasterUri, ex.Message);
                 return 1;
             }
             catch (FatalAgentException ex)
             {
-                logger.LogError("{Message}", ex.Message);
+                Fatal(logger, ex.Message);
                 return 1;
             }
             catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or HttpRequestException or IOException && cancellationToken.IsCancellationRequested)
@@ -66,24 +66,23 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
                     // The connection of a registered session dropped: a fresh round of attempts.
                     _sessionRegistered = false;
                     failures = 0;
-                    logger.LogWarning("Lost the connection to the master {Master} ({Error}); reconnecting", config.MasterUri, ex.Message);
+                    LostConnection(logger, config.MasterUri, ex.Message);
                     continue;
                 }
 
                 failures++;
                 if (failures > config.ReconnectAttempts)
                 {
-                    logger.LogError(
-                        "Giving up on the master {Master} after {Attempts} failed attempts {Backoff} s apart ({Error}). Fix: {Fix}",
-                        config.MasterUri, failures, config.ReconnectBackoff.TotalSeconds, ex.Message,
+                    GivingUp(
+                        logger, config.MasterUri, failures, config.ReconnectBackoff.TotalSeconds, ex.Message,
                         ClientCertificateRefusalHint(ex) ?? $"check that the master runs and is reachable at {config.MasterUri}, or raise agent_reconnect_attempts / agent_reconnect_backoff.");
                     return 1;
                 }
 
-                logger.LogWarning("Connecting to {Master} failed ({Error}); attempt {Attempt} of {Max} in {Backoff} s", config.MasterUri, ex.Message, failures, config.ReconnectAttempts, config.ReconnectBackoff.TotalSeconds);
+                ConnectFailed(logger, config.MasterUri, ex.Message, failures, config.ReconnectAttempts, config.ReconnectBackoff.TotalSeconds);
                 if (failures == 1 && ClientCertificateRefusalHint(ex) is { } hint)
                 {
-                    logger.LogWarning("{Hint}", hint);
+                    ClientCertificateHint(logger, hint);
                 }
             }
 
@@ -97,7 +96,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             }
         }
 
-        logger.LogInformation("Agent {AgentId} stopped", config.AgentId);
+        Stopped(logger, config.AgentId);
         return 0;
     }
 
@@ -170,8 +169,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             throw new FatalAgentException("master did not send setup messages (expected MasterSetAgentOptions first).");
         }
 
-        logger.LogInformation("Connected to master {Master} over {Scheme} (cluster {Cluster}, master {MasterId}, version {Version}); trust: {Trust}",
-            config.MasterUri, scheme, setup.MasterInfo.ClusterName, setup.MasterInfo.MasterId, setup.MasterInfo.Version, factory.Resolver.Resolve(config.MasterUri).Reason);
+        Connected(logger, config.MasterUri, scheme, setup.MasterInfo.ClusterName, setup.MasterInfo.MasterId, setup.MasterInfo.Version, factory.Resolver.Resolve(config.MasterUri).Reason);
         var sendLock = new SemaphoreSlim(1, 1);
         async Task Send(AgentMessage message)
         {
@@ -201,7 +199,7 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
         });
         _registered = true;
         _sessionRegistered = true;
-        logger.LogInformation("Agent {AgentId} registered with the master (reconnect={Reconnect})", config.AgentId, reconnect);
+        Registered(logger, config.AgentId, reconnect);
 
         var launcher = new TaskLauncher(config, Send, logger);
         using var stopTasks = cancellationToken.Register(() => launcher.KillAll()); // the agent stops: so do its tasks
@@ -218,21 +216,60 @@ public sealed class AgentRunner(AgentConfig config, MasterHttpHandlerFactory fac
             }
             else if (message?.AgentShutdown is { } shutdown)
             {
-                logger.LogWarning("The master asked the agent to shut down: {Reason}", shutdown.ErrMsg);
+                ShutdownAsked(logger, shutdown.ErrMsg);
                 return 0;
             }
             else if (message is null)
             {
-                logger.LogWarning("Ignored a malformed message from the master");
+                MalformedMessage(logger);
             }
             else if (message.MasterSetAgentOptions is null)
             {
-                logger.LogWarning("Ignored a message of no kind this agent knows from the master");
+                UnknownMessage(logger);
             }
         }
 
         return null;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the connection to the master {Master}; reconnecting")]
+    private static partial void LostConnection(ILogger logger, Uri master);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the connection to the master {Master} ({Error}); reconnecting")]
+    private static partial void LostConnection(ILogger logger, Uri master, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot connect to the master {Master}: {Error}")]
+    private static partial void CannotConnect(ILogger logger, Uri master, string error);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The agent stops: {Reason}")]
+    private static partial void Fatal(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Giving up on the master {Master} after {Attempts} failed attempts {Backoff} s apart ({Error}). Fix: {Fix}")]
+    private static partial void GivingUp(ILogger logger, Uri master, int attempts, double backoff, string error, string fix);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Connecting to {Master} failed ({Error}); attempt {Attempt} of {Max} in {Backoff} s")]
+    private static partial void ConnectFailed(ILogger logger, Uri master, string error, int attempt, int max, double backoff);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Likely cause: {Hint}")]
+    private static partial void ClientCertificateHint(ILogger logger, string hint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} stopped")]
+    private static partial void Stopped(ILogger logger, string agentId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Connected to master {Master} over {Scheme} (cluster {Cluster}, master {MasterId}, version {Version}); trust: {Trust}")]
+    private static partial void Connected(ILogger logger, Uri master, string scheme, string cluster, string masterId, string version, string trust);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} registered with the master (reconnect={Reconnect})")]
+    private static partial void Registered(ILogger logger, string agentId, bool reconnect);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The master asked the agent to shut down: {Reason}")]
+    private static partial void ShutdownAsked(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a malformed message from the master")]
+    private static partial void MalformedMessage(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Ignored a message of no kind this agent knows from the master")]
+    private static partial void UnknownMessage(ILogger logger);
 }
 
 /// <summary>A failure that reconnecting cannot fix; the agent exits with its message.</summary>

@@ -1,11 +1,10 @@
 using System.CommandLine;
+using Determined;
 using Determined.Samples.Agent;
 using Determined.Samples.Agent.Configuration;
+using Determined.Samples.Agent.Hosting;
 using Determined.Samples.Common.Configuration;
-using Determined.Samples.Common.Hosting;
-using Determined;
 using Determined.Security;
-using Microsoft.Extensions.Options;
 
 var configFile = new Option<string?>("--config-file") { Description = "YAML configuration file (env DET_CONFIG_FILE; default /etc/determined/agent.yaml, a missing default is only a warning)." };
 var descriptions = new Dictionary<string, string>
@@ -43,13 +42,20 @@ foreach (var (_, option) in flags)
 
 root.SetAction(async (parse, cancellationToken) =>
 {
-    using var loggerFactory = LoggerFactory.Create(b => b.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }));
-    var logger = loggerFactory.CreateLogger("Determined.Agent");
+    // The generic host without its defaults: no appsettings.json, no other environment variables, no command-line
+    // configuration; the agent's configuration is upstream's (YAML file, DET_* variables, flags), and only that.
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true, ApplicationName = "Determined.Samples.Agent" });
+    builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; });
+    builder.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning);
+
     var given = flags.Where(f => parse.GetValue(f.Option) is not null).ToDictionary(f => f.Key, f => parse.GetValue(f.Option)!);
+    var warnings = new List<string>();
     var errors = new List<string>();
 #pragma warning disable RS0030 // A host program reads its own environment.
-    var config = AgentConfig.Load(parse.GetValue(configFile), given, Environment.GetEnvironmentVariable, w => logger.LogWarning("{Warning}", w), errors);
+    var layered = AgentConfig.Read(parse.GetValue(configFile), given, Environment.GetEnvironmentVariable, warnings.Add, errors);
 #pragma warning restore RS0030
+    builder.Configuration.AddLayeredConfig(layered);
+    var config = AgentConfig.From(layered, warnings.Add, errors);
     TlsPolicy? policy = null;
     if (errors.Count == 0 && config.TlsEnabled)
     {
@@ -63,6 +69,19 @@ root.SetAction(async (parse, cancellationToken) =>
         }
     }
 
+    builder.Services.AddSingleton(config);
+    builder.Services.AddSingleton(sp => new CertificateTrustResolver(policy ?? TlsPolicy.Default, sp.GetRequiredService<ILogger<CertificateTrustResolver>>()));
+    builder.Services.AddSingleton(sp => new MasterHttpHandlerFactory(sp.GetRequiredService<CertificateTrustResolver>(), sp.GetRequiredService<ILogger<MasterHttpHandlerFactory>>()));
+    builder.Services.AddSingleton(sp => new AgentRunner(config, sp.GetRequiredService<MasterHttpHandlerFactory>(), sp.GetRequiredService<ILoggerFactory>().CreateLogger("Determined.Agent")));
+    builder.Services.AddSingleton<AgentService>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<AgentService>());
+    using var host = builder.Build();
+    var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Determined.Agent");
+    foreach (var warning in warnings)
+    {
+        AgentLog.ConfigurationWarning(logger, warning);
+    }
+
     if (errors.Count > 0)
     {
         foreach (var e in errors)
@@ -73,10 +92,9 @@ root.SetAction(async (parse, cancellationToken) =>
         return 1;
     }
 
-    var resolver = new CertificateTrustResolver(policy ?? TlsPolicy.Default, loggerFactory.CreateLogger<CertificateTrustResolver>());
-    var factory = new MasterHttpHandlerFactory(resolver, loggerFactory.CreateLogger<MasterHttpHandlerFactory>());
-    using var stopping = new ShutdownSignals(cancellationToken);
-    return await new AgentRunner(config, factory, logger).RunAsync(stopping.Token);
+    var agent = host.Services.GetRequiredService<AgentService>();
+    await host.RunAsync(cancellationToken);
+    return agent.ExitCode;
 });
 
 return await root.Parse(args).InvokeAsync();

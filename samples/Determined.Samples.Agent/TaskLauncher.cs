@@ -7,10 +7,10 @@ namespace Determined.Samples.Agent;
 
 /// <summary>
 /// Runs a task as a child process (standing in for a container) with exactly the environment a Determined container
-/// gets (REFERENCE.md §3), the master's chain written to the cert path (mode 0644), its output streamed as logs, and
+/// gets, the master's chain written to the cert path (mode 0644), its output streamed as logs, and
 /// its state changes and exit code reported.
 /// </summary>
-public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> send, ILogger logger)
+public sealed partial class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> send, ILogger logger)
 {
     private readonly Dictionary<string, Process> _running = new(StringComparer.Ordinal);
 
@@ -133,7 +133,7 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 _running[containerId] = process;
             }
 
-            logger.LogInformation("Started task {TaskId} (container {ContainerId}, pid {Pid}): {Command}", taskId, containerId, process.Id, string.Join(' ', argv));
+            Started(logger, taskId, containerId, process.Id, string.Join(' ', argv));
             await send(State(containerId, ContainerStates.Running, null));
             var stdout = Pump(process.StandardOutput, containerId, RunMessage.Stdout);
             var stderr = Pump(process.StandardError, containerId, RunMessage.Stderr);
@@ -144,12 +144,12 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 _running.Remove(containerId);
             }
 
-            logger.LogInformation("Task {TaskId} exited with code {ExitCode}", taskId, process.ExitCode);
+            Exited(logger, taskId, process.ExitCode);
             await send(State(containerId, ContainerStates.Terminated, ContainerStopped.Exited(process.ExitCode)));
         }
         catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException or UnauthorizedAccessException)
         {
-            logger.LogError("Task {TaskId} could not be started: {Error}", taskId, ex.Message);
+            CouldNotStart(logger, taskId, ex.Message);
             await send(new AgentMessage { ContainerLog = new ContainerLog { ContainerID = containerId, Timestamp = DateTimeOffset.UtcNow, AuxMessage = "the agent could not start the task: " + ex.Message, AgentID = config.AgentId } });
             await send(State(containerId, ContainerStates.Terminated, new ContainerStopped
             {
@@ -165,7 +165,7 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
         {
             foreach (var (id, process) in _running)
             {
-                logger.LogWarning("Stopping task container {ContainerId}: the agent is stopping", id);
+                StoppingWithTheAgent(logger, id);
                 try
                 {
                     process.Kill(entireProcessTree: true);
@@ -204,7 +204,7 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
                 }
                 else
                 {
-                    logger.LogDebug("Not copying archive file {Path}: the sample agent runs no container", target);
+                    NotCopyingArchiveFile(logger, target);
                 }
             }
         }
@@ -304,4 +304,19 @@ public sealed class TaskLauncher(AgentConfig config, Func<AgentMessage, Task> se
     {
         ContainerStateChanged = new ContainerStateChanged { Container = new ContainerInfo { ID = containerId, State = state }, ContainerStopped = stopped },
     };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Started task {TaskId} (container {ContainerId}, pid {Pid}): {Command}")]
+    private static partial void Started(ILogger logger, string taskId, string containerId, int pid, string command);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} exited with code {ExitCode}")]
+    private static partial void Exited(ILogger logger, string taskId, int exitCode);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Task {TaskId} could not be started: {Error}")]
+    private static partial void CouldNotStart(ILogger logger, string taskId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Stopping task container {ContainerId}: the agent is stopping")]
+    private static partial void StoppingWithTheAgent(ILogger logger, string containerId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Not copying archive file {Path}: the sample agent runs no container")]
+    private static partial void NotCopyingArchiveFile(ILogger logger, string path);
 }

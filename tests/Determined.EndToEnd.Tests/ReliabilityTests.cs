@@ -114,7 +114,7 @@ public sealed class ReliabilityTests(ITestOutputHelper output)
     {
         var auth = new AuthService([], _ => null);
         var a = new AllocationIdentity("task-a", "task-a.1", "determined");
-        var tasks = new Samples.Master.Tasks.TaskRegistry(new Samples.Master.Agents.AgentHub(false, new Dictionary<string, HashSet<string>>(), () => new MasterSetAgentOptions(), Microsoft.Extensions.Logging.Abstractions.NullLogger<Samples.Master.Agents.AgentHub>.Instance), auth, new Samples.Master.Tasks.MasterIdentity("m", "c", "n", "v"), () => string.Empty, Microsoft.Extensions.Logging.Abstractions.NullLogger<Samples.Master.Tasks.TaskRegistry>.Instance);
+        var tasks = new Samples.Master.Tasks.TaskRegistry(new Samples.Master.Agents.AgentDirectory(), auth, new Samples.Master.Tasks.MasterIdentity("m", "c", "n", "v"), () => string.Empty, Microsoft.Extensions.Logging.Abstractions.NullLogger<Samples.Master.Tasks.TaskRegistry>.Instance);
 
         Assert.False(tasks.AddTaskLog(a, "task-b.1", "forged", "stdout"));
     }

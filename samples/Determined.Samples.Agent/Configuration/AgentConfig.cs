@@ -3,7 +3,7 @@ using Determined.Security;
 
 namespace Determined.Samples.Agent.Configuration;
 
-/// <summary>The agent's configuration (REFERENCE.md §2) after flags, env, file and defaults.</summary>
+/// <summary>The agent's configuration (upstream's agent.yaml keys) after flags, env, file and defaults.</summary>
 public sealed record AgentConfig
 {
     public const string DefaultConfigFile = "/etc/determined/agent.yaml";
@@ -66,9 +66,17 @@ public sealed record AgentConfig
         ClientCertificatePasswordFile = ClientKeyPasswordFile,
     };
 
-    public static AgentConfig Load(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors)
+    /// <summary>Reads and checks the agent's configuration; every problem is added to <paramref name="errors"/>.</summary>
+    public static AgentConfig Load(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors) =>
+        From(Read(configFile, flags, env, warn, errors), warn, errors);
+
+    /// <summary>The agent's keys from the YAML file (or the default file), DET_* variables and flags, by precedence, not yet typed.</summary>
+    public static LayeredConfig Read(string? configFile, IReadOnlyDictionary<string, string> flags, Func<string, string?> env, Action<string> warn, List<string> errors) =>
+        LayeredConfig.Load(configFile, DefaultConfigFile, Keys, EnvKeys, flags, env, warn, errors);
+
+    /// <summary>The typed configuration from <paramref name="c"/>; a value of the wrong type is an error naming where it came from.</summary>
+    public static AgentConfig From(LayeredConfig c, Action<string> warn, List<string> errors)
     {
-        var c = LayeredConfig.Load(configFile, DefaultConfigFile, Keys, EnvKeys, flags, env, warn, errors);
         var host = c.GetString("master_host");
         if (host is null)
         {

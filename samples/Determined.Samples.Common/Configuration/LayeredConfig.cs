@@ -78,6 +78,9 @@ public sealed class LayeredConfig
         return config;
     }
 
+    /// <summary>Gets every value that was set, by key (dotted YAML path), after precedence: what <see cref="LayeredConfigurationSource"/> offers.</summary>
+    public IEnumerable<KeyValuePair<string, string>> Values => _values.Select(v => KeyValuePair.Create(v.Key, v.Value.Value));
+
     public string? GetString(string key) => _values.TryGetValue(key, out var v) && v.Value.Length > 0 ? v.Value : null;
 
     public string? Source(string key) => _values.TryGetValue(key, out var v) ? v.Source : null;

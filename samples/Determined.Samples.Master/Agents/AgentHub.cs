@@ -1,56 +1,30 @@
-using System.Collections.Concurrent;
+using System.Net;
 using System.Net.WebSockets;
 using System.Text;
-using Determined.Samples.Master.Tasks;
 using Determined.Samples.Common.Protocol;
+using Determined.Samples.Master.Configuration;
+using Determined.Samples.Master.Tasks;
 
 namespace Determined.Samples.Master.Agents;
 
-public sealed class AgentConnection(string id, string hostname, string resourcePool, string version, WebSocket socket, string? clientCertificate, string? clientThumbprint = null)
-{
-    private readonly SemaphoreSlim _send = new(1, 1);
-
-    public string Id { get; } = id;
-    public string Hostname { get; } = hostname;
-    public string ResourcePool { get; } = resourcePool;
-    public string Version { get; } = version;
-    public string? ClientCertificate { get; } = clientCertificate;
-    public string? ClientThumbprint { get; } = clientThumbprint;
-    public DateTimeOffset RegisteredTime { get; } = DateTimeOffset.UtcNow;
-    public List<Device> Devices { get; set; } = [];
-    public List<string> Addresses { get; init; } = [];
-    public WebSocket Socket { get; } = socket;
-
-    public async Task SendAsync(MasterMessage message, CancellationToken cancellationToken)
-    {
-        var bytes = Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message));
-        await _send.WaitAsync(cancellationToken);
-        try
-        {
-            await Socket.SendAsync(bytes, WebSocketMessageType.Text, true, cancellationToken);
-        }
-        finally
-        {
-            _send.Release();
-        }
-    }
-}
-
-/// <summary>The /agents websocket (REFERENCE.md §2): query validation, mTLS check, MasterSetAgentOptions first, AgentStarted reply, then state and logs.</summary>
-public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<string, HashSet<string>> certificateNames, Func<MasterSetAgentOptions> setupMessage, ILogger<AgentHub> logger)
+/// <summary>
+/// The /agents websocket: query validation, mTLS check, MasterSetAgentOptions first, AgentStarted reply, then state
+/// and logs, which go to the <see cref="TaskRegistry"/>. Connected agents are kept in the <see cref="AgentDirectory"/>.
+/// </summary>
+/// <param name="agents">Where connected agents are registered.</param>
+/// <param name="tasks">Receives the agents' task state changes and logs.</param>
+/// <param name="config">resource_manager.require_authentication and resource_manager.agent_certificate_names.</param>
+/// <param name="identity">What MasterSetAgentOptions tells each agent about the master.</param>
+/// <param name="logger">Registrations, refusals and disconnections.</param>
+public sealed partial class AgentHub(AgentDirectory agents, TaskRegistry tasks, MasterConfig config, MasterIdentity identity, ILogger<AgentHub> logger)
 {
     /// <summary>The largest message an agent may send (log lines, state changes: a few KiB); a bigger one closes the connection.</summary>
     private const int MaxMessageBytes = 256 * 1024;
-    private readonly ConcurrentDictionary<string, AgentConnection> _agents = new(StringComparer.Ordinal);
 
-    public TaskRegistry? Tasks { get; set; }
-
-    public IEnumerable<AgentConnection> Connected => _agents.Values.OrderBy(a => a.RegisteredTime);
-
-    public AgentConnection? Get(string id) => _agents.GetValueOrDefault(id);
-
+    /// <summary>Serves one /agents request: refuses it with a reason, or runs the agent's session until it ends.</summary>
     public async Task HandleAsync(HttpContext context)
     {
+        var requireAuthentication = config.RequireAuthentication;
         var query = context.Request.Query;
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -75,7 +49,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         var certificate = context.Connection.ClientCertificate;
         if (requireAuthentication && certificate is null)
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate", logId, context.Connection.RemoteIpAddress);
+            RefusedWithoutCertificate(logger, logId, context.Connection.RemoteIpAddress);
             await Reject(context, 403, AgentRefusal.ClientCertificateRequired, "a client certificate is required (resource_manager.require_authentication); configure the agent's security.tls.client_cert and security.tls.client_key");
             return;
         }
@@ -83,18 +57,18 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         // The id must be a name of the certificate, or one of the names resource_manager.agent_certificate_names allows for it.
         if (requireAuthentication && certificate is not null
             && AgentIdentity.CertificateNames(certificate) is var names
-            && !names.Any(n => n == id || (certificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
+            && !names.Any(n => n == id || (config.AgentCertificateNames.TryGetValue(id, out var allowed) && allowed.Contains(n))))
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id", logId, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
+            RefusedIdNotCertificateName(logger, logId, context.Connection.RemoteIpAddress, certificate.Subject, string.Join(", ", names));
             await Reject(context, 403, AgentRefusal.IdNotCertificateName, $"the agent id is not a name of its client certificate ({string.Join(", ", names)}); start the agent with --agent-id set to its certificate's CN, or issue it a certificate for that id");
             return;
         }
 
         // A connected id is taken: only the same certificate may take over the session (a reconnect); without client
         // certificates there is no identity to compare and the newer connection wins, as upstream's reconnect does.
-        if (_agents.GetValueOrDefault(id) is { } existing && existing.ClientThumbprint is not null && existing.ClientThumbprint != certificate?.Thumbprint)
+        if (agents.Get(id) is { } existing && existing.ClientThumbprint is not null && existing.ClientThumbprint != certificate?.Thumbprint)
         {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'", logId, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
+            RefusedIdHeld(logger, logId, context.Connection.RemoteIpAddress, existing.ClientCertificate, certificate?.Subject ?? "none");
             await Reject(context, 409, AgentRefusal.IdHeldByAnotherCertificate, "an agent with this id is already connected with another client certificate");
             return;
         }
@@ -104,13 +78,13 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         AgentStarted? started;
         try
         {
-            await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = setupMessage() }, ct);
+            await SendRaw(socket, new MasterMessage { MasterSetAgentOptions = SetupMessage() }, ct);
             using var first = CancellationTokenSource.CreateLinkedTokenSource(ct);
             first.CancelAfter(TimeSpan.FromSeconds(30));
             started = ProtocolJson.ParseAgent(await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, first.Token) ?? string.Empty)?.AgentStarted;
             if (started is null)
             {
-                logger.LogWarning("Agent {AgentId} did not answer with AgentStarted; closing", logId);
+                NoAgentStarted(logger, logId);
                 await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "expected AgentStarted", CancellationToken.None);
                 return;
             }
@@ -118,7 +92,7 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
             // The peer went away (or stalled) during the registration handshake: one line, no stack trace.
-            logger.LogInformation("Agent {AgentId} from {Remote} left before registering: {Reason}", logId, context.Connection.RemoteIpAddress, ex.Message);
+            LeftBeforeRegistering(logger, logId, context.Connection.RemoteIpAddress, ex.Message);
             return;
         }
 
@@ -134,25 +108,14 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
         // The takeover check again, atomically with the registration: another certificate may have registered the id
         // while this connection was in its handshake.
-        bool registered;
-        lock (_agents)
+        if (!agents.TryRegister(agent))
         {
-            registered = !(_agents.GetValueOrDefault(id) is { ClientThumbprint: { } held } && held != certificate?.Thumbprint);
-            if (registered)
-            {
-                _agents[id] = agent;
-            }
-        }
-
-        if (!registered)
-        {
-            logger.LogWarning("Refused agent {AgentId} from {Remote}: another client certificate registered the id during its handshake", logId, context.Connection.RemoteIpAddress);
+            RefusedIdTakenDuringHandshake(logger, logId, context.Connection.RemoteIpAddress);
             await socket.CloseAsync(WebSocketCloseStatus.PolicyViolation, "the agent id is connected with another certificate", CancellationToken.None);
             return;
         }
 
-        logger.LogInformation("Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})",
-            logId, LogText(agent.Hostname), LogText(agent.ResourcePool), query["reconnect"].ToString(), certificate?.Subject ?? "none");
+        Registered(logger, logId, LogText(agent.Hostname), LogText(agent.ResourcePool), query["reconnect"].ToString(), certificate?.Subject ?? "none");
         try
         {
             while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, ct) is { } text)
@@ -160,11 +123,11 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
                 var message = ProtocolJson.ParseAgent(text);
                 if (message?.ContainerStateChanged is { } change)
                 {
-                    Tasks?.OnStateChanged(id, change);
+                    tasks.OnStateChanged(id, change);
                 }
                 else if (message?.ContainerLog is { } log)
                 {
-                    Tasks?.OnLog(id, log);
+                    tasks.OnLog(id, log);
                 }
                 else if (message?.ContainerStatsRecord is not null)
                 {
@@ -172,33 +135,27 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
                 }
                 else if (message is null)
                 {
-                    logger.LogWarning("Agent {AgentId} sent a malformed message; ignored", logId);
+                    MalformedMessage(logger, logId);
                 }
                 else
                 {
-                    logger.LogWarning("Agent {AgentId} sent a message of no kind this master knows; ignored", logId);
+                    UnknownMessage(logger, logId);
                 }
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
-            logger.LogInformation("Agent {AgentId} connection ended: {Reason}", logId, ex.Message);
+            ConnectionEnded(logger, logId, ex.Message);
         }
         finally
         {
-            bool removed;
-            lock (_agents)
-            {
-                removed = _agents.TryRemove(new KeyValuePair<string, AgentConnection>(id, agent));
-            }
-
-            if (removed)
+            if (agents.Remove(agent))
             {
                 // Its tasks are orphaned: their credentials end now, not in 30 days.
-                Tasks?.OnAgentGone(id);
+                tasks.OnAgentGone(id);
             }
 
-            logger.LogInformation("Agent {AgentId} disconnected", logId);
+            Disconnected(logger, logId);
         }
     }
 
@@ -248,4 +205,43 @@ public sealed class AgentHub(bool requireAuthentication, IReadOnlyDictionary<str
 
     private static Task SendRaw(WebSocket socket, MasterMessage message, CancellationToken ct) =>
         socket.SendAsync(Encoding.UTF8.GetBytes(ProtocolJson.Serialize(message)), WebSocketMessageType.Text, true, ct);
+
+    /// <summary>The first message of every session: who the master is.</summary>
+    private MasterSetAgentOptions SetupMessage() => new()
+    {
+        MasterInfo = new MasterInfoMessage { Version = identity.Version, MasterId = identity.MasterId, ClusterId = identity.ClusterId, ClusterName = identity.ClusterName },
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused agent {AgentId} from {Remote}: resource_manager.require_authentication is on and it sent no client certificate")]
+    private static partial void RefusedWithoutCertificate(ILogger logger, string agentId, IPAddress? remote);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused agent {AgentId} from {Remote}: its client certificate '{Certificate}' names {Names}, not that id")]
+    private static partial void RefusedIdNotCertificateName(ILogger logger, string agentId, IPAddress? remote, string certificate, string names);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused agent {AgentId} from {Remote}: the id is connected with the client certificate '{Connected}', and this connection presents '{Presented}'")]
+    private static partial void RefusedIdHeld(ILogger logger, string agentId, IPAddress? remote, string? connected, string presented);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused agent {AgentId} from {Remote}: another client certificate registered the id during its handshake")]
+    private static partial void RefusedIdTakenDuringHandshake(ILogger logger, string agentId, IPAddress? remote);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Agent {AgentId} did not answer with AgentStarted; closing")]
+    private static partial void NoAgentStarted(ILogger logger, string agentId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} from {Remote} left before registering: {Reason}")]
+    private static partial void LeftBeforeRegistering(ILogger logger, string agentId, IPAddress? remote, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} registered ({Hostname}, pool {Pool}, reconnect={Reconnect}, client certificate {Certificate})")]
+    private static partial void Registered(ILogger logger, string agentId, string hostname, string pool, string reconnect, string certificate);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Agent {AgentId} sent a malformed message; ignored")]
+    private static partial void MalformedMessage(ILogger logger, string agentId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Agent {AgentId} sent a message of no kind this master knows; ignored")]
+    private static partial void UnknownMessage(ILogger logger, string agentId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} connection ended: {Reason}")]
+    private static partial void ConnectionEnded(ILogger logger, string agentId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Agent {AgentId} disconnected")]
+    private static partial void Disconnected(ILogger logger, string agentId);
 }

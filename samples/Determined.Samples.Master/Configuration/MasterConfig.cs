@@ -2,7 +2,7 @@ using System.Net;
 
 namespace Determined.Samples.Master.Configuration;
 
-/// <summary>The master's effective configuration (REFERENCE.md §1) after flags, env, file and defaults.</summary>
+/// <summary>The master's effective configuration (upstream's master.yaml keys) after flags, env, file and defaults.</summary>
 public sealed record MasterConfig
 {
     /// <summary>Gets how many days a user session token lives (security.token.default_lifespan_days; upstream's default 30).</summary>

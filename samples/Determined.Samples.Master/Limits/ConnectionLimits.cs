@@ -10,7 +10,7 @@ namespace Determined.Samples.Master.Limits;
 /// are counted and logged at most once per 10 s per reason, with the count (a flood never floods the log). Idle and slow
 /// connections are ended by Kestrel's handshake, keep-alive and request-headers timeouts (MasterHost).
 /// </summary>
-public sealed class ConnectionLimits(int maxConnections, int maxPerAddress, ILogger logger)
+public sealed partial class ConnectionLimits(int maxConnections, int maxPerAddress, ILogger<ConnectionLimits> logger)
 {
     private readonly ConcurrentDictionary<IPAddress, int> _perAddress = new();
     private int _open;
@@ -84,7 +84,10 @@ public sealed class ConnectionLimits(int maxConnections, int maxPerAddress, ILog
         var refused = Interlocked.Increment(ref counter);
         if (log.TryEnter())
         {
-            logger.LogWarning("Refused a connection from {Address}: {Reason} ({Refused} refused for this reason so far; {Open} open). Fix: if these are real clients, raise the limit", address?.ToString() ?? "an unknown address", reason, refused, Open);
+            Refused(logger, address?.ToString() ?? "an unknown address", reason, refused, Open);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused a connection from {Address}: {Reason} ({Refused} refused for this reason so far; {Open} open). Fix: if these are real clients, raise the limit")]
+    private static partial void Refused(ILogger logger, string address, string reason, long refused, int open);
 }

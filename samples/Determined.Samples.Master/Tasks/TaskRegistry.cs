@@ -42,7 +42,7 @@ public sealed class TaskRecord
 }
 
 /// <summary>Launches tasks on connected agents and records their state and logs (from the agent and from the task).</summary>
-public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdentity identity, Func<string> masterChainPem, ILogger<TaskRegistry> logger)
+public sealed partial class TaskRegistry(AgentDirectory agents, AuthService auth, MasterIdentity identity, Func<string> masterChainPem, ILogger<TaskRegistry> logger)
 {
     private readonly ConcurrentDictionary<string, TaskRecord> _tasks = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, TaskRecord> _byContainer = new(StringComparer.Ordinal);
@@ -111,7 +111,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             auth.Revoke(record.Tokens); // the task never started: its credentials never work
             throw;
         }
-        logger.LogInformation("Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}", record.TaskId, record.AllocationId, Agents.AgentHub.LogText(agent.Id), user.Username);
+        Launched(logger, record.TaskId, record.AllocationId, AgentHub.LogText(agent.Id), user.Username);
         return record;
     }
 
@@ -172,7 +172,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
                 auth.Revoke(record.Tokens);
             }
 
-            logger.LogInformation("Task {TaskId} is {State}{Exit}", record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
+            StateChanged(logger, record.TaskId, record.State, record.ExitCode is { } code ? $" (exit code {code})" : string.Empty);
         }
     }
 
@@ -186,7 +186,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
             record.ExitReason = $"the agent {agentId} disconnected before the task ended";
             record.EndTime = DateTimeOffset.UtcNow;
             record.State = ContainerStates.Terminated;
-            logger.LogWarning("Task {TaskId} ended: its agent {AgentId} disconnected", record.TaskId, Agents.AgentHub.LogText(agentId));
+            EndedWithItsAgent(logger, record.TaskId, AgentHub.LogText(agentId));
         }
     }
 
@@ -196,7 +196,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
         {
             record.Logs.Append(
                 log.Timestamp,
-                LogLevel(log.Level),
+                ToLogLevel(log.Level),
                 log.RunMessage?.Value ?? log.AuxMessage ?? log.PullMessage ?? string.Empty,
                 log.RunMessage?.StdType == RunMessage.Stderr ? "stderr" : "stdout",
                 "agent");
@@ -221,7 +221,7 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
     }
 
     /// <summary><c>logv1.LogLevel</c> from an agent's <c>ContainerLog.Level</c> (upstream's <c>model.LogLevel</c> names).</summary>
-    private static string LogLevel(string? level) => level?.ToUpperInvariant() switch
+    private static string ToLogLevel(string? level) => level?.ToUpperInvariant() switch
     {
         "TRACE" => "LOG_LEVEL_TRACE",
         "DEBUG" => "LOG_LEVEL_DEBUG",
@@ -230,6 +230,15 @@ public sealed class TaskRegistry(AgentHub agents, AuthService auth, MasterIdenti
         "CRITICAL" => "LOG_LEVEL_CRITICAL",
         _ => "LOG_LEVEL_INFO",
     };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Launched task {TaskId} (allocation {AllocationId}) on agent {AgentId} for user {User}")]
+    private static partial void Launched(ILogger logger, string taskId, string allocationId, string agentId, string user);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Task {TaskId} is {State}{Exit}")]
+    private static partial void StateChanged(ILogger logger, string taskId, string state, string exit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Task {TaskId} ended: its agent {AgentId} disconnected")]
+    private static partial void EndedWithItsAgent(ILogger logger, string taskId, string agentId);
 }
 
 public sealed record MasterIdentity(string MasterId, string ClusterId, string ClusterName, string Version);

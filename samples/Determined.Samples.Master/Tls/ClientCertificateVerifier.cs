@@ -9,7 +9,7 @@ namespace Determined.Samples.Master.Tls;
 /// a presented one must chain to resource_manager.client_ca (system roots when unset) or the handshake is refused.
 /// Whether a certificate was needed is decided per endpoint (/agents answers 403 without one).
 /// </summary>
-public sealed class ClientCertificateVerifier
+public sealed partial class ClientCertificateVerifier
 {
     private readonly X509ChainPolicy _policy;
     private readonly ILogger _logger;
@@ -56,8 +56,10 @@ public sealed class ClientCertificateVerifier
             return false;
         }
 
-        _logger.LogWarning("Refused a client certificate '{Subject}' (SHA-256 {Fingerprint}): {Status} ({Refused} refused so far)",
-            CertificateSummary.Create(leaf).Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)), refused);
+        Refused(_logger, CertificateSummary.Create(leaf).Subject, CertificatePin.Sha256Fingerprint(leaf), string.Join(", ", chain.ChainStatus.Select(s => s.Status)), refused);
         return false;
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused a client certificate '{Subject}' (SHA-256 {Fingerprint}): {Status} ({Refused} refused so far)")]
+    private static partial void Refused(ILogger logger, string subject, string fingerprint, string status, long refused);
 }

@@ -14,7 +14,7 @@ namespace Determined.Samples.Master.Tls;
 /// its <c>..data</c> link (the <c>tls.crt</c> link itself never changes), and <c>cp -p</c> or <c>rsync -t</c> may
 /// keep the size and set an older time. The bytes that were hashed are the bytes that are loaded.
 /// </summary>
-public sealed class ServerCertificateReloader
+public sealed partial class ServerCertificateReloader
 {
     private static readonly long s_checkInterval = Stopwatch.Frequency / 4;
 
@@ -96,13 +96,13 @@ public sealed class ServerCertificateReloader
             {
                 var old = _current.Leaf;
                 _current = loaded;
-                _logger.LogInformation("Reloaded the TLS certificate without a restart: {Old} -> {New}", old.Sha256Fingerprint, loaded.Leaf.ToString());
+                ReloadedCertificate(_logger, old.Sha256Fingerprint, loaded.Leaf.ToString());
                 Reloaded?.Invoke(loaded.Leaf);
             }
             else
             {
                 _rejectedStamp = files.Stamp;
-                _logger.LogError("Refused the replaced TLS certificate files ({Error}); still serving {Current}", error, _current.Leaf.ToString());
+                RefusedReplacement(_logger, error, _current.Leaf.ToString());
             }
         }
     }
@@ -175,10 +175,7 @@ public sealed class ServerCertificateReloader
             {
                 // Upstream's Go master sends every certificate of the file; .NET on Linux never sends a self-signed root
                 // (SslStreamCertificateContext.Linux.cs: TrimRootCertificate = true). Tasks still get the whole file.
-                _logger.LogInformation(
-                    "security.tls.cert '{File}' ends with the root '{Root}', which .NET does not send in the TLS handshake (upstream's master does): clients that trust on first use (det, Python) store a chain without it and need the CA file instead (DET_MASTER_CERT_FILE / --cert); tasks get the whole file",
-                    _certFile,
-                    root.Subject);
+                RootNotSent(_logger, _certFile, root.Subject);
             }
 
             var chainPem = string.Concat(all.Select(c => c.ExportCertificatePem() + "\n"));
@@ -192,6 +189,15 @@ public sealed class ServerCertificateReloader
             return false;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reloaded the TLS certificate without a restart: {Old} -> {New}")]
+    private static partial void ReloadedCertificate(ILogger logger, string old, string @new);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Refused the replaced TLS certificate files ({Error}); still serving {Current}")]
+    private static partial void RefusedReplacement(ILogger logger, string error, string current);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "security.tls.cert '{File}' ends with the root '{Root}', which .NET does not send in the TLS handshake (upstream's master does): clients that trust on first use (det, Python) store a chain without it and need the CA file instead (DET_MASTER_CERT_FILE / --cert); tasks get the whole file")]
+    private static partial void RootNotSent(ILogger logger, string file, string root);
 
     private sealed record Loaded(SslStreamCertificateContext Context, CertificateSummary Leaf, string ChainPem, string Stamp);
 
