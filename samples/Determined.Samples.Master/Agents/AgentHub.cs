@@ -33,7 +33,7 @@ public sealed partial class AgentHub(AgentDirectory agents, TaskRegistry tasks, 
         }
 
         var id = query["id"].ToString();
-        var logId = LogText(id); // what a peer sends before it is authenticated reaches the log only escaped
+        var logId = SafeText.LogField(id); // what a peer sends before it is authenticated reaches the log only escaped
         if (string.IsNullOrWhiteSpace(id))
         {
             await Reject(context, 400, AgentRefusal.BadRequest, "the agent id (id=...) is missing");
@@ -115,7 +115,7 @@ public sealed partial class AgentHub(AgentDirectory agents, TaskRegistry tasks, 
             return;
         }
 
-        Registered(logger, logId, LogText(agent.Hostname), LogText(agent.ResourcePool), query["reconnect"].ToString(), certificate?.Subject ?? "none");
+        Registered(logger, logId, SafeText.LogField(agent.Hostname), SafeText.LogField(agent.ResourcePool), query["reconnect"].ToString(), certificate?.Subject ?? "none");
         try
         {
             while (await WebSocketText.ReceiveAsync(socket, MaxMessageBytes, ct) is { } text)
@@ -168,39 +168,6 @@ public sealed partial class AgentHub(AgentDirectory agents, TaskRegistry tasks, 
         context.Response.StatusCode = status;
         context.Response.Headers[AgentRefusal.Header] = reason;
         await context.Response.WriteAsync(message);
-    }
-
-    /// <summary>
-    /// Text a peer chose (an agent id, a host name), safe for a log line: control and format characters (terminal escapes,
-    /// line breaks, bidi overrides) escaped as \uXXXX, at most 128 characters.
-    /// </summary>
-    public static string LogText(string? text)
-    {
-        if (string.IsNullOrEmpty(text))
-        {
-            return string.Empty;
-        }
-
-        var builder = new StringBuilder(Math.Min(text.Length, 140));
-        foreach (var c in text)
-        {
-            if (builder.Length >= 128)
-            {
-                builder.Append('…');
-                break;
-            }
-
-            if (char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format || char.IsSurrogate(c))
-            {
-                builder.Append(System.Globalization.CultureInfo.InvariantCulture, $"\\u{(int)c:x4}");
-            }
-            else
-            {
-                builder.Append(c);
-            }
-        }
-
-        return builder.ToString();
     }
 
     private static Task SendRaw(WebSocket socket, MasterMessage message, CancellationToken ct) =>

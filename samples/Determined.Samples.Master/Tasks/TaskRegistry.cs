@@ -111,7 +111,7 @@ public sealed partial class TaskRegistry(AgentDirectory agents, AuthService auth
             auth.Revoke(record.Tokens); // the task never started: its credentials never work
             throw;
         }
-        Launched(logger, record.TaskId, record.AllocationId, AgentHub.LogText(agent.Id), user.Username);
+        Launched(logger, record.TaskId, record.AllocationId, SafeText.LogField(agent.Id), user.Username);
         return record;
     }
 
@@ -186,7 +186,7 @@ public sealed partial class TaskRegistry(AgentDirectory agents, AuthService auth
             record.ExitReason = $"the agent {agentId} disconnected before the task ended";
             record.EndTime = DateTimeOffset.UtcNow;
             record.State = ContainerStates.Terminated;
-            EndedWithItsAgent(logger, record.TaskId, AgentHub.LogText(agentId));
+            EndedWithItsAgent(logger, record.TaskId, SafeText.LogField(agentId));
         }
     }
 
