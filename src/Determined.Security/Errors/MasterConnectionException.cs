@@ -47,7 +47,7 @@ public sealed class MasterConnectionException : DeterminedException
     public MasterConnectionError Error { get; }
 
     /// <summary>Gets every class of failure found, primary first.</summary>
-    public IReadOnlyList<MasterConnectionError> Errors { get; internal set; }
+    public IReadOnlyList<MasterConnectionError> Errors { get; internal init; }
 
     /// <summary>Gets the host or name that was verified (the name override when one is set).</summary>
     public string Host { get; }
@@ -62,10 +62,10 @@ public sealed class MasterConnectionException : DeterminedException
     public IReadOnlyList<CertificateSummary> PresentedChain { get; }
 
     /// <summary>Gets the TLS policy errors reported by the platform.</summary>
-    public SslPolicyErrors PolicyErrors { get; internal set; }
+    public SslPolicyErrors PolicyErrors { get; internal init; }
 
     /// <summary>Gets the chain status flags of the chain that was built.</summary>
-    public IReadOnlyList<X509ChainStatusFlags> ChainStatus { get; internal set; } = [];
+    public IReadOnlyList<X509ChainStatusFlags> ChainStatus { get; internal init; } = [];
 
     /// <summary>Gets what to change so the connection succeeds.</summary>
     public string SuggestedFix { get; }

@@ -3,8 +3,7 @@ using Determined.Security;
 namespace Determined;
 
 /// <summary>
-/// How far a request to the master got, shared by the two packages through the request's options (a string key, so each
-/// package's copy of this file reads what the other wrote): the connection handler records the phase it entered (TCP
+/// How far a request to the master got, recorded in the request's options: the connection handler records the phase it entered (TCP
 /// connect, TLS handshake, waiting for the response headers) and the endpoints it tried; the client reads them when its
 /// deadline expires, and its retry layer decides from a failure whether the request can have reached the master.
 /// </summary>
@@ -20,6 +19,14 @@ internal static class ConnectionProgress
     public static void Enter(HttpRequestMessage? request, string phase)
     {
         request?.Options.Set(s_phase, phase);
+    }
+
+    /// <summary>Forgets the phase and endpoints recorded by an earlier attempt of the same request.</summary>
+    public static void Reset(HttpRequestMessage request)
+    {
+        var options = (IDictionary<string, object?>)request.Options;
+        options.Remove(s_phase.Key);
+        options.Remove(s_tried.Key);
     }
 
     public static string? Phase(HttpRequestMessage request) => request.Options.TryGetValue(s_phase, out var phase) ? phase : null;

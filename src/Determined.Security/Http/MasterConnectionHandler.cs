@@ -260,7 +260,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             var now = _resolver.TimeProvider.GetTimestamp();
             if (ReferenceEquals(next, _failedPolicy) && now < _retryBuildAt)
             {
-                throw new InvalidOperationException("The connection handler for the reloaded TLS settings could not be built; see the earlier error. Requests fail until it can be.");
+                throw new DeterminedException("The connection handler for the reloaded TLS settings could not be built; see the earlier error. Requests fail until it can be.");
             }
 
             (SocketsHttpHandler Handler, TrustDecision Decision) built;
@@ -272,7 +272,7 @@ internal sealed class MasterConnectionHandler : HttpMessageHandler
             {
                 _failedPolicy = next;
                 _retryBuildAt = now + (long)(Math.Max(1, next.ReloadCheckInterval.TotalSeconds) * _resolver.TimeProvider.TimestampFrequency);
-                throw new InvalidOperationException($"The connection handler for the reloaded TLS settings could not be built ({ex.GetType().Name}: {ex.Message}); requests fail until it can be.", ex);
+                throw new DeterminedException($"The connection handler for the reloaded TLS settings could not be built ({ex.GetType().Name}: {SafeText.Ascii(ex.Message)}); requests fail until it can be.", ex);
             }
 
             _failedPolicy = null;

@@ -91,9 +91,9 @@ public sealed class MasterCertificateStore
             _ = TrustMaterialFiles.LoadTrustPem(pem, $"the entry '{key}' of {FilePath}", "certs.json", errors);
             if (errors.Count > 0)
             {
-                throw new DeterminedException(
+                throw new DeterminedStoreException(
                     $"The entry for '{key}' in the trust store '{FilePath}' (certs.json) is not a usable certificate chain: {string.Join(" ", errors.Select(e => e.Split(" Fix:")[0]))} " +
-                    $"Fix: remove it with 'det tls forget {key}' (or delete that key from certs.json), then trust the master again ('det tls trust -m {key}', after checking its fingerprint).");
+                    $"Fix: remove it with 'det tls forget {key}' (or delete that key from certs.json), then trust the master again ('det tls trust -m {key}', after checking its fingerprint).", FilePath);
             }
         }
 
@@ -199,14 +199,14 @@ public sealed class MasterCertificateStore
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                throw new DeterminedException($"The legacy certificate file '{legacy}' cannot be read ({ex.Message}). Fix: make it readable, or delete it if the master is trusted otherwise.", ex);
+                throw new DeterminedStoreException($"The legacy certificate file '{legacy}' cannot be read ({ex.Message}). Fix: make it readable, or delete it if the master is trusted otherwise.", legacy, ex);
             }
 
             var errors = new List<string>();
             _ = TrustMaterialFiles.LoadTrustPem(pem, legacy, "the legacy master.crt", errors);
             if (errors.Count > 0)
             {
-                throw new DeterminedException($"The legacy certificate file '{legacy}' cannot be migrated into '{FilePath}': {errors[0]} Fix: delete it, or replace it with the master's PEM certificate.");
+                throw new DeterminedStoreException($"The legacy certificate file '{legacy}' cannot be migrated into '{FilePath}': {errors[0]} Fix: delete it, or replace it with the master's PEM certificate.", legacy);
             }
 
             if (!store.ContainsKey(key))

@@ -112,7 +112,7 @@ internal sealed class StoreFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new DeterminedException($"The store '{Path}' cannot be read ({ex.Message}). Fix: check its permissions; it must be readable by user '{Environment.UserName}'.", ex);
+            throw new DeterminedStoreException($"The store '{Path}' cannot be read ({ex.Message}). Fix: check its permissions; it must be readable by user '{Environment.UserName}'.", Path, ex);
         }
 
         string? problem = null;
@@ -142,7 +142,7 @@ internal sealed class StoreFile
         {
             // Valid JSON that .NET cannot hold as text (an escaped lone surrogate such as "\ud800", which Python writes and
             // reads): not corrupt for Python, so it is neither moved aside nor rewritten.
-            throw new DeterminedException($"The store '{Path}' holds a string this SDK cannot read ({ex.Message}): an escaped lone surrogate (\\ud800-\\udfff) in a key or value. Determined's Python CLI can still read it. Fix: remove that entry (e.g. 'det tls forget <master>' or edit the JSON).", ex);
+            throw new DeterminedStoreException($"The store '{Path}' holds a string this SDK cannot read ({ex.Message}): an escaped lone surrogate (\\ud800-\\udfff) in a key or value. Determined's Python CLI can still read it. Fix: remove that entry (e.g. 'det tls forget <master>' or edit the JSON).", Path, ex);
         }
 
         Quarantine(problem, onCorrupt);
@@ -196,7 +196,7 @@ internal sealed class StoreFile
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // A read-only directory (a mounted secret): the corrupt file cannot be moved aside, and is never deleted.
-            throw new DeterminedException($"The store '{Path}' is corrupt ({problem}) and cannot be moved aside to '{target}' ({ex.Message}). Fix: repair or remove it by hand, or make '{System.IO.Path.GetDirectoryName(Path)}' writable.", ex);
+            throw new DeterminedStoreException($"The store '{Path}' is corrupt ({problem}) and cannot be moved aside to '{target}' ({ex.Message}). Fix: repair or remove it by hand, or make '{System.IO.Path.GetDirectoryName(Path)}' writable.", Path, ex);
         }
 
         LastQuarantinedPath = target;
@@ -211,8 +211,9 @@ internal sealed class StoreFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new DeterminedException(
+            throw new DeterminedStoreException(
                 $"The store '{Path}' could not be written ({ex.Message}); the previous contents are unchanged. Fix: free disk space or make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}' (or point DET_DEBUG_CONFIG_PATH at a writable directory).",
+                Path,
                 ex);
         }
     }
@@ -238,7 +239,7 @@ internal sealed class StoreFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new DeterminedException($"The configuration directory '{directory}' cannot be created ({ex.Message}). Fix: create it, or set DET_DEBUG_CONFIG_PATH to a writable directory.", ex);
+            throw new DeterminedStoreException($"The configuration directory '{directory}' cannot be created ({ex.Message}). Fix: create it, or set DET_DEBUG_CONFIG_PATH to a writable directory.", directory, ex);
         }
     }
 
@@ -326,7 +327,7 @@ internal sealed class StoreFile
         // a file of the planter's choosing). The directory is the user's own (0700), so nobody else can swap it after this.
         if (new FileInfo(LockPath).LinkTarget is { } target)
         {
-            throw new DeterminedException($"The lock file '{LockPath}' is a symbolic link (to '{target}'); a lock file is never followed through a link. Fix: remove the link (rm '{LockPath}') and check who created it.");
+            throw new DeterminedStoreException($"The lock file '{LockPath}' is a symbolic link (to '{target}'); a lock file is never followed through a link. Fix: remove the link (rm '{LockPath}') and check who created it.", LockPath);
         }
 
         var options = new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.ReadWrite, Share = FileShare.None };
@@ -338,11 +339,11 @@ internal sealed class StoreFile
         return new FileStream(LockPath, options);
     }
 
-    private DeterminedException LockFailure(Exception ex) => ex switch
+    private DeterminedStoreException LockFailure(Exception ex) => ex switch
     {
-        IOException io when !IsSharingViolation(io) => new DeterminedException($"The lock file '{LockPath}' cannot be created ({ex.Message}). Fix: make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}', free disk space, or point DET_DEBUG_CONFIG_PATH at a writable directory.", ex),
-        IOException => new DeterminedException($"Timed out after {s_lockTimeout.TotalSeconds:0} s waiting for the lock '{LockPath}' held by another process ({ex.Message}). Fix: wait for the other 'det' or SDK process to finish; if none is running, the holder is stuck: end it.", ex),
-        _ => new DeterminedException($"The lock file '{LockPath}' cannot be opened ({ex.Message}). Fix: make the directory writable for user '{Environment.UserName}'.", ex),
+        IOException io when !IsSharingViolation(io) => new DeterminedStoreException($"The lock file '{LockPath}' cannot be created ({ex.Message}). Fix: make '{System.IO.Path.GetDirectoryName(Path)}' writable for user '{Environment.UserName}', free disk space, or point DET_DEBUG_CONFIG_PATH at a writable directory.", LockPath, ex),
+        IOException => new DeterminedStoreException($"Timed out after {s_lockTimeout.TotalSeconds:0} s waiting for the lock '{LockPath}' held by another process ({ex.Message}). Fix: wait for the other 'det' or SDK process to finish; if none is running, the holder is stuck: end it.", LockPath, ex),
+        _ => new DeterminedStoreException($"The lock file '{LockPath}' cannot be opened ({ex.Message}). Fix: make the directory writable for user '{Environment.UserName}'.", LockPath, ex),
     };
 
     /// <summary>Holds an exclusive OS lock on the lock file; FileShare.None is flock(LOCK_EX) on Unix.</summary>

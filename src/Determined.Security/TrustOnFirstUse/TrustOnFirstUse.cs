@@ -304,7 +304,7 @@ public sealed class TrustOnFirstUse
     {
         if (!await Store.ReplaceAsync(url, decidedOn, Pem(chain), cancellationToken).ConfigureAwait(false))
         {
-            throw new DeterminedException($"The trust store entry for {url} in '{Store.FilePath}' changed while this process was deciding (another 'det' or SDK process trusted a certificate meanwhile); nothing was stored. Fix: run the command again: the new entry is then checked like any stored one.");
+            throw new DeterminedStoreException($"The trust store entry for {url} in '{Store.FilePath}' changed while this process was deciding (another 'det' or SDK process trusted a certificate meanwhile); nothing was stored. Fix: run the command again: the new entry is then checked like any stored one.", Store.FilePath);
         }
     }
 

@@ -182,7 +182,7 @@ public sealed class HostileSettingsTests : IDisposable
         };
 
         // The certificate names only determined-master-ci: with that name (as DET_MASTER_CERT_NAME gives it), it would be trusted.
-        var ex = await Assert.ThrowsAsync<DeterminedException>(() => tofu.TrustAsync(master.Uri, "determined-master-ci"));
+        var ex = await Assert.ThrowsAsync<DeterminedStoreException>(() => tofu.TrustAsync(master.Uri, "determined-master-ci"));
         Assert.Contains("changed while this process was deciding", ex.Message, StringComparison.Ordinal);
 
         Assert.Equal(otherPem, new MasterCertificateStore(_pki.ConfigDir).Get(url)); // the other process's entry stands

@@ -179,6 +179,48 @@ public sealed class UnreachableRetryTests
         Assert.True(ex.IsTransient);
     }
 
+    [Theory]
+    [InlineData("the TCP connection", true)]
+    [InlineData("the TLS handshake", true)]
+    [InlineData("waiting for the response headers", false)]
+    [InlineData(null, false)]
+    public async Task DeadlineDuringTheNextAttempt_KeepsTheRefusal_OnlyWhileThatAttemptHasSentNothing(string? phase, bool stillUnreachable)
+    {
+        // A refusal, then an attempt that stalls in the given phase (null: on a pooled connection) until the deadline.
+        var attempts = 0;
+        var inner = new Stalling(request =>
+        {
+            if (++attempts == 1)
+            {
+                throw Failure(MasterConnectionError.ConnectionRefused, HttpRequestError.ConnectionError);
+            }
+
+            if (phase is not null)
+            {
+                ConnectionProgress.Enter(request, phase);
+            }
+        });
+        using var invoker = new HttpMessageInvoker(new RetryHandler(3, TimeSpan.FromMilliseconds(1), NullLogger.Instance, SdkTelemetry.Shared) { InnerHandler = inner });
+        using var get = new HttpRequestMessage(HttpMethod.Get, "http://master/info");
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => invoker.SendAsync(get, deadline.Token));
+
+        Assert.Equal(2, attempts);
+        Assert.Equal(stillUnreachable ? MasterConnectionError.ConnectionRefused : null, RetryHandler.LastUnreachable(get)?.Error);
+    }
+
+    /// <summary>Runs <paramref name="enter"/> (which may throw), then waits until the request is cancelled.</summary>
+    private sealed class Stalling(Action<HttpRequestMessage> enter) : HttpMessageHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            enter(request);
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+            throw new InvalidOperationException("unreachable");
+        }
+    }
+
     private sealed class Scripted(Func<HttpRequestMessage, HttpResponseMessage> answer) : HttpMessageHandler
     {
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>

@@ -110,7 +110,7 @@ public sealed class ReloadRaceTests : IDisposable
         for (var i = 0; i < 5; i++)
         {
             // Fails closed (never the old trust for new connections), with the cause, and without rebuilding per request.
-            var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetStringAsync("/info"));
+            var ex = await Assert.ThrowsAsync<DeterminedException>(() => client.GetStringAsync("/info"));
             Assert.Contains("reloaded TLS settings", ex.Message, StringComparison.Ordinal);
         }
 
@@ -119,7 +119,7 @@ public sealed class ReloadRaceTests : IDisposable
 
         // At the next interval the rebuild is tried again (and fails again here: the hook keeps throwing).
         clock.Now += TimeSpan.TicksPerSecond * 2;
-        await Assert.ThrowsAsync<InvalidOperationException>(() => client.GetStringAsync("/info"));
+        await Assert.ThrowsAsync<DeterminedException>(() => client.GetStringAsync("/info"));
         Assert.Equal(3, factory.Configured);
     }
 

@@ -60,7 +60,7 @@ public sealed class MasterCertificateStoreTests : IDisposable
         var target = Path.Combine(_pki.Directory, "victim-file");
         File.CreateSymbolicLink(Path.Combine(dir, "certs.json.lock"), target);
 
-        var ex = Assert.Throws<DeterminedException>(() => new MasterCertificateStore(dir).Set("https://m:8443", TestCertificates.Pem(_pki.Root)));
+        var ex = Assert.Throws<DeterminedStoreException>(() => new MasterCertificateStore(dir).Set("https://m:8443", TestCertificates.Pem(_pki.Root)));
 
         Assert.Contains("is a symbolic link", ex.Message, StringComparison.Ordinal);
         Assert.Contains("rm ", ex.Message, StringComparison.Ordinal);
@@ -150,8 +150,8 @@ public sealed class MasterCertificateStoreTests : IDisposable
         File.WriteAllText(Path.Combine(StoreDir, "certs.json"), new System.Text.Json.Nodes.JsonObject { ["https://m.example:8443"] = entry }.ToJsonString());
         var store = new MasterCertificateStore(StoreDir);
 
-        var ex = Assert.Throws<DeterminedException>(() => store.Get("https://m.example:8443"));
-        var tofu = Assert.Throws<DeterminedException>(() => new Determined.Security.TrustOnFirstUse(store).ApplyStoredTrust(new Uri("https://m.example:8443"), TlsPolicy.Default));
+        var ex = Assert.Throws<DeterminedStoreException>(() => store.Get("https://m.example:8443"));
+        var tofu = Assert.Throws<DeterminedStoreException>(() => new Determined.Security.TrustOnFirstUse(store).ApplyStoredTrust(new Uri("https://m.example:8443"), TlsPolicy.Default));
 
         foreach (var message in new[] { ex.Message, tofu.Message })
         {
@@ -292,7 +292,7 @@ public sealed class MasterCertificateStoreTests : IDisposable
             var before = File.ReadAllBytes(store.FilePath);
             var huge = string.Concat(Enumerable.Repeat(TestCertificates.Pem(_pki.Root, _pki.Intermediate, _pki.Leaf), 60));
 
-            var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", huge));
+            var ex = Assert.Throws<DeterminedStoreException>(() => store.Set("https://b:1", huge));
 
             Assert.Contains("No space left on device", ex.Message, StringComparison.Ordinal);
             Assert.Contains("free disk space", ex.Message, StringComparison.Ordinal);
@@ -320,7 +320,7 @@ public sealed class MasterCertificateStoreTests : IDisposable
             System.Diagnostics.Process.Start("mount", ["-o", "remount,ro,bind", StoreDir])!.WaitForExit();
             Assert.NotNull(store.Get("https://a:1")); // read without the lock: nothing can write here anyway
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root)));
+            var ex = Assert.Throws<DeterminedStoreException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root)));
             Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"a read-only directory is not lock contention (took {watch.Elapsed})");
             Assert.Contains("Read-only file system", ex.Message, StringComparison.Ordinal);
         }
@@ -339,7 +339,7 @@ public sealed class MasterCertificateStoreTests : IDisposable
         // Root ignores permission bits, so make the temp path unusable instead: a directory where the temp file goes.
         Directory.CreateDirectory(store.FilePath + ".temp");
 
-        var ex = Assert.Throws<DeterminedException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root)));
+        var ex = Assert.Throws<DeterminedStoreException>(() => store.Set("https://b:1", TestCertificates.Pem(_pki.Root)));
 
         Assert.Contains("could not be written", ex.Message, StringComparison.Ordinal);
         Assert.Contains("previous contents are unchanged", ex.Message, StringComparison.Ordinal);

@@ -243,7 +243,7 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
             return true;
         });
 
-        var ex = await Assert.ThrowsAsync<DeterminedException>(() => tofu.TrustAsync(server.Uri));
+        var ex = await Assert.ThrowsAsync<DeterminedStoreException>(() => tofu.TrustAsync(server.Uri));
 
         Assert.Contains("changed while this process was deciding", ex.Message, StringComparison.Ordinal);
         Assert.Equal(other, tofu.Store.Get(server.Uri.ToString()));
