@@ -96,7 +96,7 @@ internal static class SettingsResolver
         try
         {
             // Validated once, and kept: the client's handler uses this policy; the files are not read again.
-            var policy = TlsPolicy.Create(tls);
+            var policy = TlsPolicy.Create(tls, env);
             if (consultStore && options.UseCertificateStore && s.MasterUri.Scheme == Uri.UriSchemeHttps)
             {
                 // The same application of stored trust as the CLI's trust on first use.

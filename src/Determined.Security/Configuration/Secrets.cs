@@ -3,8 +3,8 @@ namespace Determined.Security;
 /// <summary>Passwords of keys and truststores: from a file or an environment variable, never from configuration text.</summary>
 internal static class Secrets
 {
-    /// <summary>Reads a password from a file (first line) or an environment variable; never from configuration text.</summary>
-    public static string? Read(string? file, string? variable, string what, List<string> errors)
+    /// <summary>Reads a password from a file (first line) or an environment variable (through <paramref name="environment"/>, the injectable reader); never from configuration text.</summary>
+    public static string? Read(string? file, string? variable, string what, DeterminedEnvironment environment, List<string> errors)
     {
         if (!string.IsNullOrWhiteSpace(file) && !string.IsNullOrWhiteSpace(variable))
         {
@@ -39,7 +39,7 @@ internal static class Secrets
 
         if (!string.IsNullOrWhiteSpace(variable))
         {
-            var value = DeterminedEnvironment.Process.Get(variable);
+            var value = environment.Get(variable);
             if (value is null)
             {
                 errors.Add(Messages.PasswordVariableUnset(variable, what));

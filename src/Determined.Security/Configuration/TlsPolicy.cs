@@ -9,8 +9,10 @@ namespace Determined.Security;
 /// </summary>
 public sealed class TlsPolicy
 {
-    private TlsPolicy(TlsOptions options, X509Certificate2Collection pinned, string? pinnedSource, X509Certificate2? clientCertificate, X509Certificate2Collection clientIntermediates)
+    private TlsPolicy(TlsOptions options, DeterminedEnvironment environment, X509Certificate2Collection pinned, string? pinnedSource, X509Certificate2? clientCertificate, X509Certificate2Collection clientIntermediates, List<TlsCipherSuite>? cipherSuites, IReadOnlyList<string> sourceFiles)
     {
+        Options = options.Clone();
+        Environment = environment;
         Selection = TrustPrecedence.Of(options);
         DangerousSkipVerification = Selection == TrustSelection.SkipVerification;
         TrustMode = options.TrustMode;
@@ -22,9 +24,19 @@ public sealed class TlsPolicy
         PinnedCollection = pinned;
         PinnedCertificates = [.. pinned];
         ClientCertificate = clientCertificate;
-        EnabledProtocols = options.MinimumTlsVersion == TlsVersion.Tls13
-            ? System.Security.Authentication.SslProtocols.Tls13
-            : System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+        SourceFiles = sourceFiles;
+        if (cipherSuites is not null && !OperatingSystem.IsWindows())
+        {
+            CipherSuitesPolicy = new CipherSuitesPolicy(cipherSuites);
+            EnabledProtocols = ProtocolsFor(cipherSuites, options.MinimumTlsVersion);
+        }
+        else
+        {
+            EnabledProtocols = options.MinimumTlsVersion == TlsVersion.Tls13
+                ? System.Security.Authentication.SslProtocols.Tls13
+                : System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13;
+        }
+
         if (clientCertificate is not null)
         {
             ClientCertificateContext = SslStreamCertificateContext.Create(clientCertificate, clientIntermediates, offline: true);
@@ -65,13 +77,16 @@ public sealed class TlsPolicy
 
     internal SslStreamCertificateContext? ClientCertificateContext { get; }
 
-    internal CipherSuitesPolicy? CipherSuitesPolicy { get; private set; }
+    internal CipherSuitesPolicy? CipherSuitesPolicy { get; }
 
     /// <summary>The protocols to offer: from <see cref="MinimumTlsVersion"/>, narrowed to those the cipher suites allow.</summary>
-    internal System.Security.Authentication.SslProtocols EnabledProtocols { get; private set; }
+    internal System.Security.Authentication.SslProtocols EnabledProtocols { get; }
 
     /// <summary>A copy of the options this policy was made from: what <see cref="TryReload"/> loads again.</summary>
-    internal TlsOptions Options { get; private init; } = new();
+    internal TlsOptions Options { get; }
+
+    /// <summary>Where the password variables were read (the SDK's injectable reader): a reload reads them there again.</summary>
+    internal DeterminedEnvironment Environment { get; }
 
     /// <summary>What the options chose about trust (<see cref="TrustPrecedence.Of"/>).</summary>
     internal TrustSelection Selection { get; }
@@ -87,11 +102,11 @@ public sealed class TlsPolicy
 
         var options = Options.Clone();
         options.MasterCertificatePem = pem;
-        return Create(options);
+        return Create(options, Environment);
     }
 
     /// <summary>The files this policy read; a change of any of them triggers a reload.</summary>
-    internal IReadOnlyList<string> SourceFiles { get; private init; } = [];
+    internal IReadOnlyList<string> SourceFiles { get; }
 
     /// <summary>Gets how long before a certificate of the master's chain expires a warning is logged (zero: never).</summary>
     public TimeSpan CertificateExpiryWarning => Options.CertificateExpiryWarning;
@@ -107,17 +122,20 @@ public sealed class TlsPolicy
         uri.Scheme.Equals(Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase) || uri.Scheme.Equals(Uri.UriSchemeWss, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Loads the same options again (their files changed): the new policy, or <see langword="null"/> with the errors.</summary>
-    internal TlsPolicy? TryReload(List<string> errors) => TryCreate(Options, errors);
+    internal TlsPolicy? TryReload(List<string> errors) => TryCreate(Options, errors, Environment);
 
     /// <summary>Validates options, loads every file they name, and returns the immutable policy.</summary>
     /// <param name="options">The options.</param>
     /// <returns>The policy.</returns>
     /// <exception cref="DeterminedConfigurationException">One or more settings are invalid; <see cref="DeterminedConfigurationException.Failures"/> lists every problem with its fix.</exception>
-    public static TlsPolicy Create(TlsOptions options)
+    public static TlsPolicy Create(TlsOptions options) => Create(options, DeterminedEnvironment.Process);
+
+    /// <summary>The same, reading password variables through <paramref name="environment"/> (the SDK's injectable reader).</summary>
+    internal static TlsPolicy Create(TlsOptions options, DeterminedEnvironment environment)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
-        var policy = TryCreate(options, errors);
+        var policy = TryCreate(options, errors, environment);
         return policy ?? throw new DeterminedConfigurationException(errors);
     }
 
@@ -126,8 +144,9 @@ public sealed class TlsPolicy
         HostNames.TryParseIPAddress(name, out _)
         || HostNames.IsValidHostName(name.EndsWith('.') ? name[..^1] : name, allowWildcard: false);
 
-    internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors)
+    internal static TlsPolicy? TryCreate(TlsOptions options, List<string> errors, DeterminedEnvironment? environment = null)
     {
+        environment ??= DeterminedEnvironment.Process;
         var file = string.IsNullOrWhiteSpace(options.MasterCertificateFile) ? null : options.MasterCertificateFile.Trim();
         var noVerify = TrustPrecedence.IsNoVerify(options.MasterCertificateFile);
         var pem = string.IsNullOrWhiteSpace(options.MasterCertificatePem) ? null : options.MasterCertificatePem;
@@ -176,10 +195,10 @@ public sealed class TlsPolicy
         var pinned = new X509Certificate2Collection();
         string? source = null;
         var before = errors.Count;
-        var trustPassword = Secrets.Read(options.MasterCertificatePasswordFile, options.MasterCertificatePasswordVariable, "the truststore password", errors);
+        var trustPassword = Secrets.Read(options.MasterCertificatePasswordFile, options.MasterCertificatePasswordVariable, "the truststore password", environment, errors);
         var trustPasswordFailed = errors.Count > before;
         before = errors.Count;
-        var clientPassword = Secrets.Read(options.ClientCertificatePasswordFile, options.ClientCertificatePasswordVariable, "the client key password", errors);
+        var clientPassword = Secrets.Read(options.ClientCertificatePasswordFile, options.ClientCertificatePasswordVariable, "the client key password", environment, errors);
         var clientPasswordFailed = errors.Count > before;
         List<TlsCipherSuite>? cipherSuites = null;
         if (!string.IsNullOrWhiteSpace(options.CipherSuites))
@@ -239,19 +258,9 @@ public sealed class TlsPolicy
             return null;
         }
 
-        var policy = new TlsPolicy(options, pinned, source, clientCertificate, intermediates)
-        {
-            Options = options.Clone(),
-            SourceFiles = new[] { file, clientCertFile, clientKeyFile, options.MasterCertificatePasswordFile, options.ClientCertificatePasswordFile }
-                .Where(f => !string.IsNullOrWhiteSpace(f)).Select(f => f!).ToArray(),
-        };
-        if (cipherSuites is not null && !OperatingSystem.IsWindows())
-        {
-            policy.CipherSuitesPolicy = new CipherSuitesPolicy(cipherSuites);
-            policy.EnabledProtocols = ProtocolsFor(cipherSuites, options.MinimumTlsVersion);
-        }
-
-        return policy;
+        var sourceFiles = new[] { file, clientCertFile, clientKeyFile, options.MasterCertificatePasswordFile, options.ClientCertificatePasswordFile }
+            .Where(f => !string.IsNullOrWhiteSpace(f)).Select(f => f!).ToArray();
+        return new TlsPolicy(options, environment, pinned, source, clientCertificate, intermediates, cipherSuites, sourceFiles);
     }
 
     private static bool IsTls13Suite(TlsCipherSuite suite) =>

@@ -109,6 +109,27 @@ public sealed class KeyFormatTests : IDisposable
     }
 
     [Fact]
+    public void PasswordVariable_IsReadThroughTheInjectedEnvironment_NotTheProcess_AndAgainOnReload()
+    {
+        var client = TestCertificates.CreateLeaf(_pki.Intermediate, new() { CommonName = "p12-injected", Usages = [TestCertificates.ClientAuth], Dns = [], Ips = [] });
+        File.WriteAllText(P("i.crt"), TestCertificates.Pem(client));
+        File.WriteAllText(P("i.key"), TestCertificates.KeyPem(client));
+        var variable = "DET_TEST_P12_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "inj-PASS");
+        Openssl(["pkcs12", "-export", "-in", "i.crt", "-inkey", "i.key", "-passout", "env:" + variable, "-out", "injected.p12"]);
+        Environment.SetEnvironmentVariable(variable, null);
+        var options = new TlsOptions { ClientCertificateFile = P("injected.p12"), ClientCertificatePasswordVariable = variable };
+        var environment = new DeterminedEnvironment(name => name == variable ? "inj-PASS" : null);
+
+        var policy = TlsPolicy.Create(options, environment);
+
+        Assert.True(policy.ClientCertificate!.HasPrivateKey);
+        Assert.NotNull(policy.TryReload([]));
+        var failures = Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(options)).Failures;
+        Assert.Contains($"'{variable}' that should hold the password is not set", Assert.Single(failures), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Pkcs12_WithoutKey_AsIdentity_SaysWhatItHolds()
     {
         File.WriteAllText(P("ca.crt"), TestCertificates.Pem(_pki.Root));
