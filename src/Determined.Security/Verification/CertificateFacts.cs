@@ -56,8 +56,14 @@ internal sealed class CertificateFacts
     /// <summary>Gets the key, e.g. <c>RSA 2048 bits</c> or <c>EC P-256</c>.</summary>
     public string KeyDescription { get; private set; } = string.Empty;
 
-    /// <summary>Gets why the key is not acceptable, or <see langword="null"/> when it is.</summary>
-    public string? WeakKeyReason { get; private set; }
+    /// <summary>Gets the public key's algorithm (an OID, e.g. <c>1.2.840.113549.1.1.1</c> for RSA).</summary>
+    public string KeyAlgorithm { get; private set; } = string.Empty;
+
+    /// <summary>Gets the RSA modulus length in bits, or 0 for another key.</summary>
+    public int RsaKeyBits { get; private set; }
+
+    /// <summary>Gets the named curve of an EC key (an OID), or <see langword="null"/> for explicit curve parameters or another key.</summary>
+    public string? EcCurve { get; private set; }
 
     public bool HasBasicConstraints { get; private set; }
 
@@ -160,10 +166,11 @@ internal sealed class CertificateFacts
         var algorithm = ReadAlgorithm(spki, out var parameters);
         var key = spki.ReadBitString(out _);
         spki.ThrowIfNotEmpty();
+        KeyAlgorithm = algorithm;
         switch (algorithm)
         {
-            case "1.2.840.113549.1.1.1": // rsaEncryption
-            case "1.2.840.113549.1.1.10": // RSASSA-PSS
+            case KeyAlgorithms.Rsa:
+            case KeyAlgorithms.RsaPss:
                 var rsa = new AsnReader(key, AsnEncodingRules.BER).ReadSequence();
                 var modulus = rsa.ReadInteger();
                 var exponent = rsa.ReadInteger();
@@ -172,40 +179,36 @@ internal sealed class CertificateFacts
                     throw new CertificateFormatException("its RSA public key is invalid (non-positive modulus or even exponent)");
                 }
 
-                var bits = (int)modulus.GetBitLength();
-                KeyDescription = $"RSA {bits} bits";
-                WeakKeyReason = bits < 2048 ? $"RSA {bits} bits; at least 2048 are required" : null;
+                RsaKeyBits = (int)modulus.GetBitLength();
+                KeyDescription = $"RSA {RsaKeyBits} bits";
                 break;
-            case "1.2.840.10045.2.1": // id-ecPublicKey
-                string? curve = null;
+            case KeyAlgorithms.Ec:
                 if (parameters is { } p && new AsnReader(p, AsnEncodingRules.BER) is var curveReader && curveReader.PeekTag().HasSameClassAndValue(Asn1Tag.ObjectIdentifier))
                 {
-                    curve = curveReader.ReadObjectIdentifier();
+                    EcCurve = curveReader.ReadObjectIdentifier();
                 }
 
-                (KeyDescription, WeakKeyReason) = curve switch
+                KeyDescription = EcCurve switch
                 {
-                    "1.2.840.10045.3.1.7" => ("EC P-256", null),
-                    "1.3.132.0.34" => ("EC P-384", null),
-                    "1.3.132.0.35" => ("EC P-521", null),
-                    null => ("EC with explicit curve parameters", "an EC key with explicit curve parameters; only the named curves P-256, P-384 and P-521 are accepted"),
-                    "1.2.840.10045.3.1.1" => ("EC P-192", "EC P-192; only P-256, P-384 and P-521 are accepted"),
-                    _ => ($"EC curve {curve}", $"EC curve {curve}; only P-256, P-384 and P-521 are accepted"),
+                    KeyAlgorithms.P256 => "EC P-256",
+                    KeyAlgorithms.P384 => "EC P-384",
+                    KeyAlgorithms.P521 => "EC P-521",
+                    KeyAlgorithms.P192 => "EC P-192",
+                    null => "EC with explicit curve parameters",
+                    _ => $"EC curve {EcCurve}",
                 };
                 break;
-            case "1.3.101.112":
+            case KeyAlgorithms.Ed25519:
                 KeyDescription = "Ed25519";
                 break;
-            case "1.3.101.113":
+            case KeyAlgorithms.Ed448:
                 KeyDescription = "Ed448";
                 break;
-            case "1.2.840.10040.4.1":
+            case KeyAlgorithms.Dsa:
                 KeyDescription = "DSA";
-                WeakKeyReason = "a DSA key; use RSA (2048 bits or more) or EC P-256/P-384";
                 break;
             default:
                 KeyDescription = $"key algorithm {algorithm}";
-                WeakKeyReason = $"the key algorithm {algorithm} is not supported for TLS; use RSA (2048 bits or more) or EC P-256/P-384";
                 break;
         }
     }
@@ -348,153 +351,17 @@ internal sealed class CertificateFacts
     }
 }
 
-/// <summary>A malformed structure inside a certificate; the message says what, for the rejection text.</summary>
-internal sealed class CertificateFormatException(string message) : Exception(message);
-
-internal enum GeneralNameKind
+/// <summary>The object identifiers of the public-key algorithms and curves the certificate reader names.</summary>
+internal static class KeyAlgorithms
 {
-    Other,
-    Dns,
-    IPAddress,
-    DirectoryName,
-}
-
-/// <summary>One GeneralName (RFC 5280 4.2.1.6); only the forms the profile checks are decoded.</summary>
-internal readonly record struct GeneralName(GeneralNameKind Kind, string? Text, byte[]? Bytes)
-{
-    public static GeneralName Read(AsnReader reader)
-    {
-        var tag = reader.PeekTag();
-        if (tag.TagClass != TagClass.ContextSpecific)
-        {
-            throw new CertificateFormatException($"a general name has the unexpected tag {tag}");
-        }
-
-        switch (tag.TagValue)
-        {
-            case 2:
-                var bytes = reader.ReadOctetString(tag);
-                foreach (var b in bytes)
-                {
-                    if (b is < 0x20 or > 0x7E)
-                    {
-                        throw new CertificateFormatException("a DNS name in it is not printable ASCII (IA5String); internationalized names must be written in their xn-- (punycode) form");
-                    }
-                }
-
-                return new(GeneralNameKind.Dns, System.Text.Encoding.ASCII.GetString(bytes), null);
-            case 7:
-                return new(GeneralNameKind.IPAddress, null, reader.ReadOctetString(tag));
-            case 1 or 6:
-                reader.ReadOctetString(tag);
-                return new(GeneralNameKind.Other, null, null);
-            case 8:
-                reader.ReadObjectIdentifier(tag);
-                return new(GeneralNameKind.Other, null, null);
-            case 4:
-                var directory = reader.ReadSequence(tag);
-                directory.ReadSequence();
-                directory.ThrowIfNotEmpty();
-                return new(GeneralNameKind.DirectoryName, null, null);
-            case 0 or 3 or 5:
-                reader.ReadSequence(tag);
-                return new(GeneralNameKind.Other, null, null);
-            default:
-                throw new CertificateFormatException($"a general name has the unknown tag [{tag.TagValue}]");
-        }
-    }
-}
-
-/// <summary>A CA's name constraints: the DNS and IP subtrees the profile enforces (other forms are left to the platform).</summary>
-internal sealed class NameConstraintSet
-{
-    private NameConstraintSet(bool critical) => Critical = critical;
-
-    public bool Critical { get; }
-
-    public List<string>? PermittedDns { get; private set; }
-
-    public List<string> ExcludedDns { get; } = [];
-
-    public List<(byte[] Address, byte[] Mask)>? PermittedIPs { get; private set; }
-
-    public List<(byte[] Address, byte[] Mask)> ExcludedIPs { get; } = [];
-
-    public int Count => (PermittedDns?.Count ?? 0) + ExcludedDns.Count + (PermittedIPs?.Count ?? 0) + ExcludedIPs.Count;
-
-    public static NameConstraintSet Read(AsnReader constraints, bool critical)
-    {
-        var set = new NameConstraintSet(critical);
-        var any = false;
-        foreach (var (tagValue, permitted) in new[] { (0, true), (1, false) })
-        {
-            var tag = new Asn1Tag(TagClass.ContextSpecific, tagValue, isConstructed: true);
-            if (!constraints.HasData || !constraints.PeekTag().HasSameClassAndValue(tag))
-            {
-                continue;
-            }
-
-            var subtrees = constraints.ReadSequence(tag);
-            if (!subtrees.HasData)
-            {
-                throw new CertificateFormatException($"its name constraints have an empty list of {(permitted ? "permitted" : "excluded")} subtrees");
-            }
-
-            any = true;
-            while (subtrees.HasData)
-            {
-                var subtree = subtrees.ReadSequence();
-                var name = GeneralName.Read(subtree);
-                if (subtree.HasData)
-                {
-                    throw new CertificateFormatException("its name constraints use minimum/maximum, which RFC 5280 forbids");
-                }
-
-                set.Add(name, permitted);
-            }
-        }
-
-        constraints.ThrowIfNotEmpty();
-        return any ? set : throw new CertificateFormatException("its name constraints extension has neither permitted nor excluded subtrees");
-    }
-
-    private void Add(GeneralName name, bool permitted)
-    {
-        switch (name.Kind)
-        {
-            case GeneralNameKind.Dns:
-                var dns = name.Text!;
-                if (dns.Length > 0 && !HostNames.IsValidHostName(dns, allowWildcard: false))
-                {
-                    throw new CertificateFormatException($"its name constraints hold the invalid DNS name '{SafeText.Ascii(dns)}' (a constraint is a plain host or domain name such as example.com, which also covers its subdomains; no leading period, no wildcard)");
-                }
-
-                (permitted ? PermittedDns ??= [] : ExcludedDns).Add(dns);
-                break;
-            case GeneralNameKind.IPAddress:
-                var bytes = name.Bytes!;
-                if (bytes.Length is not (8 or 32))
-                {
-                    throw new CertificateFormatException($"its name constraints hold an IP range of {bytes.Length} bytes (an address and a mask are 8 or 32 bytes)");
-                }
-
-                var address = bytes[..(bytes.Length / 2)];
-                var mask = bytes[(bytes.Length / 2)..];
-                if (!IsPrefixMask(mask))
-                {
-                    throw new CertificateFormatException("its name constraints hold an IP mask that is not a prefix (CIDR) mask");
-                }
-
-                (permitted ? PermittedIPs ??= [] : ExcludedIPs).Add((address, mask));
-                break;
-        }
-    }
-
-    private static bool IsPrefixMask(byte[] mask)
-    {
-        var value = new BigInteger(mask, isUnsigned: true, isBigEndian: true);
-        var bits = mask.Length * 8;
-        var inverted = (BigInteger.One << bits) - 1 - value;
-        return (inverted & (inverted + 1)).IsZero;
-    }
+    public const string Rsa = "1.2.840.113549.1.1.1";
+    public const string RsaPss = "1.2.840.113549.1.1.10";
+    public const string Ec = "1.2.840.10045.2.1";
+    public const string Ed25519 = "1.3.101.112";
+    public const string Ed448 = "1.3.101.113";
+    public const string Dsa = "1.2.840.10040.4.1";
+    public const string P256 = "1.2.840.10045.3.1.7";
+    public const string P384 = "1.3.132.0.34";
+    public const string P521 = "1.3.132.0.35";
+    public const string P192 = "1.2.840.10045.3.1.1";
 }

@@ -13,7 +13,7 @@ internal readonly record struct CertificateProblem(MasterConnectionError Error, 
 /// (through the resolver) and the doctor: end-entity rules, keys and signatures on every certificate, names (SAN only,
 /// valid host names, no wildcard over a public suffix), name constraints, and validity on the caller's clock.
 /// </summary>
-internal static class ServerCertificateProfile
+internal static partial class ServerCertificateProfile
 {
     /// <summary>The most name-against-constraint comparisons one chain may cost; beyond it the chain is refused.</summary>
     internal const int MaxNameConstraintComparisons = 1 << 16;
@@ -55,9 +55,9 @@ internal static class ServerCertificateProfile
             }
 
             CheckValidity(f, who, i, seconds, problems);
-            if (f.WeakKeyReason is not null)
+            if (WeakKeyReason(f) is { } weak)
             {
-                problems.Add(new(MasterConnectionError.WeakKey, $"{who} has a key that is refused: {f.WeakKeyReason}",
+                problems.Add(new(MasterConnectionError.WeakKey, $"{who} has a key that is refused: {weak}",
                     i == 0 ? "re-issue the master certificate with an RSA key of at least 2048 bits or an EC P-256/P-384 key" : "re-issue the CA with an RSA key of at least 2048 bits or an EC P-256/P-384 key, then the certificates it signed"));
             }
 

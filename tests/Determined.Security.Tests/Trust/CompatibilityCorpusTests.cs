@@ -341,9 +341,9 @@ public sealed class CompatibilityCorpusTests : IDisposable
                 aboutRoot.Add("Malformed: " + facts.Malformed);
             }
 
-            if (facts.WeakKeyReason is not null)
+            if (ServerCertificateProfile.WeakKeyReason(facts) is { } weak)
             {
-                aboutRoot.Add($"WeakKey ({facts.KeyDescription}): {facts.WeakKeyReason}");
+                aboutRoot.Add($"WeakKey ({facts.KeyDescription}): {weak}");
             }
 
             if (!facts.IsCertificateAuthority)
