@@ -104,7 +104,7 @@ public static class TlsDoctor
         }
         else if (probe is not null)
         {
-            await o.WriteLineAsync($"Connection:     no TLS handshake ({SafeText.Terminal(probe.Error ?? "no error text")}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
+            await o.WriteLineAsync($"Connection:     no TLS handshake ({probe.Failure?.Error.ToString() ?? "no failure recorded"}){(probe.SpeaksPlainHttp ? "; the port answers plain HTTP" : string.Empty)}");
         }
 
         var colour = !Console.IsOutputRedirected;

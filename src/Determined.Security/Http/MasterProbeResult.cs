@@ -16,7 +16,7 @@ public sealed class MasterProbeResult
         Protocol = protocol;
         CipherSuite = cipherSuite;
         SpeaksPlainHttp = speaksPlainHttp;
-        Error = error;
+        ErrorText = error;
     }
 
     /// <summary>Gets the probed URL.</summary>
@@ -40,8 +40,12 @@ public sealed class MasterProbeResult
     /// <summary>Gets the negotiated cipher suite, or <see langword="null"/>.</summary>
     public TlsCipherSuite? CipherSuite { get; }
 
-    /// <summary>Gets why the probe failed, or <see langword="null"/>.</summary>
-    public string? Error { get; }
+    /// <summary>Gets why the probe failed as unclassified text, or <see langword="null"/>.</summary>
+    [Obsolete("Use Failure: the classified failure (its Error, Message and SuggestedFix). Every failed probe has one.")]
+    public string? Error => ErrorText;
+
+    /// <summary>The platform's text of the failure (for messages that quote it).</summary>
+    internal string? ErrorText { get; }
 
     /// <summary>
     /// Gets the classified failure when the probe could not complete a handshake, or <see langword="null"/>: where it

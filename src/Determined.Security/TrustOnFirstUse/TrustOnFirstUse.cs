@@ -132,11 +132,11 @@ public sealed class TrustOnFirstUse
     {
         var url = MasterAddress.Canonicalize(masterUri);
         var probe = await MasterProbe.ProbeAsync(masterUri, certificateName, cancellationToken).ConfigureAwait(false);
-        if (probe.PresentedChain.Count == 0 || probe.Error is not null)
+        if (probe.PresentedChain.Count == 0 || probe.ErrorText is not null)
         {
             // Only a completed handshake proves the server holds the leaf's key; a chain captured from a failed one is
             // never trusted. The probe says where it stopped (refused, unresolved, a proxy, plain HTTP, the handshake).
-            throw probe.Failure ?? new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.Error})", "check the URL and port of the master"), "check the URL and port of the master");
+            throw probe.Failure ?? new MasterConnectionException(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, Messages.Failure(MasterConnectionError.HandshakeFailed, masterUri.IdnHost, null, $"no certificate could be fetched from {url} ({probe.ErrorText})", "check the URL and port of the master"), "check the URL and port of the master");
         }
 
         var chain = VerifiedChain(probe.PresentedChain);

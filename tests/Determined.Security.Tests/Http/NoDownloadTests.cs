@@ -26,7 +26,7 @@ public sealed class NoDownloadTests : IDisposable
         using var server = await OpenSslServer.StartAsync(leaf, TestCertificates.CreateRoot("Unrelated CA"));
 
         var probe = await MasterProbe.ProbeAsync(server.Uri);
-        Assert.Null(probe.Error);
+        Assert.Null(probe.ErrorText);
         Assert.Equal(0, issuerUrl.Requests);
 
         var tofu = new Determined.Security.TrustOnFirstUse(new MasterCertificateStore(Path.Combine(_pki.Directory, "config"))) { Prompt = (_, _) => ValueTask.FromResult(true) };

@@ -32,7 +32,7 @@ public sealed class ProbeProxyTests : IAsyncLifetime
 
         var probe = await MasterProbe.ProbeAsync(_server.Uri);
 
-        Assert.Null(probe.Error);
+        Assert.Null(probe.ErrorText);
         Assert.Equal(2, probe.PresentedChain.Count);
         Assert.Contains(_server.Uri.Authority, proxy.Targets);
     }
@@ -42,14 +42,14 @@ public sealed class ProbeProxyTests : IAsyncLifetime
     {
         await using var proxy = new ConnectProxy("alice", "S3cretPass");
         HttpClient.DefaultProxy = new FixedProxy(new Uri($"http://127.0.0.1:{proxy.Port}"), new NetworkCredential("alice", "S3cretPass"));
-        Assert.Null((await MasterProbe.ProbeAsync(_server.Uri)).Error);
+        Assert.Null((await MasterProbe.ProbeAsync(_server.Uri)).ErrorText);
 
         HttpClient.DefaultProxy = new FixedProxy(new Uri($"http://127.0.0.1:{proxy.Port}"), new NetworkCredential("alice", "WrongPass"));
         var refused = await MasterProbe.ProbeAsync(_server.Uri);
 
         Assert.Empty(refused.PresentedChain);
-        Assert.Contains("(HTTP 407); its credentials (in HTTPS_PROXY) were missing or wrong", refused.Error, StringComparison.Ordinal);
-        Assert.DoesNotContain("WrongPass", refused.Error, StringComparison.Ordinal);
+        Assert.Contains("(HTTP 407); its credentials (in HTTPS_PROXY) were missing or wrong", refused.ErrorText, StringComparison.Ordinal);
+        Assert.DoesNotContain("WrongPass", refused.ErrorText, StringComparison.Ordinal);
         Assert.Equal(1, proxy.Refused);
         Assert.Equal(MasterConnectionError.ProxyFailed, refused.Failure?.Error);
         Assert.DoesNotContain("WrongPass", refused.Failure!.Message, StringComparison.Ordinal);
@@ -79,7 +79,7 @@ public sealed class ProbeProxyTests : IAsyncLifetime
 
         var probe = await MasterProbe.ProbeAsync(_server.Uri);
 
-        Assert.Contains($"the proxy {scheme}://127.0.0.1:{proxy.Port} is not an http:// proxy", probe.Error, StringComparison.Ordinal);
+        Assert.Contains($"the proxy {scheme}://127.0.0.1:{proxy.Port} is not an http:// proxy", probe.ErrorText, StringComparison.Ordinal);
         Assert.Empty(proxy.Targets);
     }
 

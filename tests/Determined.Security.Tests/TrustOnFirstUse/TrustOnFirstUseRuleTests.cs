@@ -171,7 +171,7 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
         });
         var uri = new UriBuilder(relay.Uri) { Scheme = "https" }.Uri;
         var probe = await MasterProbe.ProbeAsync(uri);
-        Assert.True(probe.Error is not null, $"the relay should fail the handshake; probe: {probe.PresentedChain.Count} certificate(s), no error");
+        Assert.True(probe.ErrorText is not null, $"the relay should fail the handshake; probe: {probe.PresentedChain.Count} certificate(s), no error");
         var tofu = NewTofu(_ => true, expected: CertificatePin.Parse(CertificatePin.Sha256Fingerprint(_pki.Leaf)));
 
         var ex = await Assert.ThrowsAsync<MasterConnectionException>(() => tofu.TrustAsync(uri));

@@ -222,7 +222,7 @@ public sealed class TrustOnFirstUseTests : IDisposable
         Assert.NotNull(result.CipherSuite);
         Assert.False(plainResult.SpeaksTls);
         Assert.True(plainResult.SpeaksPlainHttp);
-        Assert.NotNull(plainResult.Error);
+        Assert.NotNull(plainResult.ErrorText);
     }
 
     [Fact]
