@@ -24,7 +24,6 @@ namespace Determined.Sdk;
 /// </remarks>
 public class DeterminedClient : IDisposable
 {
-    private const int MaxErrorTextBytes = 64 * 1024;
 
     /// <summary>The header that carries a task's allocation token.</summary>
     internal const string AllocationTokenHeader = "Grpc-Metadata-x-allocation-token";
@@ -138,7 +137,7 @@ public class DeterminedClient : IDisposable
     public virtual async Task LogoutAsync(CancellationToken cancellationToken = default)
     {
         using var response = await SendAsync(HttpMethod.Post, "api/v1/auth/logout", new StringContent("{}", System.Text.Encoding.UTF8, "application/json"), cancellationToken).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        await ApiErrors.EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         _userToken = null;
     }
 
@@ -159,7 +158,7 @@ public class DeterminedClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(logs);
         using var response = await SendAsync(HttpMethod.Post, "api/v1/task/logs", Json(new TaskLogsRequest { Logs = logs.ToList() }, SdkJsonContext.Default.TaskLogsRequest), cancellationToken).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        await ApiErrors.EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Gets any endpoint as JSON.</summary>
@@ -172,7 +171,7 @@ public class DeterminedClient : IDisposable
     {
         ArgumentNullException.ThrowIfNull(typeInfo);
         using var response = await SendAsync(HttpMethod.Get, path, null, cancellationToken).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        await ApiErrors.EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await ReadAsync(response, typeInfo, cancellationToken).ConfigureAwait(false);
     }
 
@@ -191,7 +190,7 @@ public class DeterminedClient : IDisposable
         ArgumentNullException.ThrowIfNull(requestTypeInfo);
         ArgumentNullException.ThrowIfNull(responseTypeInfo);
         using var response = await SendAsync(method, path, Json(body, requestTypeInfo), cancellationToken).ConfigureAwait(false);
-        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        await ApiErrors.EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await ReadAsync(response, responseTypeInfo, cancellationToken).ConfigureAwait(false);
     }
 
@@ -371,64 +370,8 @@ public class DeterminedClient : IDisposable
         }
     }
 
-    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        if (response.IsSuccessStatusCode)
-        {
-            return;
-        }
-
-        var text = await ReadErrorTextAsync(response, cancellationToken).ConfigureAwait(false);
-        int code = 0;
-        string? reason = null;
-        string? message = null;
-        try
-        {
-            var envelope = JsonSerializer.Deserialize(text, SdkJsonContext.Default.ErrorEnvelope);
-            code = envelope?.Error?.Code ?? envelope?.Code ?? 0;
-            reason = envelope?.Error?.Reason;
-            message = envelope?.Error?.Error ?? envelope?.Message;
-        }
-        catch (JsonException)
-        {
-            message = text.Length > 200 ? text[..200] : text;
-        }
-
-        message = message is null ? null : SafeText.Spaced(message);
-        reason = reason is null ? null : SafeText.Spaced(reason);
-
-        var status = (int)response.StatusCode;
-        var path = response.RequestMessage?.RequestUri?.AbsolutePath;
-        var hint = response.StatusCode switch
-        {
-            HttpStatusCode.Unauthorized => " Fix: log in (det user login, DeterminedClient.LoginAsync) or provide a token (DET_USER_TOKEN, DeterminedClientOptions.Token); inside a task DET_SESSION_TOKEN is used.",
-            HttpStatusCode.Forbidden => " Fix: use a user with the needed permissions.",
-            _ => string.Empty,
-        };
-        throw new DeterminedApiException(response.StatusCode, code, reason, $"The master answered {method(response)} {path} with {status} {reason ?? SafeText.Spaced(response.ReasonPhrase ?? string.Empty)}: {message}.{hint}");
-
-        static string method(HttpResponseMessage r) => r.RequestMessage?.Method.Method ?? "the request";
-    }
-
-    /// <summary>An app's own resilience handler timed out (Polly's TimeoutRejectedException, matched by name so that the
-    /// fast path never loads Polly): the call's deadline, as far as the caller is concerned.</summary>
+    /// <summary>An app's own resilience handler timed out (Polly's TimeoutRejectedException): the call's deadline, as far as
+    /// the caller is concerned. Not inlined, so that only a failed call loads Polly, never the fast path.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private static bool IsResilienceTimeout(Exception ex) => ex is Polly.Timeout.TimeoutRejectedException;
-
-    /// <summary>At most <see cref="MaxErrorTextBytes"/> of an error answer are read: enough for any real error, bounded for a hostile one.</summary>
-    private static async Task<string> ReadErrorTextAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            var buffer = new byte[MaxErrorTextBytes];
-            var total = 0;
-            int n;
-            while (total < buffer.Length && (n = await stream.ReadAsync(buffer.AsMemory(total), cancellationToken).ConfigureAwait(false)) > 0)
-            {
-                total += n;
-            }
-
-            return System.Text.Encoding.UTF8.GetString(buffer, 0, total);
-        }
-    }
 }
