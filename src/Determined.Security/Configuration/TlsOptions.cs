@@ -106,7 +106,7 @@ public sealed class TlsOptions
     public bool RequireEncryption { get; set; }
 
     /// <summary>Creates a copy of these options (the SDK never changes a caller's options).</summary>
-    /// <returns>A new instance with the same values; TlsOptionsCopyTests sets every property by reflection and checks the copy carries it.</returns>
+    /// <returns>A new instance with the same values; OwnershipTests.TlsOptionsClone_CarriesEveryProperty sets every property by reflection and checks the copy carries it.</returns>
     internal TlsOptions Clone() => new()
     {
         MasterCertificateFile = MasterCertificateFile,

@@ -1,7 +1,7 @@
 namespace Determined;
 
 /// <summary>
-/// Every log event id of the SDK, stable across versions (both packages compile this file; docs/CONFIGURATION.md has
+/// Every log event id of the SDK, stable across versions (the SDK logs with them through InternalsVisibleTo; docs/CONFIGURATION.md has
 /// the table): 1xxx trust decisions and rejections, 2xxx trust on first use, 3xxx reloads (Determined.Security);
 /// 4xxx settings and stores, 5xxx the client (Determined.Sdk).
 /// </summary>

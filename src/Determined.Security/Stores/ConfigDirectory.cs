@@ -1,6 +1,6 @@
 namespace Determined;
 
-/// <summary>The rule behind <c>DeterminedConfigDirectory</c> (both packages compile this file).</summary>
+/// <summary>The rule behind <c>DeterminedConfigDirectory</c> (the SDK reaches it through InternalsVisibleTo).</summary>
 internal static class ConfigDirectory
 {
     public static string For(DeterminedEnvironment env)

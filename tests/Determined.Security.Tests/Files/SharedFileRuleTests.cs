@@ -1,7 +1,7 @@
 namespace Determined.Security.Tests.Files;
 
 /// <summary>
-/// The shared file rules both packages compile in: bounded reads (a file too large, or one that reports no length, is
+/// The shared file rules both packages use (Determined.Security owns them; the SDK reaches them through InternalsVisibleTo): bounded reads (a file too large, or one that reports no length, is
 /// refused), the configuration directory, and Python's key order for stores that Determined's CLI also writes.
 /// </summary>
 public sealed class SharedFileRuleTests : IDisposable
