@@ -69,6 +69,9 @@ root.SetAction(async (parse, cancellationToken) =>
         }
     }
 
+    // On SIGTERM the agent stops its tasks and reports to the master before it exits: the host waits for that, as the agent
+    // did before it ran on the host (the default 30 s would cut it short and exit 1).
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = Timeout.InfiniteTimeSpan);
     builder.Services.AddSingleton(config);
     builder.Services.AddSingleton(sp => new CertificateTrustResolver(policy ?? TlsPolicy.Default, sp.GetRequiredService<ILogger<CertificateTrustResolver>>()));
     builder.Services.AddSingleton(sp => new MasterHttpHandlerFactory(sp.GetRequiredService<CertificateTrustResolver>(), sp.GetRequiredService<ILogger<MasterHttpHandlerFactory>>()));

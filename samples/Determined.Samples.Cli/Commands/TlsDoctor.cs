@@ -82,7 +82,7 @@ public static class TlsDoctor
         if (probe is { SpeaksTls: true })
         {
             // The platform may report no suite (TLS_NULL_WITH_NULL_NULL, e.g. on Windows): never print that as the suite.
-            var suite = probe.CipherSuite is { } known && known != System.Net.Security.TlsCipherSuite.TLS_NULL_WITH_NULL_NULL ? known.ToString() : "cipher suite not reported by the platform";
+            var suite = probe.CipherSuite?.ToString() ?? "cipher suite not reported by the platform";
             await o.WriteLineAsync($"Connection:     {probe.Protocol}, {suite}");
             await o.WriteLineAsync("Chain presented:");
             for (var i = 0; i < probe.PresentedChain.Count; i++)

@@ -127,10 +127,9 @@ internal sealed class RetryHandler : DelegatingHandler
         {
             try
             {
-                // Each attempt records its own progress: one that gets further than the last may reach the master, and
-                // then the earlier "nothing was sent" no longer describes the call (see LastUnreachable).
-                ConnectionProgress.Reset(request);
-                ((IDictionary<string, object?>)request.Options).Remove(s_waiting.Key);
+                // An attempt that gets further than the last one may have reached the master: the earlier "nothing was
+                // sent" no longer describes the call.
+                ForgetUnreachable(request);
                 return await base.SendAsync(request, cancellationToken).ConfigureAwait(false);
             }
             catch (MasterConnectionException ex) when (_maxRetries > 0 && !cancellationToken.IsCancellationRequested && (_boundedByDeadline || unreachable < _maxRetries) && IsRetryableUntilDeadline(request, ex))
@@ -145,7 +144,6 @@ internal sealed class RetryHandler : DelegatingHandler
                 var delay = UnreachableBackoff(unreachable);
                 Log.WaitingForMaster(_logger, request.Method.Method, request.RequestUri!.AbsolutePath, ex.Error, (long)delay.TotalMilliseconds, unreachable + 1);
                 _telemetry.Retries.Add(1, new KeyValuePair<string, object?>("http.request.method", request.Method.Method));
-                request.Options.Set(s_waiting, true);
                 await Task.Delay(delay, _time ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);
             }
         }
@@ -214,18 +212,11 @@ internal sealed class RetryHandler : DelegatingHandler
 
     private static void LastUnreachable(HttpRequestMessage request, MasterConnectionException failure) => request.Options.Set(s_lastUnreachable, failure);
 
-    /// <summary>
-    /// The last failure to reach the master before the request's deadline ended its retries, if the attempt under way then
-    /// had sent nothing: the deadline fell in the wait before the next attempt, or while the next attempt was dialling or in
-    /// its TLS handshake. Null once an attempt's connection was ready for the request, or it went out on a pooled connection
-    /// (then it may have reached the master).
-    /// </summary>
-    internal static MasterConnectionException? LastUnreachable(HttpRequestMessage request) =>
-        (request.Options.TryGetValue(s_waiting, out var waiting) && waiting) || ConnectionProgress.Phase(request) is ConnectionProgress.Connecting or ConnectionProgress.TlsHandshake
-            ? request.Options.TryGetValue(s_lastUnreachable, out var failure) ? failure : null
-            : null;
+    private static void ForgetUnreachable(HttpRequestMessage request) => ((IDictionary<string, object?>)request.Options).Remove(s_lastUnreachable.Key);
 
-    private static readonly HttpRequestOptionsKey<bool> s_waiting = new("Determined.WaitingForMaster");
+    /// <summary>The last failure to reach the master before the request's deadline ended its retries, if any.</summary>
+    internal static MasterConnectionException? LastUnreachable(HttpRequestMessage request) =>
+        request.Options.TryGetValue(s_lastUnreachable, out var failure) ? failure : null;
 
     private static readonly TimeSpan s_minUnreachableDelay = TimeSpan.FromMilliseconds(100);
 

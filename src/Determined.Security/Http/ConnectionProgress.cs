@@ -21,14 +21,6 @@ internal static class ConnectionProgress
         request?.Options.Set(s_phase, phase);
     }
 
-    /// <summary>Forgets the phase and endpoints recorded by an earlier attempt of the same request.</summary>
-    public static void Reset(HttpRequestMessage request)
-    {
-        var options = (IDictionary<string, object?>)request.Options;
-        options.Remove(s_phase.Key);
-        options.Remove(s_tried.Key);
-    }
-
     public static string? Phase(HttpRequestMessage request) => request.Options.TryGetValue(s_phase, out var phase) ? phase : null;
 
     /// <summary>Records the endpoints a connection was dialled to, e.g. <c>localhost:8443 (::1, 127.0.0.1)</c>.</summary>

@@ -72,7 +72,9 @@ public static class MasterProbe
                 },
                 cts.Token).ConfigureAwait(false);
 #pragma warning restore CA5359
-            return new MasterProbeResult(masterUri, targetHost, presented, ssl.SslProtocol, ssl.NegotiatedCipherSuite, speaksPlainHttp: false, error: null);
+            // Some platforms (Windows under Wine, seen) report no suite: TLS_NULL_WITH_NULL_NULL is "unknown", never a suite in use.
+            var suite = ssl.NegotiatedCipherSuite is var negotiated && negotiated != TlsCipherSuite.TLS_NULL_WITH_NULL_NULL ? negotiated : (TlsCipherSuite?)null;
+            return new MasterProbeResult(masterUri, targetHost, presented, ssl.SslProtocol, suite, speaksPlainHttp: false, error: null);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or CryptographicException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {

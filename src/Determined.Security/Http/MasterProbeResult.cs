@@ -37,7 +37,7 @@ public sealed class MasterProbeResult
     /// <summary>Gets the negotiated protocol, or <see langword="null"/>.</summary>
     public SslProtocols? Protocol { get; }
 
-    /// <summary>Gets the negotiated cipher suite, or <see langword="null"/>.</summary>
+    /// <summary>Gets the negotiated cipher suite, or <see langword="null"/> when no handshake completed or the platform did not report it.</summary>
     public TlsCipherSuite? CipherSuite { get; }
 
     /// <summary>Gets why the probe failed as unclassified text, or <see langword="null"/>.</summary>
