@@ -7,7 +7,7 @@ using Determined.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 
-namespace Determined.Security.Tests.Trust;
+namespace Determined.Security.Tests.Verification;
 
 /// <summary>
 /// The server-certificate profile (docs/SECURITY-PROFILE.md), socket-free through
