@@ -120,6 +120,7 @@ public static class TestCertificates
         };
     }
 
+    /// <summary>A self-signed RSA 2048 root (keyCertSign, cRLSign), valid from a day ago for five years.</summary>
     public static X509Certificate2 CreateRsaRoot(string name = "Test RSA Root CA")
     {
         using var key = RSA.Create(2048);
