@@ -1,4 +1,5 @@
 using Determined.Security;
+using Determined.Testing;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

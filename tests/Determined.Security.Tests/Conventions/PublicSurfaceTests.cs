@@ -6,7 +6,7 @@ namespace Determined.Security.Tests.Conventions;
 /// <summary>The members of the public surface that other tests reach only indirectly (or in child processes): each one once, for real.</summary>
 public sealed class PublicSurfaceTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

@@ -12,7 +12,7 @@ public sealed class TelemetryTestGroup;
 [Collection(nameof(TelemetryTests))]
 public sealed class TelemetryTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

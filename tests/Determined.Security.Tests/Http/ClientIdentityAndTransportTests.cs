@@ -14,7 +14,7 @@ namespace Determined.Security.Tests.Http;
 
 public sealed class ClientIdentityAndTransportTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

@@ -153,7 +153,7 @@ public sealed class ConnectionFailureTests
         Assert.True(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", port, CancellationToken.None));
         await accept;
 
-        using var pki = new Pki();
+        using var pki = new TestPki();
         await using var tls = await TlsTestServer.StartAsync(pki.Leaf, pki.Intermediate);
         Assert.False(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", tls.Port, CancellationToken.None));
         Assert.False(await MasterProbe.ClosesAtOnceAsync("127.0.0.1", HostileServer.ClosedPort(), CancellationToken.None));

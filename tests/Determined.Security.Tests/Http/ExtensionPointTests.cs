@@ -7,7 +7,7 @@ namespace Determined.Security.Tests.Http;
 /// <summary>The documented extension points are what the handler pipeline really calls, also after a reload.</summary>
 public sealed class ExtensionPointTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

@@ -11,7 +11,7 @@ namespace Determined.Security.Tests.Http;
 [Collection(ProcessWideTelemetry.Name)]
 public sealed class ProbeProxyTests : IAsyncLifetime
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
     private readonly IWebProxy _original = HttpClient.DefaultProxy;
     private TlsTestServer _server = null!;
 

@@ -8,7 +8,7 @@ namespace Determined.Security.Tests.Identity;
 
 public sealed class CipherAndReloadTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

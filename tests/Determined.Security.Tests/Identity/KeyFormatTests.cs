@@ -7,7 +7,7 @@ namespace Determined.Security.Tests.Identity;
 /// <summary>Client identities and trust stores in every format users bring (files made by real openssl and keytool).</summary>
 public sealed class KeyFormatTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

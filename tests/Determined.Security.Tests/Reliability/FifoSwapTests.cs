@@ -11,7 +11,7 @@ namespace Determined.Security.Tests.Reliability;
 /// </summary>
 public sealed class FifoSwapTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

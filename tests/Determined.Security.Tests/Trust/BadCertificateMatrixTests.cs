@@ -10,7 +10,7 @@ namespace Determined.Security.Tests.Trust;
 /// </summary>
 public sealed class BadCertificateMatrixTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public static TheoryData<string, MasterConnectionError> Defects => new()
     {

@@ -12,7 +12,7 @@ namespace Determined.Security.Tests.Trust;
 /// </summary>
 public sealed class DeploymentRotationTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

@@ -6,7 +6,7 @@ namespace Determined.Security.Tests.Trust;
 
 public sealed partial class DocumentedErrorTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

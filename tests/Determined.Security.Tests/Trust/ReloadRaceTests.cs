@@ -6,7 +6,7 @@ namespace Determined.Security.Tests.Trust;
 /// <summary>Reloading trust files: races, failed rebuilds, replacements that keep size and time (found by review).</summary>
 public sealed class ReloadRaceTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

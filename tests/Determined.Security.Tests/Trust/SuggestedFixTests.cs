@@ -10,7 +10,7 @@ namespace Determined.Security.Tests.Trust;
 /// </summary>
 public sealed partial class SuggestedFixTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

@@ -5,7 +5,7 @@ namespace Determined.Security.Tests.Trust;
 
 public sealed class TlsPolicyValidationTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

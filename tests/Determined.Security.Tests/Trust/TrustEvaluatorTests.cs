@@ -20,21 +20,21 @@ public sealed class TrustEvaluatorTests : IDisposable
     private static readonly DateTimeOffset Start = new(2030, 6, 1, 0, 0, 0, TimeSpan.Zero);
 
     private readonly Clock _clock = new(Start);
-    private readonly (X509Certificate2 Certificate, ECDsa Key) _root;
-    private readonly (X509Certificate2 Certificate, ECDsa Key) _intermediate;
+    private readonly TestCertificates.Issued _root;
+    private readonly TestCertificates.Issued _intermediate;
     private readonly MeterCapture _meter = new(SecurityTelemetry.MeterName);
 
     public TrustEvaluatorTests()
     {
-        _root = Ca("Evaluator Root", null, new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2035, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        _intermediate = Ca("Evaluator Intermediate", _root, new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2034, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        _root = TestCertificates.Issue(null, Authority("Evaluator Root", new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2035, 1, 1, 0, 0, 0, TimeSpan.Zero)));
+        _intermediate = TestCertificates.Issue(_root, Authority("Evaluator Intermediate", new(2030, 1, 1, 0, 0, 0, TimeSpan.Zero), new(2034, 1, 1, 0, 0, 0, TimeSpan.Zero)));
     }
 
     public void Dispose()
     {
         _meter.Dispose();
-        _root.Key.Dispose();
-        _intermediate.Key.Dispose();
+        _root.Key?.Dispose();
+        _intermediate.Key?.Dispose();
     }
 
     [Fact]
@@ -248,8 +248,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void ExpiryWarning_CaAndLeafEndTogether_NamesTheServerCertificate()
     {
         using var logs = new FakeLoggerFactory();
-        var ca = Ca("Ends Together CA", _root, Start.AddDays(-30), Start.AddDays(5));
-        var leaf = Issue("together.example.com", ca, Start.AddDays(-1), Start.AddDays(5), 0);
+        var ca = TestCertificates.Issue(_root, Authority("Ends Together CA", Start.AddDays(-30), Start.AddDays(5)));
+        var leaf = TestCertificates.Issue(ca, Server("together.example.com", Start.AddDays(-1), Start.AddDays(5))).Certificate;
         var evaluator = new TrustEvaluator(Policy(new TlsOptions()), logs.CreateLogger("t"), _clock, null);
 
         evaluator.ValidateCertificate(new Uri("https://together.example.com"), leaf, [ca.Certificate]);
@@ -261,8 +261,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     [Fact]
     public void ValidateCertificate_Refused_ReportsTheChainErrorAndEveryPresentedCertificate()
     {
-        var stranger = Ca("Stranger CA", null, Start.AddDays(-30), Start.AddDays(300));
-        var leaf = Issue("validate.example.com", stranger, Start.AddDays(-1), Start.AddDays(30), 0);
+        var stranger = TestCertificates.Issue(null, Authority("Stranger CA", Start.AddDays(-30), Start.AddDays(300)));
+        var leaf = TestCertificates.Issue(stranger, Server("validate.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
 
         var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://validate.example.com"), leaf, [stranger.Certificate]));
 
@@ -305,9 +305,9 @@ public sealed class TrustEvaluatorTests : IDisposable
         // Rule 18 (docs/SECURITY-PROFILE.md): one key certified twice under the same name, once with name constraints that
         // exclude the master. Whichever the platform tries first, the path through the unconstrained one is found.
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, RawExtensions.NameConstraints(null, ["alt.example.com"]));
-        var plain = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key);
-        var leaf = Issue("alt.example.com", plain, Start.AddDays(-1), Start.AddDays(30), 0);
+        var constrained = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key, Extensions = [RawExtensions.NameConstraints(null, ["alt.example.com"])] });
+        var plain = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key });
+        var leaf = TestCertificates.Issue(plain, Server("alt.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
         var uri = new Uri("https://alt.example.com");
         var evaluator = Evaluator();
 
@@ -324,9 +324,9 @@ public sealed class TrustEvaluatorTests : IDisposable
         // The unconstrained certificate of the same key has expired by the resolver's clock: the other path reaches the
         // root, but the profile refuses it, so the chain is refused for the constraint of the first.
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var constrained = Ca("Alternative Intermediate", _root, Start.AddDays(-30), Start.AddDays(300), key, RawExtensions.NameConstraints(null, ["alt2.example.com"]));
-        var expired = Ca("Alternative Intermediate", _root, Start.AddDays(-300), Start.AddDays(-1), key);
-        var leaf = Issue("alt2.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
+        var constrained = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key, Extensions = [RawExtensions.NameConstraints(null, ["alt2.example.com"])] });
+        var expired = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-300), Start.AddDays(-1)) with { Key = key });
+        var leaf = TestCertificates.Issue(constrained, Server("alt2.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
 
         var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://alt2.example.com"), leaf, [constrained.Certificate, expired.Certificate]));
 
@@ -337,8 +337,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void PinnedAdded_ChainUnderASystemRoot_IsAcceptedAndSaysSo()
     {
         using var logs = new FakeLoggerFactory();
-        var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
-        var leaf = Issue("system.example.com", system, Start.AddDays(-1), Start.AddDays(30), 0);
+        var system = TestCertificates.Issue(null, Authority("System Root", Start.AddDays(-30), Start.AddDays(900)));
+        var leaf = TestCertificates.Issue(system, Server("system.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
         var evaluator = new TrustEvaluator(Policy(new TlsOptions()), logs.CreateLogger("t"), _clock, [system.Certificate]);
 
         evaluator.ValidateCertificate(new Uri("https://system.example.com"), leaf, null);
@@ -350,9 +350,9 @@ public sealed class TrustEvaluatorTests : IDisposable
     [Fact]
     public void PinnedAdded_ChainUnderASystemRootRefused_CarriesWhatTheSystemBuildReported()
     {
-        var system = Ca("System Root", null, Start.AddDays(-30), Start.AddDays(900));
-        var constrained = Ca("System Constrained CA", system, Start.AddDays(-30), Start.AddDays(900), extra: RawExtensions.NameConstraints(null, ["refused.example.com"]));
-        var leaf = Issue("refused.example.com", constrained, Start.AddDays(-1), Start.AddDays(30), 0);
+        var system = TestCertificates.Issue(null, Authority("System Root", Start.AddDays(-30), Start.AddDays(900)));
+        var constrained = TestCertificates.Issue(system, Authority("System Constrained CA", Start.AddDays(-30), Start.AddDays(900)) with { Extensions = [RawExtensions.NameConstraints(null, ["refused.example.com"])] });
+        var leaf = TestCertificates.Issue(constrained, Server("refused.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
         var evaluator = new TrustEvaluator(Policy(new TlsOptions()), NullLogger.Instance, _clock, [system.Certificate]);
 
         var ex = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(new Uri("https://refused.example.com"), leaf, [constrained.Certificate]));
@@ -382,7 +382,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     {
         using var named = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         using var explicitCurve = ECDsa.Create(named.ExportExplicitParameters(false));
-        var leaf = Issue("explicit.example.com", _intermediate, Start.AddDays(-1), Start.AddDays(30), 0, explicitCurve.ExportSubjectPublicKeyInfo());
+        var leaf = TestCertificates.Issue(_intermediate, Server("explicit.example.com", Start.AddDays(-1), Start.AddDays(30)) with { PublicKey = () => PublicKey.CreateFromSubjectPublicKeyInfo(explicitCurve.ExportSubjectPublicKeyInfo(), out _) }).Certificate;
 
         var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://explicit.example.com"), leaf, withIntermediate ? [_intermediate.Certificate] : null));
 
@@ -393,8 +393,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     [Fact]
     public void ValidateCertificate_CaWhoseExtendedKeyUsageExcludesServers_IsRefusedNamingTheCa()
     {
-        var clientOnly = Ca("Client Only CA", _root, Start.AddDays(-30), Start.AddDays(300), extra: new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ClientAuth)], false));
-        var leaf = Issue("eku.example.com", clientOnly, Start.AddDays(-1), Start.AddDays(30), 0);
+        var clientOnly = TestCertificates.Issue(_root, Authority("Client Only CA", Start.AddDays(-30), Start.AddDays(300)) with { Extensions = [new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ClientAuth)], false)] });
+        var leaf = TestCertificates.Issue(clientOnly, Server("eku.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
 
         var ex = Assert.Throws<MasterConnectionException>(() => Evaluator().ValidateCertificate(new Uri("https://eku.example.com"), leaf, [clientOnly.Certificate]));
 
@@ -424,8 +424,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void ValidateCertificate_PinnedRootWithAForeignKeyIdentifier_IsNoAnchor_AndTheFixSaysHowToRecreateIt()
     {
         var foreign = X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(RandomNumberGenerator.GetBytes(20));
-        var root = Ca("Foreign Key Id Root", null, Start.AddDays(-30), Start.AddDays(900), extra: foreign);
-        var leaf = Issue("foreign.example.com", root, Start.AddDays(-1), Start.AddDays(30), 0);
+        var root = TestCertificates.Issue(null, Authority("Foreign Key Id Root", Start.AddDays(-30), Start.AddDays(900)) with { Extensions = [foreign] });
+        var leaf = TestCertificates.Issue(root, Server("foreign.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
         var evaluator = Evaluator(root.Certificate);
 
         var ex = Assert.Throws<MasterConnectionException>(() => evaluator.ValidateCertificate(new Uri("https://foreign.example.com"), leaf, null));
@@ -438,8 +438,8 @@ public sealed class TrustEvaluatorTests : IDisposable
     public void ExpiryWarning_CaExpiresBeforeTheLeaf_NamesTheCa()
     {
         using var logs = new FakeLoggerFactory();
-        var ca = Ca("Short Lived CA", _root, Start.AddDays(-30), Start.AddDays(5));
-        var leaf = Issue("short.example.com", ca, Start.AddDays(-1), Start.AddDays(20), 0);
+        var ca = TestCertificates.Issue(_root, Authority("Short Lived CA", Start.AddDays(-30), Start.AddDays(5)));
+        var leaf = TestCertificates.Issue(ca, Server("short.example.com", Start.AddDays(-1), Start.AddDays(20))).Certificate;
         var evaluator = new TrustEvaluator(Policy(new TlsOptions { CertificateExpiryWarning = TimeSpan.FromDays(30) }), logs.CreateLogger("t"), _clock, null);
 
         evaluator.ValidateCertificate(new Uri("https://short.example.com"), leaf, [ca.Certificate]);
@@ -477,42 +477,22 @@ public sealed class TrustEvaluatorTests : IDisposable
     private double AcceptedCount() => _meter.Sum("determined.security.handshakes", "result", "accepted");
 
     private X509Certificate2 Leaf(string dns, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, int rsaBits = 0) =>
-        Issue(dns, _intermediate, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200), rsaBits);
+        TestCertificates.Issue(_intermediate, Server(dns, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200)) with { NewKey = rsaBits > 0 ? () => RSA.Create(rsaBits) : null }).Certificate;
 
-    private static (X509Certificate2 Certificate, ECDsa Key) Ca(string name, (X509Certificate2 Certificate, ECDsa Key)? issuer, DateTimeOffset from, DateTimeOffset to, ECDsa? sharedKey = null, X509Extension? extra = null)
+    /// <summary>A CA as these tests make them: EC P-256 unless given a key, no authorityKeyIdentifier.</summary>
+    private static TestCertificates.CertificateSpec Authority(string name, DateTimeOffset from, DateTimeOffset to) =>
+        new TestCertificates.CertificateSpec { NotBefore = from, NotAfter = to, NoAuthorityKeyIdentifier = true }.Authority(name);
+
+    /// <summary>A server certificate for <paramref name="dns"/> (subject CN and DNS SAN), serverAuth, digitalSignature and keyEncipherment whatever the key, no subjectKeyIdentifier.</summary>
+    private static TestCertificates.CertificateSpec Server(string dns, DateTimeOffset from, DateTimeOffset to) => new()
     {
-        var key = sharedKey ?? ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        if (extra is not null)
-        {
-            request.CertificateExtensions.Add(extra);
-        }
-
-        var certificate = issuer is { } i
-            ? request.Create(i.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(i.Key), from, to, RandomNumberGenerator.GetBytes(8).Prepend((byte)0x01).ToArray())
-            : request.CreateSelfSigned(from, to);
-        return (X509CertificateLoader.LoadCertificate(certificate.RawData), key);
-    }
-
-    private static X509Certificate2 Issue(string dns, (X509Certificate2 Certificate, ECDsa Key) issuer, DateTimeOffset from, DateTimeOffset to, int rsaBits, byte[]? subjectPublicKeyInfo = null)
-    {
-        using AsymmetricAlgorithm key = rsaBits > 0 ? RSA.Create(rsaBits) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = subjectPublicKeyInfo is not null
-            ? new CertificateRequest(new X500DistinguishedName("CN=" + dns), PublicKey.CreateFromSubjectPublicKeyInfo(subjectPublicKeyInfo, out _), HashAlgorithmName.SHA256)
-            : key is RSA rsa ? new CertificateRequest("CN=" + dns, rsa, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1) : new CertificateRequest("CN=" + dns, (ECDsa)key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(dns);
-        request.CertificateExtensions.Add(san.Build());
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Certificate, true, false));
-        using var certificate = request.Create(issuer.Certificate.SubjectName, X509SignatureGenerator.CreateForECDsa(issuer.Key), from, to, RandomNumberGenerator.GetBytes(8).Prepend((byte)0x01).ToArray());
-        return X509CertificateLoader.LoadCertificate(certificate.RawData);
-    }
+        Subject = "CN=" + dns,
+        Dns = [dns],
+        NotBefore = from,
+        NotAfter = to,
+        KeyUsage = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment,
+        SubjectKeyIdentifier = false,
+    };
 
     /// <summary>A clock the test sets, forwards or backwards.</summary>
     private sealed class Clock(DateTimeOffset now) : TimeProvider

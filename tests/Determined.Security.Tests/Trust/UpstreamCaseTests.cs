@@ -9,7 +9,7 @@ namespace Determined.Security.Tests.Trust;
 /// <summary>The cases Determined's own tests check (REFERENCE.md §6), against real Kestrel on 127.0.0.1.</summary>
 public sealed class UpstreamCaseTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     public void Dispose() => _pki.Dispose();
 

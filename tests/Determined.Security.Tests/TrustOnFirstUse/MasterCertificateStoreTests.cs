@@ -7,7 +7,7 @@ namespace Determined.Security.Tests.TrustOnFirstUse;
 
 public sealed class MasterCertificateStoreTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
 
     private string StoreDir => Path.Combine(_pki.Directory, "config");
 

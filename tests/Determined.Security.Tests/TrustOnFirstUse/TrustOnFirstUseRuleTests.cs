@@ -16,7 +16,7 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
 {
     private const string FirstUseCounter = "determined.security.trust_on_first_use";
 
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
     private readonly FakeLoggerFactory _logs = new();
     private readonly MeterCapture _meter = new(SecurityTelemetry.MeterName);
 

@@ -9,7 +9,7 @@ namespace Determined.Security.Tests.TrustOnFirstUse;
 /// <summary>The whole trust-on-first-use flow against real Kestrel on 127.0.0.1.</summary>
 public sealed class TrustOnFirstUseTests : IDisposable
 {
-    private readonly Pki _pki = new();
+    private readonly TestPki _pki = new();
     private readonly FakeLoggerFactory _logs = new();
 
     public void Dispose()

@@ -7,7 +7,7 @@ using Determined.Testing;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
 
-namespace Determined.Security.Tests.Trust;
+namespace Determined.Security.Tests.Verification;
 
 /// <summary>
 /// The server-certificate profile (docs/SECURITY-PROFILE.md), socket-free through
@@ -26,15 +26,18 @@ public sealed class ServerCertificateProfileTests
     private static readonly DateTimeOffset ValidTo = new(2031, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private static readonly DateTimeOffset Clock = new(2030, 6, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The leaf every scenario starts from: master.example.com (subject and DNS SAN), serverAuth, EC P-256, valid only in 2030; <c>Master.Authority(name)</c> is a CA with the same dates.</summary>
+    private static readonly TestCertificates.CertificateSpec Master = new() { NotBefore = ValidFrom, NotAfter = ValidTo };
+
     private readonly ITestOutputHelper _output;
-    private readonly Issued _root;
-    private readonly Issued _intermediate;
+    private readonly TestCertificates.Issued _root;
+    private readonly TestCertificates.Issued _intermediate;
 
     public ServerCertificateProfileTests(ITestOutputHelper output)
     {
         _output = output;
-        _root = Issue(null, Ca("Profile Test Root"));
-        _intermediate = Issue(_root, Ca("Profile Test Intermediate"));
+        _root = TestCertificates.Issue(null, Master.Authority("Profile Test Root"));
+        _intermediate = TestCertificates.Issue(_root, Master.Authority("Profile Test Intermediate"));
     }
 
     public static TheoryData<string> AcceptedScenarios => new()
@@ -145,7 +148,7 @@ public sealed class ServerCertificateProfileTests
     public void ValidateCertificate_ClockAtNotAfterThenOneSecondLater_AcceptsThenRefusesAsExpired()
     {
         var notAfter = new DateTimeOffset(2030, 9, 15, 12, 30, 45, TimeSpan.Zero);
-        var s = Chain(Leaf(new CertSpec { NotAfter = notAfter }));
+        var s = Chain(Leaf(Master with { NotAfter = notAfter }));
 
         Assert.Null(Validate(s, notAfter));
         var ex = AssertRefused(s, MasterConnectionError.Expired, "one second after notAfter", notAfter.AddSeconds(1));
@@ -158,8 +161,8 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_ExpiredIntermediate_MessageNamesTheCaCertificate()
     {
-        var ca = Issue(_root, Ca("Expired Intermediate") with { NotAfter = Clock.AddSeconds(-1) });
-        var s = Under(ca, new CertSpec());
+        var ca = TestCertificates.Issue(_root, Master.Authority("Expired Intermediate") with { NotAfter = Clock.AddSeconds(-1) });
+        var s = Under(ca, Master);
 
         var ex = AssertRefused(s, MasterConnectionError.Expired, "expired intermediate");
 
@@ -171,7 +174,7 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_ExpiredLeaf_MessageNamesTheServerCertificate()
     {
-        var s = Chain(Leaf(new CertSpec { NotAfter = Clock.AddSeconds(-1) }));
+        var s = Chain(Leaf(Master with { NotAfter = Clock.AddSeconds(-1) }));
 
         var ex = AssertRefused(s, MasterConnectionError.Expired, "expired leaf");
 
@@ -183,8 +186,8 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_IntermediateNotYetValid_MessageNamesTheCaCertificate()
     {
-        var ca = Issue(_root, Ca("Future Intermediate") with { NotBefore = Clock.AddDays(1) });
-        var s = Under(ca, new CertSpec());
+        var ca = TestCertificates.Issue(_root, Master.Authority("Future Intermediate") with { NotBefore = Clock.AddDays(1) });
+        var s = Under(ca, Master);
 
         var ex = AssertRefused(s, MasterConnectionError.NotYetValid, "intermediate not yet valid");
 
@@ -230,7 +233,7 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_MutatedLeafOrIntermediate_ThrowsNothingButMasterConnectionException()
     {
-        var ca = Issue(_root, Ca("Fuzz Intermediate") with
+        var ca = TestCertificates.Issue(_root, Master.Authority("Fuzz Intermediate") with
         {
             Extensions =
             [
@@ -238,7 +241,7 @@ public sealed class ServerCertificateProfileTests
                 new X509AuthorityInformationAccessExtension(["http://ocsp.example.com"], ["http://ca.example.com/root.crt"]),
             ],
         });
-        var leaf = Issue(ca, new CertSpec
+        var leaf = TestCertificates.Issue(ca, Master with
         {
             Dns = ["master.example.com", "*.masters.example.com"],
             Ips = ["10.1.2.3", "::1"],
@@ -323,9 +326,9 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_HundredIntermediatesWithOneSubject_IsRefusedQuickly()
     {
-        var sameName = Enumerable.Range(0, 100).Select(_ => Issue(_root, Ca("Same Name CA")).Certificate).ToArray();
-        var hiddenIssuer = Issue(_root, Ca("Same Name CA"));
-        var leaf = Issue(hiddenIssuer, new CertSpec { NoAuthorityKeyIdentifier = true }).Certificate;
+        var sameName = Enumerable.Range(0, 100).Select(_ => TestCertificates.Issue(_root, Master.Authority("Same Name CA")).Certificate).ToArray();
+        var hiddenIssuer = TestCertificates.Issue(_root, Master.Authority("Same Name CA"));
+        var leaf = TestCertificates.Issue(hiddenIssuer, Master with { NoAuthorityKeyIdentifier = true }).Certificate;
         var s = new Scenario(Url, leaf, sameName, [_root.Certificate]);
         Assert.Null(Validate(s with { Intermediates = [hiddenIssuer.Certificate] }));
 
@@ -342,8 +345,8 @@ public sealed class ServerCertificateProfileTests
     public void ValidateCertificate_TwoThousandConstraintsAndTwoThousandNames_IsRefusedQuickly()
     {
         var names = Enumerable.Range(0, 2000).Select(i => $"n{i}.example.com").Append("master.example.com").ToArray();
-        var ca = Issue(_root, Ca("Many Constraints CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
-        var leaf = Issue(ca, new CertSpec { Dns = names }).Certificate;
+        var ca = TestCertificates.Issue(_root, Master.Authority("Many Constraints CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
+        var leaf = TestCertificates.Issue(ca, Master with { Dns = names }).Certificate;
         var s = new Scenario(Url, leaf, [ca.Certificate], [_root.Certificate]);
 
         var watch = Stopwatch.StartNew();
@@ -361,8 +364,8 @@ public sealed class ServerCertificateProfileTests
     public void ValidateCertificate_NameConstraintComparisonBudget_RefusesBeyond65536(int count, bool accepted)
     {
         var names = Enumerable.Range(0, count - 1).Select(i => $"n{i}.example.com").Append("master.example.com").ToArray();
-        var ca = Issue(_root, Ca("Budget CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
-        var s = new Scenario(Url, Issue(ca, new CertSpec { Dns = names }).Certificate, [ca.Certificate], [_root.Certificate]);
+        var ca = TestCertificates.Issue(_root, Master.Authority("Budget CA") with { Extensions = [RawExtensions.NameConstraints(names, null)] });
+        var s = new Scenario(Url, TestCertificates.Issue(ca, Master with { Dns = names }).Certificate, [ca.Certificate], [_root.Certificate]);
 
         if (accepted)
         {
@@ -378,7 +381,7 @@ public sealed class ServerCertificateProfileTests
     [Fact]
     public void ValidateCertificate_SeveralDefects_MessageHasPrimaryFirstOneFixAndPunctuatedAlsoSentences()
     {
-        var leaf = Leaf(new CertSpec
+        var leaf = Leaf(Master with
         {
             NewKey = () => RSA.Create(1024),
             Usages = [ClientAuth],
@@ -426,115 +429,115 @@ public sealed class ServerCertificateProfileTests
 
             // 1. End-entity.
             case "end-entity/pinned-self-signed-ca-with-san":
-                var self = Issue(null, new CertSpec { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
+                var self = TestCertificates.Issue(null, Master with { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
                 return new Scenario(Url, self, [], [self]);
             case "end-entity/pinned-self-issued-ca-signed-by-another-key":
             {
                 // Subject = issuer = CN=master.example.com, CA:TRUE with the master's SAN, but signed by another key: it
                 // looks like the pinned self-signed master, yet the platform cannot verify it as a root. Refused.
-                var signer = Issue(null, Ca("master.example.com"));
-                var impostor = Issue(signer, new CertSpec { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
+                var signer = TestCertificates.Issue(null, Master.Authority("master.example.com"));
+                var impostor = TestCertificates.Issue(signer, Master with { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }).Certificate;
                 return new Scenario(Url, impostor, [], [impostor]);
             }
 
             case "end-entity/no-eku":
-                return Chain(Leaf(new CertSpec { Usages = null }));
+                return Chain(Leaf(Master with { Usages = null }));
             case "end-entity/key-usage-key-agreement-only":
-                return Chain(Leaf(new CertSpec { KeyUsage = X509KeyUsageFlags.KeyAgreement }));
+                return Chain(Leaf(Master with { KeyUsage = X509KeyUsageFlags.KeyAgreement }));
             case "end-entity/ca-leaf-issued-by-ca-with-san":
-                return Chain(Leaf(new CertSpec { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }));
+                return Chain(Leaf(Master with { IsCa = true, KeyUsage = X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.DigitalSignature }));
             case "end-entity/key-usage-without-tls-bits":
-                return Chain(Leaf(new CertSpec { KeyUsage = X509KeyUsageFlags.NonRepudiation | X509KeyUsageFlags.DataEncipherment }));
+                return Chain(Leaf(Master with { KeyUsage = X509KeyUsageFlags.NonRepudiation | X509KeyUsageFlags.DataEncipherment }));
             case "end-entity/non-ca-with-key-cert-sign":
-                return Chain(Leaf(new CertSpec { KeyUsage = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign }));
+                return Chain(Leaf(Master with { KeyUsage = X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyCertSign }));
             case "end-entity/eku-client-auth-only":
-                return Chain(Leaf(new CertSpec { Usages = [ClientAuth] }));
+                return Chain(Leaf(Master with { Usages = [ClientAuth] }));
             case "end-entity/eku-any-only":
-                return Chain(Leaf(new CertSpec { Usages = [AnyExtendedKeyUsage] }));
+                return Chain(Leaf(Master with { Usages = [AnyExtendedKeyUsage] }));
             case "end-entity/eku-server-auth-and-any":
-                return Chain(Leaf(new CertSpec { Usages = [ServerAuth, AnyExtendedKeyUsage] }));
+                return Chain(Leaf(Master with { Usages = [ServerAuth, AnyExtendedKeyUsage] }));
             case "end-entity/intermediate-eku-server-auth":
-                return Under(Issue(_root, Ca("Server Auth CA") with { Usages = [ServerAuth] }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("Server Auth CA") with { Usages = [ServerAuth] }), Master);
             case "end-entity/intermediate-eku-client-auth-only":
-                return Under(Issue(_root, Ca("Client Auth CA") with { Usages = [ClientAuth] }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("Client Auth CA") with { Usages = [ClientAuth] }), Master);
 
             // 2. Keys and signatures on every certificate.
             case "keys/rsa-2048-intermediate":
-                return Under(Issue(_root, Ca("RSA 2048 Intermediate") with { NewKey = () => RSA.Create(2048) }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 2048 Intermediate") with { NewKey = () => RSA.Create(2048) }), Master);
             case "keys/rsa-1024-intermediate":
-                return Under(Issue(_root, Ca("RSA 1024 Intermediate") with { NewKey = () => RSA.Create(1024) }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 1024 Intermediate") with { NewKey = () => RSA.Create(1024) }), Master);
             case "keys/rsa-2048-leaf":
-                return Chain(Leaf(new CertSpec { NewKey = () => RSA.Create(2048) }));
+                return Chain(Leaf(Master with { NewKey = () => RSA.Create(2048) }));
             case "keys/rsa-1024-leaf":
-                return Chain(Leaf(new CertSpec { NewKey = () => RSA.Create(1024) }));
+                return Chain(Leaf(Master with { NewKey = () => RSA.Create(1024) }));
             case "keys/p384-leaf":
-                return Chain(Leaf(new CertSpec { NewKey = () => ECDsa.Create(ECCurve.NamedCurves.nistP384) }));
+                return Chain(Leaf(Master with { NewKey = () => ECDsa.Create(ECCurve.NamedCurves.nistP384) }));
             case "keys/p192-leaf":
                 // OpenSSL here generates no P-192 key; the leaf's key signs nothing, so a valid point is enough: G of P-192.
-                return Chain(Leaf(new CertSpec { PublicKey = () => EcPublicKey("1.2.840.10045.3.1.1", "188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012", "07192B95FFC8DA78631011ED6B24CDD573F977A11E794811") }));
+                return Chain(Leaf(Master with { PublicKey = () => EcPublicKey("1.2.840.10045.3.1.1", "188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012", "07192B95FFC8DA78631011ED6B24CDD573F977A11E794811") }));
             case "keys/explicit-curve-leaf":
             {
                 using var named = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-                return Chain(Leaf(new CertSpec { NewKey = () => ECDsa.Create(named.ExportExplicitParameters(false)) }));
+                return Chain(Leaf(Master with { NewKey = () => ECDsa.Create(named.ExportExplicitParameters(false)) }));
             }
 
             case "keys/dsa-leaf":
-                return Chain(Leaf(new CertSpec { NewKey = () => DSA.Create(2048) }));
+                return Chain(Leaf(Master with { NewKey = () => DSA.Create(2048) }));
             case "signatures/sha256-signed-intermediate-under-rsa-root":
             case "signatures/sha1-signed-intermediate":
             {
-                var rsaRoot = Issue(null, Ca("RSA Root") with { NewKey = () => RSA.Create(2048) });
-                var ca = Issue(rsaRoot, Ca("RSA Intermediate") with { SignWithSha1 = scenario.Contains("sha1", StringComparison.Ordinal) });
-                return new Scenario(Url, Issue(ca, new CertSpec()).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
+                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => RSA.Create(2048) });
+                var ca = TestCertificates.Issue(rsaRoot, Master.Authority("RSA Intermediate") with { SignWithSha1 = scenario.Contains("sha1", StringComparison.Ordinal) });
+                return new Scenario(Url, TestCertificates.Issue(ca, Master).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
             }
 
             case "signatures/sha1-signed-leaf":
             {
-                var rsaRoot = Issue(null, Ca("RSA Root") with { NewKey = () => RSA.Create(2048) });
-                var ca = Issue(rsaRoot, Ca("RSA Intermediate") with { NewKey = () => RSA.Create(2048) });
-                return new Scenario(Url, Issue(ca, new CertSpec { SignWithSha1 = true }).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
+                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => RSA.Create(2048) });
+                var ca = TestCertificates.Issue(rsaRoot, Master.Authority("RSA Intermediate") with { NewKey = () => RSA.Create(2048) });
+                return new Scenario(Url, TestCertificates.Issue(ca, Master with { SignWithSha1 = true }).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
             }
 
             case "signatures/sha1-self-signed-pinned-root":
             {
-                var sha1Root = Issue(null, Ca("SHA-1 Root") with { NewKey = () => RSA.Create(2048), SignWithSha1 = true });
-                return new Scenario(Url, Issue(sha1Root, new CertSpec()).Certificate, [], [sha1Root.Certificate]);
+                var sha1Root = TestCertificates.Issue(null, Master.Authority("SHA-1 Root") with { NewKey = () => RSA.Create(2048), SignWithSha1 = true });
+                return new Scenario(Url, TestCertificates.Issue(sha1Root, Master).Certificate, [], [sha1Root.Certificate]);
             }
 
             // 3. Names.
             case "names/underscore-dns-san":
                 // An invalid DNS name never matches: not even the URL host it spells with a hyphen.
-                return Chain(Leaf(new CertSpec { Dns = ["master_.example.com", "foo_bar.example.com"] }), "https://master-.example.com:8443");
+                return Chain(Leaf(Master with { Dns = ["master_.example.com", "foo_bar.example.com"] }), "https://master-.example.com:8443");
             case "names/invalid-dns-names-next-to-the-valid-one":
                 // As OpenSSL, Go and browsers: names that are not host names are skipped, not a reason to refuse.
-                return Chain(Leaf(new CertSpec { Dns = ["det_master.internal", "*", "my host", "master.example.com"] }));
+                return Chain(Leaf(Master with { Dns = ["det_master.internal", "*", "my host", "master.example.com"] }));
             case "name-constraints/ipv4-mapped-address-under-ipv4-exclusion":
                 // ::ffff:10.0.0.5 reaches 10.0.0.5: an IPv4 exclusion must catch it.
                 return Constrained(RawExtensions.NameConstraints(null, ["10.0.0.0/8"]), [], "https://[::ffff:10.0.0.5]:8443", ["::ffff:10.0.0.5"]);
             case "name-constraints/invalid-dns-name-under-constraint":
                 return Constrained(RawExtensions.NameConstraints(["example.com"], null), ["foo.example.com", ".example.com"], "https://foo.example.com:8443");
             case "names/wildcard-com":
-                return Chain(Leaf(new CertSpec { Dns = ["*.com"] }), "https://example.com:8443");
+                return Chain(Leaf(Master with { Dns = ["*.com"] }), "https://example.com:8443");
             case "names/wildcard-co-uk":
-                return Chain(Leaf(new CertSpec { Dns = ["*.co.uk"] }), "https://example.co.uk:8443");
+                return Chain(Leaf(Master with { Dns = ["*.co.uk"] }), "https://example.co.uk:8443");
             case "names/wildcard-s3-amazonaws-com":
-                return Chain(Leaf(new CertSpec { Dns = ["*.s3.amazonaws.com"] }), "https://bucket.s3.amazonaws.com:8443");
+                return Chain(Leaf(Master with { Dns = ["*.s3.amazonaws.com"] }), "https://bucket.s3.amazonaws.com:8443");
             case "names/wildcard-one-label":
-                return Chain(Leaf(new CertSpec { Dns = ["*.example.com"] }), "https://a.example.com:8443");
+                return Chain(Leaf(Master with { Dns = ["*.example.com"] }), "https://a.example.com:8443");
             case "names/wildcard-two-labels-below":
-                return Chain(Leaf(new CertSpec { Dns = ["*.example.com"] }), "https://a.b.example.com:8443");
+                return Chain(Leaf(Master with { Dns = ["*.example.com"] }), "https://a.b.example.com:8443");
             case "names/wildcard-base-name":
-                return Chain(Leaf(new CertSpec { Dns = ["*.example.com"] }), "https://example.com:8443");
+                return Chain(Leaf(Master with { Dns = ["*.example.com"] }), "https://example.com:8443");
             case "names/ipv6-url-ip-san":
-                return Chain(Leaf(new CertSpec { Dns = [], Ips = ["::1"] }), "https://[::1]:8443");
+                return Chain(Leaf(Master with { Dns = [], Ips = ["::1"] }), "https://[::1]:8443");
             case "names/ipv6-url-other-ip-san":
-                return Chain(Leaf(new CertSpec { Dns = [], Ips = ["::2", "127.0.0.1"] }), "https://[::1]:8443");
+                return Chain(Leaf(Master with { Dns = [], Ips = ["::2", "127.0.0.1"] }), "https://[::1]:8443");
             case "names/ipv4-url-ip-san":
-                return Chain(Leaf(new CertSpec { Dns = [], Ips = ["127.0.0.1"] }), "https://127.0.0.1:8443");
+                return Chain(Leaf(Master with { Dns = [], Ips = ["127.0.0.1"] }), "https://127.0.0.1:8443");
             case "names/ipv4-url-dns-san-with-address":
-                return Chain(Leaf(new CertSpec { Dns = ["127.0.0.1"] }), "https://127.0.0.1:8443");
+                return Chain(Leaf(Master with { Dns = ["127.0.0.1"] }), "https://127.0.0.1:8443");
             case "names/cn-only":
-                return Chain(Leaf(new CertSpec { Subject = "CN=master.example.com", Dns = [] }));
+                return Chain(Leaf(Master with { Subject = "CN=master.example.com", Dns = [] }));
 
             // 4. Name constraints on a CA.
             case "name-constraints/permitted-domain":
@@ -548,7 +551,7 @@ public sealed class ServerCertificateProfileTests
             case "name-constraints/not-critical":
                 return Constrained(RawExtensions.NameConstraints(["example.com"], null, critical: false), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/in-non-ca-leaf":
-                return Chain(Leaf(new CertSpec { Extensions = [RawExtensions.NameConstraints(["example.com"], null)] }));
+                return Chain(Leaf(Master with { Extensions = [RawExtensions.NameConstraints(["example.com"], null)] }));
             case "name-constraints/neither-subtree":
                 return Constrained(RawExtensions.NameConstraints(null, null), ["foo.example.com"], "https://foo.example.com:8443");
             case "name-constraints/empty-permitted-subtree":
@@ -562,19 +565,19 @@ public sealed class ServerCertificateProfileTests
 
             // 5. Clock: the resolver's (2030-06-01), bounds inclusive at whole seconds.
             case "clock/leaf-not-after-equals-clock":
-                return Chain(Leaf(new CertSpec { NotAfter = Clock }));
+                return Chain(Leaf(Master with { NotAfter = Clock }));
             case "clock/leaf-not-before-equals-clock":
-                return Chain(Leaf(new CertSpec { NotBefore = Clock }));
+                return Chain(Leaf(Master with { NotBefore = Clock }));
             case "clock/intermediate-not-after-equals-clock":
-                return Under(Issue(_root, Ca("Intermediate Ending Now") with { NotAfter = Clock }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("Intermediate Ending Now") with { NotAfter = Clock }), Master);
             case "clock/leaf-expired-one-second-before-clock":
-                return Chain(Leaf(new CertSpec { NotAfter = Clock.AddSeconds(-1) }));
+                return Chain(Leaf(Master with { NotAfter = Clock.AddSeconds(-1) }));
             case "clock/leaf-valid-one-second-after-clock":
-                return Chain(Leaf(new CertSpec { NotBefore = Clock.AddSeconds(1) }));
+                return Chain(Leaf(Master with { NotBefore = Clock.AddSeconds(1) }));
             case "clock/intermediate-expired":
-                return Under(Issue(_root, Ca("Expired Intermediate") with { NotAfter = Clock.AddSeconds(-1) }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("Expired Intermediate") with { NotAfter = Clock.AddSeconds(-1) }), Master);
             case "clock/intermediate-not-yet-valid":
-                return Under(Issue(_root, Ca("Future Intermediate") with { NotBefore = Clock.AddSeconds(1) }), new CertSpec());
+                return Under(TestCertificates.Issue(_root, Master.Authority("Future Intermediate") with { NotBefore = Clock.AddSeconds(1) }), Master);
 
             // 6. Partial chains.
             case "partial-chain/pinned-intermediate":
@@ -584,8 +587,8 @@ public sealed class ServerCertificateProfileTests
             case "partial-chain/pinned-root-with-foreign-authority-key-id":
             {
                 var foreign = X509AuthorityKeyIdentifierExtension.CreateFromSubjectKeyIdentifier(RandomNumberGenerator.GetBytes(20));
-                var root = Issue(null, Ca("Root With Foreign Key Id") with { AuthorityKeyIdentifier = foreign });
-                return new Scenario(Url, Issue(root, new CertSpec()).Certificate, [], [root.Certificate]);
+                var root = TestCertificates.Issue(null, Master.Authority("Root With Foreign Key Id") with { AuthorityKeyIdentifier = foreign });
+                return new Scenario(Url, TestCertificates.Issue(root, Master).Certificate, [], [root.Certificate]);
             }
 
             default:
@@ -593,16 +596,16 @@ public sealed class ServerCertificateProfileTests
         }
     }
 
-    private X509Certificate2 Leaf(CertSpec? spec = null) => Issue(_intermediate, spec ?? new CertSpec()).Certificate;
+    private X509Certificate2 Leaf(TestCertificates.CertificateSpec? spec = null) => TestCertificates.Issue(_intermediate, spec ?? Master).Certificate;
 
     private Scenario Chain(X509Certificate2 leaf, string url = Url) => new(url, leaf, [_intermediate.Certificate], [_root.Certificate]);
 
-    private Scenario Under(Issued ca, CertSpec leaf) => new(Url, Issue(ca, leaf).Certificate, [ca.Certificate], [_root.Certificate]);
+    private Scenario Under(TestCertificates.Issued ca, TestCertificates.CertificateSpec leaf) => new(Url, TestCertificates.Issue(ca, leaf).Certificate, [ca.Certificate], [_root.Certificate]);
 
     private Scenario Constrained(X509Extension nameConstraints, string[] dns, string url, string[]? ips = null)
     {
-        var ca = Issue(_root, Ca("Constrained CA") with { Extensions = [nameConstraints] });
-        return new Scenario(url, Issue(ca, new CertSpec { Dns = dns, Ips = ips ?? [] }).Certificate, [ca.Certificate], [_root.Certificate]);
+        var ca = TestCertificates.Issue(_root, Master.Authority("Constrained CA") with { Extensions = [nameConstraints] });
+        return new Scenario(url, TestCertificates.Issue(ca, Master with { Dns = dns, Ips = ips ?? [] }).Certificate, [ca.Certificate], [_root.Certificate]);
     }
 
     // ---- Validation ----
@@ -850,65 +853,6 @@ public sealed class ServerCertificateProfileTests
 
     // ---- Certificates ----
 
-    private static CertSpec Ca(string name) => new() { Subject = "CN=" + name, IsCa = true, Dns = [], Usages = null };
-
-    /// <summary>Issues a certificate (self-signed when <paramref name="issuer"/> is null) exactly as the spec says.</summary>
-    private static Issued Issue(Issued? issuer, CertSpec spec)
-    {
-        var key = spec.PublicKey is null ? spec.NewKey?.Invoke() ?? ECDsa.Create(ECCurve.NamedCurves.nistP256) : null;
-        var publicKey = spec.PublicKey?.Invoke() ?? new PublicKey(key!);
-        var subject = new X500DistinguishedName(spec.Subject);
-        var request = new CertificateRequest(subject, publicKey, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(spec.IsCa, false, 0, true));
-        var usage = spec.KeyUsage ?? (spec.IsCa
-            ? X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign
-            : key is RSA ? X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment : X509KeyUsageFlags.DigitalSignature);
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(usage, true));
-        if (spec.Usages is { } usages)
-        {
-            var oids = new OidCollection();
-            foreach (var u in usages)
-            {
-                oids.Add(new Oid(u));
-            }
-
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(oids, false));
-        }
-
-        if (spec.Dns.Length + spec.Ips.Length > 0)
-        {
-            request.CertificateExtensions.Add(RawExtensions.San(spec.Dns, spec.Ips));
-        }
-
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(publicKey, false));
-        if (spec.AuthorityKeyIdentifier is { } authorityKeyIdentifier)
-        {
-            request.CertificateExtensions.Add(authorityKeyIdentifier);
-        }
-        else if (issuer is not null && !spec.NoAuthorityKeyIdentifier)
-        {
-            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer.Certificate, true, false));
-        }
-
-        foreach (var extension in spec.Extensions)
-        {
-            request.CertificateExtensions.Add(extension);
-        }
-
-        var signer = issuer?.Key ?? key ?? throw new ArgumentException("a certificate with a raw public key cannot sign itself", nameof(spec));
-        X509SignatureGenerator generator = signer switch
-        {
-            RSA rsa when spec.SignWithSha1 => new Sha1RsaSignatureGenerator(rsa),
-            RSA rsa => X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pkcs1),
-            ECDsa ec => X509SignatureGenerator.CreateForECDsa(ec),
-            _ => throw new ArgumentException($"cannot sign with {signer.GetType().Name}", nameof(issuer)),
-        };
-        var serial = RandomNumberGenerator.GetBytes(16);
-        serial[0] = (byte)((serial[0] & 0x7F) | 0x40);
-        using var certificate = request.Create(issuer?.Certificate.SubjectName ?? subject, generator, spec.NotBefore, spec.NotAfter, serial);
-        return new Issued(X509CertificateLoader.LoadCertificate(certificate.RawData), key);
-    }
-
     /// <summary>An id-ecPublicKey SubjectPublicKeyInfo on a named curve with the uncompressed point (x, y).</summary>
     private static PublicKey EcPublicKey(string curveOid, string x, string y)
     {
@@ -928,64 +872,4 @@ public sealed class ServerCertificateProfileTests
     }
 
     private sealed record Scenario(string Url, X509Certificate2 Leaf, X509Certificate2[] Intermediates, X509Certificate2[] Pinned);
-
-    /// <summary>A certificate with the private key that signs what it issues.</summary>
-    private sealed record Issued(X509Certificate2 Certificate, AsymmetricAlgorithm? Key);
-
-    private sealed record CertSpec
-    {
-        public string Subject { get; init; } = "CN=master.example.com";
-
-        public bool IsCa { get; init; }
-
-        /// <summary>Gets the keyUsage; null for the usual one (CA: keyCertSign, cRLSign; leaf: digitalSignature (+ keyEncipherment for RSA)).</summary>
-        public X509KeyUsageFlags? KeyUsage { get; init; }
-
-        /// <summary>Gets the extended key usages; null for no EKU extension.</summary>
-        public string[]? Usages { get; init; } = [ServerAuth];
-
-        public string[] Dns { get; init; } = ["master.example.com"];
-
-        public string[] Ips { get; init; } = [];
-
-        public DateTimeOffset NotBefore { get; init; } = ValidFrom;
-
-        public DateTimeOffset NotAfter { get; init; } = ValidTo;
-
-        /// <summary>Gets the key factory; null for EC P-256.</summary>
-        public Func<AsymmetricAlgorithm>? NewKey { get; init; }
-
-        /// <summary>Gets a public key given as SubjectPublicKeyInfo (no private key: the certificate cannot issue); null to use <see cref="NewKey"/>.</summary>
-        public Func<PublicKey>? PublicKey { get; init; }
-
-        /// <summary>Gets a value indicating whether the issuer (an RSA key) signs this certificate with SHA-1.</summary>
-        public bool SignWithSha1 { get; init; }
-
-        public bool NoAuthorityKeyIdentifier { get; init; }
-
-        public X509Extension? AuthorityKeyIdentifier { get; init; }
-
-        public X509Extension[] Extensions { get; init; } = [];
-    }
-
-    /// <summary>sha1WithRSAEncryption, which .NET's own generator refuses to produce.</summary>
-    private sealed class Sha1RsaSignatureGenerator(RSA key) : X509SignatureGenerator
-    {
-        public override byte[] GetSignatureAlgorithmIdentifier(HashAlgorithmName hashAlgorithm)
-        {
-            var writer = new AsnWriter(AsnEncodingRules.DER);
-            using (writer.PushSequence())
-            {
-                writer.WriteObjectIdentifier("1.2.840.113549.1.1.5");
-                writer.WriteNull();
-            }
-
-            return writer.Encode();
-        }
-
-        public override byte[] SignData(byte[] data, HashAlgorithmName hashAlgorithm) =>
-            key.SignData(data, HashAlgorithmName.SHA1, RSASignaturePadding.Pkcs1);
-
-        protected override PublicKey BuildPublicKey() => new(key);
-    }
 }
