@@ -13,13 +13,15 @@ namespace Determined.EndToEnd.Tests;
 /// The sample master's status page without a browser: its headers, what an anonymous visitor and a user session see, and
 /// peer-chosen text (an agent's id and host name) rendered as text. The browser's view: Browser/StatusPageBrowserTests.
 /// </summary>
-public sealed class StatusPageTests : IAsyncDisposable
+public sealed class StatusPageTests : IAsyncLifetime
 {
     private const string Hostile = "<script>alert(1)</script><img src=x onerror=alert(2)>\"'&";
 
     private readonly Cluster _pki = new(dnsOnlyName: false);
 
-    public ValueTask DisposeAsync() => _pki.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync() => await _pki.DisposeAsync(); // xunit v2 calls IAsyncLifetime, not IAsyncDisposable, on a test class
 
     [Fact]
     public async Task StatusPage_IsHtmlWithTheSecurityHeaders_AndTheRootRedirectsToIt()

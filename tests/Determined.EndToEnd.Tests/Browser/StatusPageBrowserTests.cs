@@ -12,7 +12,7 @@ namespace Determined.EndToEnd.Tests.Browser;
 /// development root trusted (or not) through a temporary NSS database, <c>master.test</c> resolved to 127.0.0.1.
 /// </summary>
 [Trait("Category", "Browser")]
-public sealed class StatusPageBrowserTests(ITestOutputHelper output) : IAsyncDisposable
+public sealed class StatusPageBrowserTests(ITestOutputHelper output) : IDisposable
 {
     private const string Host = "master.test";
 
@@ -22,11 +22,10 @@ public sealed class StatusPageBrowserTests(ITestOutputHelper output) : IAsyncDis
     private readonly string _directory = Directory.CreateTempSubdirectory("det-browser-e2e-").FullName;
     private readonly DevelopmentCertificateAuthority _ca = DevelopmentCertificateAuthority.Create("Browser E2E Root CA", withIntermediate: true);
 
-    public ValueTask DisposeAsync()
+    public void Dispose()
     {
         _ca.Dispose();
         Directory.Delete(_directory, recursive: true);
-        return ValueTask.CompletedTask;
     }
 
     [Fact]
