@@ -3,8 +3,9 @@
 # can (root), otherwise prints the one command that installs them and exits 2. Sourced by eng/test.sh and .ci/run.
 # tool -> Debian package. The tests use: openssl (s_server, s_client, s_time, x509, req), curl, python3 with cryptography
 # (certs.json/flock interop, the compatibility corpus, the Python-client oracle with requests), keytool (Java keystores), clang
-# (NativeAOT publish), unzip (.ci/smoke), mkfifo (special-file tests), go (the Go-agent oracle of the recipe matrix).
-declare -A packages=([openssl]=openssl [curl]=curl [python3]=python3 [keytool]=default-jre-headless [unzip]=unzip [mkfifo]=coreutils [go]=golang-go)
+# (NativeAOT publish), unzip (.ci/smoke), mkfifo (special-file tests), go (the Go-agent oracle of the recipe matrix), chromium
+# (headless: the sample master's status page as a browser judges its TLS) and certutil (libnss3-tools: that browser's NSS roots).
+declare -A packages=([openssl]=openssl [curl]=curl [python3]=python3 [keytool]=default-jre-headless [unzip]=unzip [mkfifo]=coreutils [go]=golang-go [chromium]=chromium [certutil]=libnss3-tools)
 missing=()
 for tool in "${!packages[@]}"; do
   command -v "$tool" >/dev/null || missing+=("${packages[$tool]}")

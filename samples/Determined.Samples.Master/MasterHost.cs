@@ -82,6 +82,7 @@ public sealed partial class MasterHost : IAsyncDisposable
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15), KeepAliveTimeout = TimeSpan.FromSeconds(60) });
         app.UseRequestLimits();
         app.MapMasterEndpoints();
+        app.MapStatusPageEndpoints();
         var api = app.MapGroup("/api/v1");
         api.MapAuthEndpoints();
         api.MapTaskEndpoints();

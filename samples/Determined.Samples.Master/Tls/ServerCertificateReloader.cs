@@ -46,6 +46,12 @@ public sealed partial class ServerCertificateReloader
     /// <summary>The served chain as PEM (no key): what tasks and agents get.</summary>
     public string ChainPem => _current.ChainPem;
 
+    /// <summary>
+    /// The certificates of <c>security.tls.cert</c> as the next handshake serves them (the files are checked first, as
+    /// before a handshake): the leaf first, then the file's others in order, each marked whether the handshake sends it.
+    /// </summary>
+    public IReadOnlyList<ServedCertificate> Served => Current.Served;
+
     private Loaded Current
     {
         get
@@ -179,7 +185,14 @@ public sealed partial class ServerCertificateReloader
             }
 
             var chainPem = string.Concat(all.Select(c => c.ExportCertificatePem() + "\n"));
-            loaded = new Loaded(context, CertificateSummary.Create(leaf), chainPem, files.Stamp);
+            var summary = CertificateSummary.Create(leaf);
+            List<ServedCertificate> served =
+            [
+                new(summary, InHandshake: true),
+                .. chain.Select(c => new ServedCertificate(
+                    CertificateSummary.Create(c), context.IntermediateCertificates.Any(i => i.RawDataMemory.Span.SequenceEqual(c.RawDataMemory.Span)))),
+            ];
+            loaded = new Loaded(context, summary, chainPem, served, files.Stamp);
             error = string.Empty;
             return true;
         }
@@ -199,7 +212,10 @@ public sealed partial class ServerCertificateReloader
     [LoggerMessage(Level = LogLevel.Information, Message = "security.tls.cert '{File}' ends with the root '{Root}', which .NET does not send in the TLS handshake (upstream's master does): clients that trust on first use (det, Python) store a chain without it and need the CA file instead (DET_MASTER_CERT_FILE / --cert); tasks get the whole file")]
     private static partial void RootNotSent(ILogger logger, string file, string root);
 
-    private sealed record Loaded(SslStreamCertificateContext Context, CertificateSummary Leaf, string ChainPem, string Stamp);
+    private sealed record Loaded(SslStreamCertificateContext Context, CertificateSummary Leaf, string ChainPem, IReadOnlyList<ServedCertificate> Served, string Stamp);
 
     private sealed record Files(string CertPem, string KeyPem, string Stamp);
 }
+
+/// <summary>A certificate of the served file, and whether the TLS handshake sends it (.NET on Linux never sends a self-signed root).</summary>
+public sealed record ServedCertificate(CertificateSummary Certificate, bool InHandshake);
