@@ -14,11 +14,14 @@ namespace Determined.EndToEnd.Tests;
 /// and a key and certificate replaced a moment apart. Every style: 0 failed requests and the new certificate served
 /// within seconds.
 /// </summary>
-public sealed class MasterRotationTests : IAsyncDisposable
+public sealed class MasterRotationTests : IAsyncLifetime
 {
     private readonly Cluster _pki = new(dnsOnlyName: false);
 
-    public ValueTask DisposeAsync() => _pki.DisposeAsync();
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    // xunit v2 calls IAsyncLifetime on a test class, never IAsyncDisposable: the cluster's cleanup and its secret scan run here.
+    public async Task DisposeAsync() => await _pki.DisposeAsync();
 
     public static TheoryData<string> Styles => ["kubernetes-secret-swap", "cp-p-same-size-older-time", "rename-over", "key-then-cert-a-moment-apart"];
 
