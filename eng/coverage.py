@@ -17,9 +17,24 @@ if not files:
 
 lines = {}     # (file, line) -> hits
 branches = {}  # (file, line) -> (covered, total)
+src = os.path.join(root, "src")
+
+
+def relative(sources, filename):
+    """The file's path under src/ (coverlet names files relative to the sources' common root, which varies by run)."""
+    filename = filename.replace("\\", "/")
+    for base in sources or [""]:
+        candidate = os.path.normpath(os.path.join(base, filename))
+        if os.path.exists(candidate):
+            return os.path.relpath(candidate, src).replace(os.sep, "/")
+    return filename
+
+
 for path in files:
-    for cls in ET.parse(path).getroot().iter("class"):
-        name = cls.get("filename").replace("\\", "/")
+    document = ET.parse(path).getroot()
+    sources = [s.text for s in document.iter("source") if s.text]
+    for cls in document.iter("class"):
+        name = relative(sources, cls.get("filename"))
         for line in cls.iter("line"):
             key = (name, int(line.get("number")))
             lines[key] = max(lines.get(key, 0), int(line.get("hits")))
