@@ -42,14 +42,27 @@ internal static class CertificateFormats
                 return null;
             }
 
-            return X509CertificateLoader.LoadPkcs12Collection(bytes, password, X509KeyStorageFlags.EphemeralKeySet, Pkcs12LoaderLimits.Defaults);
+            return X509CertificateLoader.LoadPkcs12Collection(bytes, password, KeyStorage, Pkcs12LoaderLimits.Defaults);
         }
         catch (CryptographicException ex)
         {
             errors.Add($"The PKCS#12 file '{path}' given by {setting} cannot be read ({ex.Message}). Fix: check the file and its password.");
             return null;
         }
+        catch (PlatformNotSupportedException ex)
+        {
+            errors.Add($"The PKCS#12 file '{path}' given by {setting} cannot be loaded on this platform ({ex.Message}). Fix: give the certificate and its key as PEM files (TlsOptions.ClientCertificateFile and ClientKeyFile), or the certificates alone as PEM.");
+            return null;
+        }
     }
+
+    /// <summary>
+    /// Where PKCS#12 keys are loaded: in memory only (ephemeral) where the platform allows it and can use such keys for TLS;
+    /// macOS cannot load keys ephemerally (PlatformNotSupportedException) and Windows' SChannel cannot present a client
+    /// certificate with an ephemeral key, so there the system's default, removed when the certificate is disposed.
+    /// </summary>
+    internal static X509KeyStorageFlags KeyStorage =>
+        OperatingSystem.IsMacOS() || OperatingSystem.IsWindows() ? X509KeyStorageFlags.DefaultKeySet : X509KeyStorageFlags.EphemeralKeySet;
 
     /// <summary>Only binary DER can be PKCS#12; the PKCS assembly is loaded only for such files.</summary>
     public static bool IsPkcs12(byte[] bytes) => bytes.Length >= 4 && bytes[0] == 0x30 && DecodesAsPkcs12(bytes);

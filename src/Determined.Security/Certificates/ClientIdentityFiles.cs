@@ -88,7 +88,8 @@ internal static class ClientIdentityFiles
                         }
                     }
 
-                    return (withKey, intermediates);
+                    var usable = ForThisPlatform(withKey, keySource, errors);
+                    return usable is null ? null : (usable, intermediates);
                 }
             }
         }
@@ -143,6 +144,33 @@ internal static class ClientIdentityFiles
                 algorithm.Dispose();
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// The identity in a form the platform's TLS can sign with. Windows' SChannel cannot use an ephemeral key (what
+    /// <c>CopyWithPrivateKey</c> makes) for a client certificate: there the identity goes
+    /// through PKCS#12 into a key the system stores for this process (removed when the certificate is disposed).
+    /// Elsewhere the key stays in memory only.
+    /// </summary>
+    internal static X509Certificate2? ForThisPlatform(X509Certificate2 withKey, string keySource, List<string> errors)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            return withKey;
+        }
+
+        try
+        {
+            using (withKey)
+            {
+                return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null, X509KeyStorageFlags.DefaultKeySet, Pkcs12LoaderLimits.Defaults);
+            }
+        }
+        catch (CryptographicException ex)
+        {
+            errors.Add($"The client key '{keySource}' ({Messages.ClientKeySetting}) cannot be stored for Windows' TLS, which needs it to present the client certificate ({ex.Message}). Fix: give the identity as a PKCS#12 keystore (openssl pkcs12 -export) in TlsOptions.ClientCertificateFile, or check that this user may create keys (its profile is loaded).");
+            return null;
         }
     }
 

@@ -44,8 +44,10 @@ internal sealed class DeterminedEnvironment
     /// <summary>The process environment.</summary>
     public static DeterminedEnvironment Process { get; } = new();
 
+    /// <summary>The user's home: <c>HOME</c> (Unix), <c>USERPROFILE</c> on Windows (where a <c>HOME</c> set by Git or MSYS is
+    /// not the profile Python's client uses), else the system's answer.</summary>
     public string HomeDirectory =>
-        Get("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        (OperatingSystem.IsWindows() ? Get("USERPROFILE") : Get("HOME")) ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
 
     public string? Get(string name) => _read(name) is { Length: > 0 } value ? value : null;
 

@@ -35,12 +35,33 @@ internal static class AtomicFile
                 stream.Flush(flushToDisk: true);
             }
 
-            File.Move(temp, full, overwrite: true);
+            MoveOver(temp, full);
         }
         catch
         {
             TryDelete(temp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Renames the temporary file over the target. On Windows a reader that opened the target without delete sharing (Python's
+    /// CLI, another SDK process) makes the rename fail until it closes it: retried for up to 2 s (the caller holds the store's
+    /// lock, so only readers can be in the way), then the error is the caller's to report.
+    /// </summary>
+    private static void MoveOver(string temp, string full)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                File.Move(temp, full, overwrite: true);
+                return;
+            }
+            catch (Exception ex) when (OperatingSystem.IsWindows() && attempt < 40 && ex is IOException or UnauthorizedAccessException)
+            {
+                Thread.Sleep(50);
+            }
         }
     }
 

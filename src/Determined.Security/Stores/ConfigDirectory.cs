@@ -10,9 +10,11 @@ internal static class ConfigDirectory
             return Path.GetFullPath(debug);
         }
 
-        if (OperatingSystem.IsWindows() && env.Get("LOCALAPPDATA") is { } local)
+        if (OperatingSystem.IsWindows())
         {
-            return Path.Combine(local, "determined");
+            // Python's appdirs asks Windows for the local application data folder; %LOCALAPPDATA% names it, and without
+            // it the system's answer is used, never a Unix-style ~/.config under the profile.
+            return Path.Combine(env.Get("LOCALAPPDATA") ?? Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "determined");
         }
 
         if (OperatingSystem.IsMacOS())
