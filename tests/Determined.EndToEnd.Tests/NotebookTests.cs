@@ -107,8 +107,8 @@ public sealed class NotebookTests(ITestOutputHelper output)
             Assert.Matches(Row("TrustMode", "PinnedAdded"), html);
             Assert.Matches(Row("VerifiedName", CertificateName), html);
             Assert.Matches(Row("PinnedFrom", Regex.Escape(Path.Combine(cluster.Directory, "agent-1-master.crt"))), html);
-            Assert.Matches(Row("MasterCertificate", "CN=" + CertificateName), html);
-            Assert.Matches(Row("MasterCertificateExpires", @"\d{4}-\d\d-\d\d \d\d:\d\d UTC"), html);
+            Assert.Matches(Row("PresentedCertificate", "CN=" + CertificateName), html);
+            Assert.Matches(Row("PresentedCertificateExpires", @"\d{4}-\d\d-\d\d \d\d:\d\d UTC"), html);
             // Where each setting came from: the injected variables, by name.
             Assert.Contains("DET_MASTER_CERT_FILE", html, StringComparison.Ordinal);
             Assert.Contains("DET_MASTER_CERT_NAME", html, StringComparison.Ordinal);
