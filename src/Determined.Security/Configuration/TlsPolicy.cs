@@ -114,9 +114,6 @@ public sealed class TlsPolicy
     /// <summary>How often <see cref="SourceFiles"/> are checked for changes; zero or less: never.</summary>
     internal TimeSpan ReloadCheckInterval => Options.ReloadCheckInterval;
 
-    /// <summary>The name a master's certificate must carry (<see cref="TrustDecision.ExpectedNameFor"/>).</summary>
-    internal string ExpectedName(Uri masterUri) => TrustDecision.ExpectedNameFor(masterUri, MasterCertificateName);
-
     /// <summary>Whether a URL is encrypted (<c>https://</c> or <c>wss://</c>).</summary>
     internal static bool IsHttps(Uri uri) =>
         uri.Scheme.Equals(Uri.UriSchemeHttps, StringComparison.OrdinalIgnoreCase) || uri.Scheme.Equals(Uri.UriSchemeWss, StringComparison.OrdinalIgnoreCase);
