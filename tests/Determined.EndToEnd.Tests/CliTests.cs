@@ -20,10 +20,10 @@ public sealed class CliTests : IAsyncLifetime
 
     private static string Det => ChildProcess.ProjectDll("samples/Determined.Samples.Cli", "det");
 
-    public async Task InitializeAsync() =>
+    public async ValueTask InitializeAsync() =>
         _master = await MasterHost.StartAsync(new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback, TlsCert = _pki.MasterCertFile, TlsKey = _pki.MasterKeyFile }, _ => null, logging: _ => { });
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _master.DisposeAsync();
         await _pki.DisposeAsync();
@@ -118,14 +118,14 @@ public sealed class CliTests : IAsyncLifetime
                 await HostileServer.WriteAsync(stream, chunk, ct);
             }
         });
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in new[] { Det, "-m", server.Uri.ToString(), "info" })
         {
             psi.ArgumentList.Add(a);
         }
 
         psi.Environment["DET_DEBUG_CONFIG_PATH"] = ConfigDir;
-        using var det = System.Diagnostics.Process.Start(psi)!;
+        using var det = ChildProcess.WithInput(System.Diagnostics.Process.Start(psi)!);
         var stderr = det.StandardError.ReadToEndAsync();
         var stdout = det.StandardOutput.ReadToEndAsync();
         long peak = 0;

@@ -17,7 +17,7 @@ public sealed class MasterHostTests : IAsyncLifetime
     private readonly Cluster _pki = new(dnsOnlyName: false);
     private MasterHost _master = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _master = await MasterHost.StartAsync(
             new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback, TlsCert = _pki.MasterCertFile, TlsKey = _pki.MasterKeyFile },
@@ -25,7 +25,7 @@ public sealed class MasterHostTests : IAsyncLifetime
             logging: l => { });
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _master.DisposeAsync();
         await _pki.DisposeAsync();
@@ -93,13 +93,13 @@ public sealed class MasterHostTests : IAsyncLifetime
     [Fact]
     public void Curl_WithCaCert_GetsInfo()
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new System.Diagnostics.ProcessStartInfo("curl") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in new[] { "-s", "--fail", "--cacert", _pki.CaFile, $"https://localhost:{_master.Uri.Port}/info" })
         {
             psi.ArgumentList.Add(a);
         }
 
-        using var curl = System.Diagnostics.Process.Start(psi)!;
+        using var curl = ChildProcess.WithInput(System.Diagnostics.Process.Start(psi)!);
         var body = curl.StandardOutput.ReadToEnd();
         Assert.True(curl.WaitForExit(30_000));
         Assert.Equal(0, curl.ExitCode);

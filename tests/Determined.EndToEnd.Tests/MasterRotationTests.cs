@@ -18,10 +18,10 @@ public sealed class MasterRotationTests : IAsyncLifetime
 {
     private readonly Cluster _pki = new(dnsOnlyName: false);
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
-    // xunit v2 calls IAsyncLifetime on a test class, never IAsyncDisposable: the cluster's cleanup and its secret scan run here.
-    public async Task DisposeAsync() => await _pki.DisposeAsync();
+    // The cluster's cleanup and its secret scan run here.
+    public async ValueTask DisposeAsync() => await _pki.DisposeAsync();
 
     public static TheoryData<string> Styles => ["kubernetes-secret-swap", "cp-p-same-size-older-time", "rename-over", "key-then-cert-a-moment-apart"];
 

@@ -16,7 +16,7 @@ namespace Determined.EndToEnd.Tests;
 /// bounded, a client that was already working and a connected agent see no failure, and every limit is logged. The CI
 /// scale is a few thousand connections; <c>DETERMINED_FLOOD_CONNECTIONS=20000</c> runs the full scale (docs/RELIABILITY.md).
 /// </summary>
-public sealed class MasterUnderLoadTests(Xunit.Abstractions.ITestOutputHelper output)
+public sealed class MasterUnderLoadTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan s_guard = TimeSpan.FromMinutes(5);
 

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Determined.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests;
 

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Determined.Security;
 using Determined.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests;
 
@@ -310,7 +309,7 @@ public sealed class RecipeMatrixTests(RecipeMatrixTests.Corpus corpus, ITestOutp
 
         private static string Oracles => Path.Combine(ChildProcess.RepoRoot(), "tests", "Oracles");
 
-        public async Task InitializeAsync()
+        public async ValueTask InitializeAsync()
         {
             var generated = await ChildProcess.RunAsync("python3", [Path.Combine(Oracles, "recipes.py"), Path.Combine(_dir, "corpus")], timeout: TimeSpan.FromMinutes(5));
             Assert.True(generated.ExitCode == 0, "recipes.py failed (needs openssl, keytool, python3-cryptography): " + generated.Output);
@@ -328,10 +327,10 @@ public sealed class RecipeMatrixTests(RecipeMatrixTests.Corpus corpus, ITestOutp
             }).ToList();
         }
 
-        public Task DisposeAsync()
+        public ValueTask DisposeAsync()
         {
             System.IO.Directory.Delete(_dir, recursive: true);
-            return Task.CompletedTask;
+            return ValueTask.CompletedTask;
         }
 
         public static async Task<(bool, string)> PythonAsync(Uri url, string? certFile = null, string? certName = null, string? tofu = null)

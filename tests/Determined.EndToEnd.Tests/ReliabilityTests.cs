@@ -9,7 +9,6 @@ using Determined.Samples.Master.Configuration;
 using Determined.Sdk;
 using Determined.Security;
 using Determined.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests;
 

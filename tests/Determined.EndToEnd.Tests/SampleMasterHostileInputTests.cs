@@ -6,7 +6,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Determined.Samples.Master;
 using Determined.Samples.Master.Configuration;
-using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests;
 
@@ -16,13 +15,13 @@ public sealed class SampleMasterHostileInputTests(ITestOutputHelper output) : IA
     private MasterHost _master = null!;
     private HttpClient _http = null!;
 
-    public async Task InitializeAsync()
+    public async ValueTask InitializeAsync()
     {
         _master = await MasterHost.StartAsync(new MasterConfig { Port = 0, ListenAddress = IPAddress.Loopback }, _ => null, logging: l => { });
         _http = new HttpClient { BaseAddress = _master.Uri, Timeout = TimeSpan.FromSeconds(60) };
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         _http.Dispose();
         await _master.DisposeAsync();

@@ -19,9 +19,9 @@ public sealed class StatusPageTests : IAsyncLifetime
 
     private readonly Cluster _pki = new(dnsOnlyName: false);
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public ValueTask InitializeAsync() => ValueTask.CompletedTask;
 
-    public async Task DisposeAsync() => await _pki.DisposeAsync(); // xunit v2 calls IAsyncLifetime, not IAsyncDisposable, on a test class
+    public async ValueTask DisposeAsync() => await _pki.DisposeAsync();
 
     [Fact]
     public async Task StatusPage_IsHtmlWithTheSecurityHeaders_AndTheRootRedirectsToIt()

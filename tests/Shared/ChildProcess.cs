@@ -25,7 +25,30 @@ public static class ChildProcess
     }
 
     public static Process StartDotnet(string dll, IEnumerable<string> args, IDictionary<string, string?>? environment = null, bool redirectInput = false) =>
-        Process.Start(StartInfo("dotnet", [dll, .. args], environment, redirectInput)) ?? throw new InvalidOperationException("could not start dotnet " + dll);
+        WithInput(Process.Start(StartInfo("dotnet", [dll, .. args], environment)) ?? throw new InvalidOperationException("could not start dotnet " + dll), redirectInput);
+
+    /// <summary>
+    /// Starts Determined.TestHost: the win-x64 build named by <c>DET_TEST_HOST_EXE</c> in the Windows leg (eng/windows-leg.sh),
+    /// otherwise the built dll through dotnet.
+    /// </summary>
+    public static Process StartTestHost(IEnumerable<string> args, IDictionary<string, string?>? environment = null) =>
+        Environment.GetEnvironmentVariable("DET_TEST_HOST_EXE") is { Length: > 0 } exe
+            ? WithInput(Process.Start(StartInfo(exe, args, environment)) ?? throw new InvalidOperationException("could not start " + exe))
+            : StartDotnet(ProjectDll("tests/Determined.TestHost", "Determined.TestHost"), args, environment);
+
+    /// <summary>
+    /// Every child gets its own standard input, closed at once unless the caller writes to it: the test process's own input
+    /// is the runner's pipe (xunit v3 under VSTest), and a child that reads it (keytool's prompt) would wait forever.
+    /// </summary>
+    public static Process WithInput(Process process, bool keepOpen = false)
+    {
+        if (!keepOpen)
+        {
+            process.StandardInput.Close();
+        }
+
+        return process;
+    }
 
     /// <summary>What a finished child process printed, and how it ended.</summary>
     public sealed record Result(int ExitCode, string Stdout, string Stderr, TimeSpan Elapsed)
@@ -39,7 +62,7 @@ public static class ChildProcess
     /// </summary>
     public static async Task<Result> RunAsync(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment = null, string? stdin = null, TimeSpan? timeout = null, string? workingDirectory = null)
     {
-        var psi = StartInfo(fileName, args, environment, redirectInput: true);
+        var psi = StartInfo(fileName, args, environment);
         if (workingDirectory is not null)
         {
             psi.WorkingDirectory = workingDirectory;
@@ -107,9 +130,9 @@ public static class ChildProcess
     }
 
     /// <summary>Output and error redirected; environment changes applied (a null value removes a variable).</summary>
-    private static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment, bool redirectInput)
+    private static ProcessStartInfo StartInfo(string fileName, IEnumerable<string> args, IDictionary<string, string?>? environment)
     {
-        var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = redirectInput, UseShellExecute = false };
+        var psi = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
@@ -132,7 +155,7 @@ public static class ChildProcess
 
     public static Process StartPython(string script, params string[] args)
     {
-        var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo("python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(script);
         foreach (var a in args)
@@ -140,6 +163,6 @@ public static class ChildProcess
             psi.ArgumentList.Add(a);
         }
 
-        return Process.Start(psi) ?? throw new InvalidOperationException("could not start python3");
+        return WithInput(Process.Start(psi) ?? throw new InvalidOperationException("could not start python3"));
     }
 }

@@ -13,7 +13,7 @@ public static class TestCertificates
 
     public static X509Certificate2 CreateRoot(string name = "Test Root CA")
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
@@ -23,7 +23,7 @@ public static class TestCertificates
 
     public static X509Certificate2 CreateIntermediate(X509Certificate2 issuer, string name = "Test Intermediate CA", bool rsa = false, int rsaKeySize = 0, X509Extension? nameConstraints = null)
     {
-        using AsymmetricAlgorithm key = rsa || rsaKeySize > 0 ? RSA.Create(rsaKeySize > 0 ? rsaKeySize : 2048) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using AsymmetricAlgorithm key = rsa || rsaKeySize > 0 ? TestKeys.Rsa(rsaKeySize > 0 ? rsaKeySize : 2048) : TestKeys.EcP256();
         var request = key is RSA r
             ? new CertificateRequest("CN=" + name, r, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
             : new CertificateRequest("CN=" + name, (ECDsa)key, HashAlgorithmName.SHA256);
@@ -61,7 +61,7 @@ public static class TestCertificates
     public static X509Certificate2 CreateLeaf(X509Certificate2? issuer, LeafSpec? spec = null)
     {
         spec ??= new LeafSpec();
-        using AsymmetricAlgorithm key = spec.RsaKeySize > 0 ? RSA.Create(spec.RsaKeySize) : ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using AsymmetricAlgorithm key = spec.RsaKeySize > 0 ? TestKeys.Rsa(spec.RsaKeySize) : TestKeys.EcP256();
         var subject = spec.EmptySubject ? new X500DistinguishedName(string.Empty) : new X500DistinguishedName("CN=" + spec.CommonName);
         var request = key is RSA rsa
             ? new CertificateRequest(subject, rsa, spec.Hash, RSASignaturePadding.Pkcs1)
@@ -123,7 +123,7 @@ public static class TestCertificates
     /// <summary>A self-signed RSA 2048 root (keyCertSign, cRLSign), valid from a day ago for five years.</summary>
     public static X509Certificate2 CreateRsaRoot(string name = "Test RSA Root CA")
     {
-        using var key = RSA.Create(2048);
+        using var key = TestKeys.Rsa(2048);
         var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
@@ -195,7 +195,7 @@ public static class TestCertificates
     /// </summary>
     public static Issued Issue(Issued? issuer, CertificateSpec spec)
     {
-        var key = spec.PublicKey is null ? spec.Key ?? spec.NewKey?.Invoke() ?? ECDsa.Create(ECCurve.NamedCurves.nistP256) : null;
+        var key = spec.PublicKey is null ? spec.Key ?? spec.NewKey?.Invoke() ?? TestKeys.EcP256() : null;
         var publicKey = spec.PublicKey?.Invoke() ?? new PublicKey(key!);
         var subject = new X500DistinguishedName(spec.Subject);
         var request = new CertificateRequest(subject, publicKey, HashAlgorithmName.SHA256);
@@ -276,13 +276,13 @@ public static class TestCertificates
 
     public static string Run(string directory, params string[] args)
     {
-        var psi = new System.Diagnostics.ProcessStartInfo("openssl") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true };
+        var psi = new System.Diagnostics.ProcessStartInfo("openssl") { WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
         }
 
-        using var p = System.Diagnostics.Process.Start(psi)!;
+        using var p = ChildProcess.WithInput(System.Diagnostics.Process.Start(psi)!);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEnd();
         if (!p.WaitForExit(30_000) || p.ExitCode != 0)

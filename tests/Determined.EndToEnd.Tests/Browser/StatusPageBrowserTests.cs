@@ -3,7 +3,6 @@ using Determined.Samples.Master;
 using Determined.Samples.Master.Configuration;
 using Determined.Security;
 using Determined.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.EndToEnd.Tests.Browser;
 

@@ -176,7 +176,7 @@ public sealed class HostileServerTests
         }).AddStandardResilienceHandler(o => o.Retry.Delay = TimeSpan.FromMilliseconds(5)); // retries every method by default
         using var host = builder.Build();
 
-        var ex = await Record.ExceptionAsync(() => host.Services.GetRequiredService<DeterminedClient>().LoginAsync("determined", string.Empty)).WaitAsync(s_guard);
+        var ex = await Record.ExceptionAsync(() => host.Services.GetRequiredService<DeterminedClient>().LoginAsync("determined", string.Empty)).AsTask().WaitAsync(s_guard);
 
         Assert.True(ex is DeterminedApiException or HttpRequestException, ex?.ToString());
         Assert.Equal(1, server.Requests); // the body can be sent once: a login (or a command launch) is never executed twice

@@ -40,7 +40,7 @@ public sealed class RetrySafetyTests
             "logs" => client.PostTaskLogsAsync([new TaskLog { Log = "x" }]),
             _ => client.LogoutAsync(),
         };
-        var error = await Record.ExceptionAsync(() => call).WaitAsync(s_guard);
+        var error = await Record.ExceptionAsync(() => call).AsTask().WaitAsync(s_guard);
 
         Assert.Equal(1, master.Posts);
         Assert.True(error is null or AggregateException { InnerException: DeterminedException or HttpRequestException } or DeterminedException or HttpRequestException, error?.ToString());
@@ -56,7 +56,7 @@ public sealed class RetrySafetyTests
         using var client = Client(string.Empty, TimeSpan.FromSeconds(20), env: name => name switch { "DET_MASTER" => $"https://127.0.0.1:{master.Port}", "DET_MASTER_CERT_FILE" => certFile, _ => null });
         await client.GetInfoAsync();
 
-        await Record.ExceptionAsync(async () => (await client.SendAsync(HttpMethod.Post, "api/v1/experiments/1/kill")).Dispose()).WaitAsync(s_guard);
+        await Record.ExceptionAsync(async () => (await client.SendAsync(HttpMethod.Post, "api/v1/experiments/1/kill")).Dispose()).AsTask().WaitAsync(s_guard);
 
         Assert.Equal(1, master.Posts);
     }

@@ -15,9 +15,9 @@ public sealed class ProbeProxyTests : IAsyncLifetime
     private readonly IWebProxy _original = HttpClient.DefaultProxy;
     private TlsTestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
+    public async ValueTask InitializeAsync() => _server = await TlsTestServer.StartAsync(_pki.Leaf, _pki.Intermediate);
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         HttpClient.DefaultProxy = _original;
         await _server.DisposeAsync();

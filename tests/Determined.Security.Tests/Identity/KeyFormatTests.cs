@@ -148,13 +148,13 @@ public sealed class KeyFormatTests : IDisposable
         // keytool ships with the JDK (installed here); CI installs it if missing (.ci/run).
         void Keytool(params string[] args)
         {
-            var psi = new System.Diagnostics.ProcessStartInfo("keytool") { WorkingDirectory = _pki.Directory, RedirectStandardOutput = true, RedirectStandardError = true };
+            var psi = new System.Diagnostics.ProcessStartInfo("keytool") { WorkingDirectory = _pki.Directory, RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
             foreach (var a in args)
             {
                 psi.ArgumentList.Add(a);
             }
 
-            using var p = System.Diagnostics.Process.Start(psi)!;
+            using var p = ChildProcess.WithInput(System.Diagnostics.Process.Start(psi)!);
             var err = p.StandardError.ReadToEndAsync();
             p.StandardOutput.ReadToEnd();
             Assert.True(p.WaitForExit(60_000));

@@ -1,7 +1,6 @@
 using System.Text;
 using Determined.Testing;
 using Microsoft.Extensions.Options;
-using Xunit.Abstractions;
 
 namespace Determined.Security.Tests.Reliability;
 

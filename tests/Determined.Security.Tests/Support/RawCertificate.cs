@@ -19,13 +19,13 @@ internal sealed record RawCertificate
 
     private static readonly Lazy<byte[]> s_p256 = new(() =>
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         return key.ExportSubjectPublicKeyInfo();
     });
 
     private static readonly Lazy<byte[]> s_rsa1024 = new(() =>
     {
-        using var key = RSA.Create(1024);
+        using var key = TestKeys.Rsa(1024);
         return key.ExportSubjectPublicKeyInfo();
     });
 

@@ -3,7 +3,6 @@ using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Determined.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.Security.Tests.Trust;
 
@@ -164,7 +163,7 @@ public sealed class CompatibilityCorpusTests : IDisposable
     [Fact]
     public void DotNetCertificateRequest_SelfSignedWithOnlySan_AcceptedWhenPinned()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var request = new CertificateRequest("CN=master", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(LocalhostAndLoopbackSan());
         using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));
@@ -175,7 +174,7 @@ public sealed class CompatibilityCorpusTests : IDisposable
     [Fact]
     public void DotNetCertificateRequest_SelfSignedRsaWithBasicConstraintsAndServerAuth_AcceptedWhenPinned()
     {
-        using var key = RSA.Create(2048);
+        using var key = TestKeys.Rsa(2048);
         var request = new CertificateRequest("CN=master", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));
@@ -262,7 +261,7 @@ public sealed class CompatibilityCorpusTests : IDisposable
     [Fact]
     public async Task Handshake_DotNetSelfSigned_Accepted()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var request = new CertificateRequest("CN=master", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(LocalhostAndLoopbackSan());
         using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddDays(30));

@@ -304,7 +304,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     {
         // Rule 18 (docs/SECURITY-PROFILE.md): one key certified twice under the same name, once with name constraints that
         // exclude the master. Whichever the platform tries first, the path through the unconstrained one is found.
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var constrained = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key, Extensions = [RawExtensions.NameConstraints(null, ["alt.example.com"])] });
         var plain = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key });
         var leaf = TestCertificates.Issue(plain, Server("alt.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
@@ -323,7 +323,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     {
         // The unconstrained certificate of the same key has expired by the resolver's clock: the other path reaches the
         // root, but the profile refuses it, so the chain is refused for the constraint of the first.
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var constrained = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-30), Start.AddDays(300)) with { Key = key, Extensions = [RawExtensions.NameConstraints(null, ["alt2.example.com"])] });
         var expired = TestCertificates.Issue(_root, Authority("Alternative Intermediate", Start.AddDays(-300), Start.AddDays(-1)) with { Key = key });
         var leaf = TestCertificates.Issue(constrained, Server("alt2.example.com", Start.AddDays(-1), Start.AddDays(30))).Certificate;
@@ -380,7 +380,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     [InlineData(true)]
     public void ValidateCertificate_ExplicitCurveKeyThePlatformCannotProcess_IsRefusedAsWeakKeyWithEveryPresentedCertificate(bool withIntermediate)
     {
-        using var named = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var named = TestKeys.EcP256();
         using var explicitCurve = ECDsa.Create(named.ExportExplicitParameters(false));
         var leaf = TestCertificates.Issue(_intermediate, Server("explicit.example.com", Start.AddDays(-1), Start.AddDays(30)) with { PublicKey = () => PublicKey.CreateFromSubjectPublicKeyInfo(explicitCurve.ExportSubjectPublicKeyInfo(), out _) }).Certificate;
 
@@ -406,7 +406,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     [Fact]
     public void ValidateCertificate_PinnedSelfSignedServerCertificate_IsItsOwnAnchor()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var request = new CertificateRequest("CN=self.example.com", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(TestCertificates.ServerAuth)], false));
@@ -477,7 +477,7 @@ public sealed class TrustEvaluatorTests : IDisposable
     private double AcceptedCount() => _meter.Sum("determined.security.handshakes", "result", "accepted");
 
     private X509Certificate2 Leaf(string dns, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null, int rsaBits = 0) =>
-        TestCertificates.Issue(_intermediate, Server(dns, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200)) with { NewKey = rsaBits > 0 ? () => RSA.Create(rsaBits) : null }).Certificate;
+        TestCertificates.Issue(_intermediate, Server(dns, notBefore ?? Start.AddDays(-30), notAfter ?? Start.AddDays(200)) with { NewKey = rsaBits > 0 ? () => TestKeys.Rsa(rsaBits) : null }).Certificate;
 
     /// <summary>A CA as these tests make them: EC P-256 unless given a key, no authorityKeyIdentifier.</summary>
     private static TestCertificates.CertificateSpec Authority(string name, DateTimeOffset from, DateTimeOffset to) =>

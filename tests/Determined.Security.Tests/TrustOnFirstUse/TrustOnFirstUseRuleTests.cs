@@ -185,7 +185,7 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
     {
         // The server appends a certificate that names itself the leaf's issuer (same subject, same key identifier) but
         // whose key did not sign the leaf: only the leaf, whose key the handshake proved, may be stored.
-        using var impostorKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var impostorKey = TestKeys.EcP256();
         var request = new System.Security.Cryptography.X509Certificates.CertificateRequest(_pki.Intermediate.SubjectName, impostorKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new System.Security.Cryptography.X509Certificates.X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(_pki.Intermediate.Extensions["2.5.29.14"]!);
@@ -208,7 +208,7 @@ public sealed partial class TrustOnFirstUseRuleTests : IDisposable
     {
         // The server appends a certificate with the issuer's name and key identifier but an explicit-curve key, which
         // OpenSSL refuses to process while building the chain (error 94): linking stops at the proven leaf.
-        using var named = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        using var named = TestKeys.EcP256();
         using var explicitCurve = System.Security.Cryptography.ECDsa.Create(named.ExportExplicitParameters(false));
         var issuerName = _pki.Intermediate.Subject;
         var unprocessable = new RawCertificate

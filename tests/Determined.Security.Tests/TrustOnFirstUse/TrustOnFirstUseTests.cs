@@ -127,7 +127,7 @@ public sealed class TrustOnFirstUseTests : IDisposable
     [Fact]
     public async Task Rotation_SelfSignedRenewedWithSameKey_IsAcceptedAndStoreUpdated()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var first = SelfSigned(key, "master-v1");
         await using var server = await TlsTestServer.StartAsync(first);
         await GetInfoAsync(NewTofu(_ => true), server.Uri);
@@ -228,7 +228,7 @@ public sealed class TrustOnFirstUseTests : IDisposable
     [Fact]
     public async Task Renewal_SameKeyWithAnUnrelatedCaAppended_StoresOnlyTheLeaf_AndThatCaNeverBecomesTrusted()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = TestKeys.EcP256();
         var first = SelfSigned(key, "master-v1");
         await using (var original = await TlsTestServer.StartAsync(first))
         {

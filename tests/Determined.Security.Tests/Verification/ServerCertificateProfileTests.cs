@@ -5,7 +5,6 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Determined.Testing;
 using Microsoft.Extensions.Time.Testing;
-using Xunit.Abstractions;
 
 namespace Determined.Security.Tests.Verification;
 
@@ -383,7 +382,7 @@ public sealed class ServerCertificateProfileTests
     {
         var leaf = Leaf(Master with
         {
-            NewKey = () => RSA.Create(1024),
+            NewKey = () => TestKeys.Rsa(1024),
             Usages = [ClientAuth],
             Dns = ["other.example.com"],
             NotAfter = Clock.AddDays(-1),
@@ -463,21 +462,21 @@ public sealed class ServerCertificateProfileTests
 
             // 2. Keys and signatures on every certificate.
             case "keys/rsa-2048-intermediate":
-                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 2048 Intermediate") with { NewKey = () => RSA.Create(2048) }), Master);
+                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 2048 Intermediate") with { NewKey = () => TestKeys.Rsa(2048) }), Master);
             case "keys/rsa-1024-intermediate":
-                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 1024 Intermediate") with { NewKey = () => RSA.Create(1024) }), Master);
+                return Under(TestCertificates.Issue(_root, Master.Authority("RSA 1024 Intermediate") with { NewKey = () => TestKeys.Rsa(1024) }), Master);
             case "keys/rsa-2048-leaf":
-                return Chain(Leaf(Master with { NewKey = () => RSA.Create(2048) }));
+                return Chain(Leaf(Master with { NewKey = () => TestKeys.Rsa(2048) }));
             case "keys/rsa-1024-leaf":
-                return Chain(Leaf(Master with { NewKey = () => RSA.Create(1024) }));
+                return Chain(Leaf(Master with { NewKey = () => TestKeys.Rsa(1024) }));
             case "keys/p384-leaf":
-                return Chain(Leaf(Master with { NewKey = () => ECDsa.Create(ECCurve.NamedCurves.nistP384) }));
+                return Chain(Leaf(Master with { NewKey = () => TestKeys.Ec(ECCurve.NamedCurves.nistP384) }));
             case "keys/p192-leaf":
                 // OpenSSL here generates no P-192 key; the leaf's key signs nothing, so a valid point is enough: G of P-192.
                 return Chain(Leaf(Master with { PublicKey = () => EcPublicKey("1.2.840.10045.3.1.1", "188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012", "07192B95FFC8DA78631011ED6B24CDD573F977A11E794811") }));
             case "keys/explicit-curve-leaf":
             {
-                using var named = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+                using var named = TestKeys.EcP256();
                 return Chain(Leaf(Master with { NewKey = () => ECDsa.Create(named.ExportExplicitParameters(false)) }));
             }
 
@@ -486,21 +485,21 @@ public sealed class ServerCertificateProfileTests
             case "signatures/sha256-signed-intermediate-under-rsa-root":
             case "signatures/sha1-signed-intermediate":
             {
-                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => RSA.Create(2048) });
+                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => TestKeys.Rsa(2048) });
                 var ca = TestCertificates.Issue(rsaRoot, Master.Authority("RSA Intermediate") with { SignWithSha1 = scenario.Contains("sha1", StringComparison.Ordinal) });
                 return new Scenario(Url, TestCertificates.Issue(ca, Master).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
             }
 
             case "signatures/sha1-signed-leaf":
             {
-                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => RSA.Create(2048) });
-                var ca = TestCertificates.Issue(rsaRoot, Master.Authority("RSA Intermediate") with { NewKey = () => RSA.Create(2048) });
+                var rsaRoot = TestCertificates.Issue(null, Master.Authority("RSA Root") with { NewKey = () => TestKeys.Rsa(2048) });
+                var ca = TestCertificates.Issue(rsaRoot, Master.Authority("RSA Intermediate") with { NewKey = () => TestKeys.Rsa(2048) });
                 return new Scenario(Url, TestCertificates.Issue(ca, Master with { SignWithSha1 = true }).Certificate, [ca.Certificate], [rsaRoot.Certificate]);
             }
 
             case "signatures/sha1-self-signed-pinned-root":
             {
-                var sha1Root = TestCertificates.Issue(null, Master.Authority("SHA-1 Root") with { NewKey = () => RSA.Create(2048), SignWithSha1 = true });
+                var sha1Root = TestCertificates.Issue(null, Master.Authority("SHA-1 Root") with { NewKey = () => TestKeys.Rsa(2048), SignWithSha1 = true });
                 return new Scenario(Url, TestCertificates.Issue(sha1Root, Master).Certificate, [], [sha1Root.Certificate]);
             }
 
