@@ -3,6 +3,7 @@
 # the missing ones with apt-get when it can (root), otherwise prints the one command that installs them and exits 2 before
 # any test runs; then runs every test with coverage (coverlet.collector, coverlet.runsettings), prints coverage per area of
 # src/ and fails when one is below its floor (eng/coverage-floors.txt); HTML report in artifacts/coverage/html.
+# Then the Windows leg (eng/windows-leg.sh: the Security and Sdk suites, published win-x64, under Wine), unless filtered.
 # Extra arguments go to 'dotnet test' (e.g. --filter FullyQualifiedName~Profile, --no-build, --logger trx).
 # The libraries are built without their ReadyToRun images here: coverlet instruments IL, and precompiled code would not
 # report what ran (the packages still carry the images; .ci/run packs them after the tests).
@@ -24,6 +25,15 @@ fi
 dotnet tool restore >/dev/null || { echo "error: 'dotnet tool restore' failed (ReportGenerator, Stryker: .config/dotnet-tools.json)" >&2; exit 2; }
 dotnet test Determined.sln -c Release -p:DeterminedReadyToRun=false --settings coverlet.runsettings --collect "XPlat Code Coverage" --results-directory "$results" "$@"
 rc=$?
+
+# The Windows leg (about a minute): the suites published win-x64 and run under Wine. Not with a filter: a filtered run
+# asks for particular tests.
+filtered=false
+for arg in "$@"; do [ "$arg" = "--filter" ] && filtered=true; done
+if ! $filtered; then
+  echo
+  bash eng/windows-leg.sh || rc=1
+fi
 
 echo
 echo "Coverage of src/ (in the test processes; eng/coverage-floors.txt):"

@@ -33,16 +33,29 @@ internal static class CertificateFormats
     /// <summary>Reads a PKCS#12 file, checking the password with the file's MAC first so a wrong one gets its own message.</summary>
     public static X509Certificate2Collection? LoadPkcs12(byte[] bytes, string path, string setting, string? password, List<string> errors)
     {
+        var passwordVerified = false;
         try
         {
             var info = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
-            if (info.IntegrityMode == Pkcs12IntegrityMode.Password && !info.VerifyMac(password) && !(password is null && info.VerifyMac(string.Empty)))
+            if (info.IntegrityMode == Pkcs12IntegrityMode.Password)
             {
-                errors.Add(Messages.WrongPassword(path, setting.StartsWith("TlsOptions.Client", StringComparison.Ordinal) ? Messages.ClientCertPasswordSetting : Messages.MasterCertPasswordSetting));
-                return null;
+                if (!info.VerifyMac(password) && !(password is null && info.VerifyMac(string.Empty)))
+                {
+                    errors.Add(Messages.WrongPassword(path, setting.StartsWith("TlsOptions.Client", StringComparison.Ordinal) ? Messages.ClientCertPasswordSetting : Messages.MasterCertPasswordSetting));
+                    return null;
+                }
+
+                passwordVerified = true;
             }
 
             return X509CertificateLoader.LoadPkcs12Collection(bytes, password, KeyStorage, Pkcs12LoaderLimits.Defaults);
+        }
+        catch (CryptographicException ex) when (passwordVerified)
+        {
+            // The file decoded and its password is right: what failed is the platform's import (Windows' key storage, which
+            // some platforms report with no reason at all, e.g. "Success."), so the code is shown and the file is not blamed.
+            errors.Add($"The PKCS#12 file '{path}' given by {setting} was decoded and its password is right, but this platform could not import what it holds ({ex.Message} HRESULT 0x{ex.HResult:X8}). Fix: on Windows, check that this user may create keys (its profile is loaded); or give the certificate and its key as PEM files.");
+            return null;
         }
         catch (CryptographicException ex)
         {

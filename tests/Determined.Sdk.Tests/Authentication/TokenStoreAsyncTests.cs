@@ -1,6 +1,7 @@
 namespace Determined.Sdk.Tests.Authentication;
 
 /// <summary>The token store's async operations: the same results as the synchronous ones, a cancellable lock wait.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class TokenStoreAsyncTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-token-async-").FullName;

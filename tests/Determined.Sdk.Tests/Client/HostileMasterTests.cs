@@ -4,6 +4,7 @@ using System.Text;
 namespace Determined.Sdk.Tests.Client;
 
 /// <summary>Whatever a hostile or broken master answers, the client returns a value or throws a DeterminedException.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class HostileMasterTests
 {
     private sealed class ScriptedHandler(Func<HttpResponseMessage> next) : HttpMessageHandler

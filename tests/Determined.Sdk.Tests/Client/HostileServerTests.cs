@@ -12,6 +12,7 @@ namespace Determined.Sdk.Tests.Client;
 /// The client against a master that misbehaves on purpose (a raw socket server on loopback): every call ends within its
 /// deadline with bounded memory and a documented exception, and only idempotent requests are retried.
 /// </summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class HostileServerTests
 {
     // Hang guards: generous for a busy 2-core machine, far below what an unbounded client would take.

@@ -4,6 +4,7 @@ using System.Text.Json;
 namespace Determined.Sdk.Tests.Conventions;
 
 /// <summary>The members of the SDK's public surface that other tests reach only indirectly (or in child processes): each once, for real.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class PublicSurfaceTests
 {
 #pragma warning disable RS0030 // The process-environment entry points are compared with the same rule read through the process's own reader.

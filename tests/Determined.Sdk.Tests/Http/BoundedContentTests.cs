@@ -3,6 +3,7 @@ using System.Text;
 namespace Determined.Sdk.Tests.Http;
 
 /// <summary>The response body wrapper: read-only, unseekable, counted the same by every read API, and cut at the limit.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class BoundedContentTests
 {
     [Fact]

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 namespace Determined.Sdk.Tests.Http;
 
 /// <summary>How long a retry waits for a master's Retry-After: as asked, never negative, never beyond 30 seconds.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class RetryAfterTests
 {
     private static readonly DateTimeOffset Now = new(2030, 6, 1, 12, 0, 0, TimeSpan.Zero);

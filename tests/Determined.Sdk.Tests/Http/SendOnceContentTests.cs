@@ -3,6 +3,7 @@ using System.Text;
 namespace Determined.Sdk.Tests.Http;
 
 /// <summary>A non-idempotent body goes to the wire once, whichever API writes it; a second write says why and how to fix it.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class SendOnceContentTests
 {
     [Fact]

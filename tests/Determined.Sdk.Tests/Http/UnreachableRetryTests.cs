@@ -10,6 +10,7 @@ namespace Determined.Sdk.Tests.Http;
 /// written); a connection that ended after the request may have reached the master is retried for idempotent requests
 /// only; an unresolvable name, a proxy failure and certificate errors are not retried; MaxRetries = 0 retries nothing.
 /// </summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class UnreachableRetryTests
 {
     private static MasterConnectionException Failure(MasterConnectionError error, HttpRequestError category) =>

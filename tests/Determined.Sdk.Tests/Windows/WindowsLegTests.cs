@@ -9,6 +9,7 @@ namespace Determined.Sdk.Tests.Windows;
 /// variables with a Windows certificate path, and both stores in the default configuration directory written by two
 /// processes at once. On Linux against an in-process <see cref="WindowsLegFixture"/>, under Wine against the Linux-made one.
 /// </summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class WindowsLegTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-windows-leg-").FullName;

@@ -1,6 +1,7 @@
 namespace Determined.Security.Tests.Addressing;
 
 /// <summary>The exact edges of master-address parsing (each case kills a mutant eng/mutation.sh showed surviving).</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class MasterAddressBoundaryTests
 {
     [Fact]

@@ -4,6 +4,7 @@ namespace Determined.Security.Tests.Diagnostics;
 /// The one safe-text helper (SafeText), each form on its rule. The sample master logs what a peer sends before it is
 /// authenticated with <see cref="SafeText.LogField"/> (it links the file), so its cases live here.
 /// </summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class SafeTextTests
 {
     [Theory]

@@ -1,5 +1,6 @@
 namespace Determined.Security.Tests.Reliability;
 
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class RedactionTests
 {
     [Theory]

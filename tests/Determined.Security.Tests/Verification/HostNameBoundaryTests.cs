@@ -1,6 +1,7 @@
 namespace Determined.Security.Tests.Verification;
 
 /// <summary>The exact edges of the host-name and IP-literal rules (each case kills a mutant eng/mutation.sh showed surviving).</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class HostNameBoundaryTests
 {
     [Fact]

@@ -1,6 +1,7 @@
 namespace Determined.Security.Tests.Verification;
 
 /// <summary>The profile's key-strength rule on both sides of each boundary, with the exact reason a refusal gives.</summary>
+[Trait("Leg", "Wine")] // run by eng/windows-leg.sh under Wine (no keys made in-process)
 public sealed class KeyStrengthRuleTests
 {
     [Theory]
