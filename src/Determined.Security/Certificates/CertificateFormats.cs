@@ -50,11 +50,12 @@ internal static class CertificateFormats
 
             return X509CertificateLoader.LoadPkcs12Collection(bytes, password, KeyStorage, Pkcs12LoaderLimits.Defaults);
         }
-        catch (CryptographicException ex) when (passwordVerified)
+        catch (CryptographicException ex) when (passwordVerified && ex is not Pkcs12LoadLimitExceededException)
         {
-            // The file decoded and its password is right: what failed is the platform's import (Windows' key storage, which
-            // some platforms report with no reason at all, e.g. "Success."), so the code is shown and the file is not blamed.
-            errors.Add($"The PKCS#12 file '{path}' given by {setting} was decoded and its password is right, but this platform could not import what it holds ({ex.Message} HRESULT 0x{ex.HResult:X8}). Fix: on Windows, check that this user may create keys (its profile is loaded); or give the certificate and its key as PEM files.");
+            // The MAC checks out with the password, so the file and the password are right; what failed is a key protected by
+            // another password (keytool -keypass) or the platform's key import (some report it with no reason at all, e.g.
+            // "Success." under Wine), so the code is shown and the password is not blamed.
+            errors.Add($"The PKCS#12 file '{path}' given by {setting} opens with its password (its MAC checks out), but what it holds cannot be loaded ({ex.Message} HRESULT 0x{ex.HResult:X8}). Either its private key is protected by another password than the file (keytool -keypass), or this platform cannot import the key (on Windows: a user whose profile is not loaded). Fix: export it again with one password for the file and the key (openssl pkcs12 -export), or give the certificate and its key as PEM files.");
             return null;
         }
         catch (CryptographicException ex)
@@ -67,6 +68,36 @@ internal static class CertificateFormats
             errors.Add($"The PKCS#12 file '{path}' given by {setting} cannot be loaded on this platform ({ex.Message}). Fix: give the certificate and its key as PEM files (TlsOptions.ClientCertificateFile and ClientKeyFile), or the certificates alone as PEM.");
             return null;
         }
+    }
+
+    /// <summary>
+    /// Whether a PKCS#12 file has a key bag (plain or shrouded), looking into the safes the password opens. The loader drops
+    /// a key it cannot open, so a keystore whose key has its own password would otherwise read as a truststore.
+    /// </summary>
+    internal static bool HoldsKeyBag(byte[] bytes, string? password)
+    {
+        try
+        {
+            var info = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
+            foreach (var safe in info.AuthenticatedSafe)
+            {
+                if (safe.ConfidentialityMode == Pkcs12ConfidentialityMode.Password)
+                {
+                    safe.Decrypt(password);
+                }
+
+                if (safe.ConfidentialityMode == Pkcs12ConfidentialityMode.None
+                    && safe.GetBags().Any(bag => bag is Pkcs12KeyBag or Pkcs12ShroudedKeyBag))
+                {
+                    return true;
+                }
+            }
+        }
+        catch (CryptographicException)
+        {
+        }
+
+        return false;
     }
 
     /// <summary>

@@ -211,7 +211,9 @@ internal static class ClientIdentityFiles
         if (withKeys.Count != 1)
         {
             var contents = string.Join("; ", all.Select(c => $"'{c.Subject}'{(c.HasPrivateKey ? " with a private key" : string.Empty)}"));
-            errors.Add(withKeys.Count == 0
+            errors.Add(withKeys.Count == 0 && CertificateFormats.HoldsKeyBag(bytes, password)
+                ? $"The keystore '{path}' ({Messages.ClientCertSetting}) holds a private key, but it could not be loaded with the keystore's password, so only {all.Count} certificate(s) came out: {contents}. Either the key is protected by another password than the file (keytool -keypass), or this platform cannot import it (on Windows: a user whose profile is not loaded). Fix: export it again with one password for the file and the key (openssl pkcs12 -export), or give the certificate and its key as PEM files."
+                : withKeys.Count == 0
                 ? $"The keystore '{path}' ({Messages.ClientCertSetting}) holds no private key, only {all.Count} certificate(s): {contents}. It is a truststore: use it as TlsOptions.MasterCertificateFile, and give the client identity as a keystore with its key."
                 : $"The keystore '{path}' ({Messages.ClientCertSetting}) holds {withKeys.Count} private keys: {contents}. Fix: export a keystore with one identity (openssl pkcs12 -export, or keytool -importkeystore -srcalias <alias>).");
             return null;

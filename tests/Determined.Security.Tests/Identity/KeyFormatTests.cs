@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Determined.Testing;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
@@ -140,6 +142,30 @@ public sealed class KeyFormatTests : IDisposable
 
         Assert.Contains("holds no private key", message, StringComparison.Ordinal);
         Assert.Contains("CN=Test Root CA", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pkcs12_FilePasswordRightButTheKeyUnderAnother_NamesBothCausesNotAWrongPassword()
+    {
+        // keytool -storepass x -keypass y: the MAC checks out with the file's password, the key does not open with it. The
+        // same message covers a platform that cannot import the key (Wine's CNG, which reports "Success.").
+        using var key = _pki.Leaf.GetECDsaPrivateKey()!;
+        var contents = new System.Security.Cryptography.Pkcs.Pkcs12SafeContents();
+        contents.AddCertificate(X509CertificateLoader.LoadCertificate(_pki.Leaf.RawData));
+        contents.AddShroudedKey(key, "the-key-password", new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 2048));
+        var builder = new System.Security.Cryptography.Pkcs.Pkcs12Builder();
+        builder.AddSafeContentsUnencrypted(contents);
+        builder.SealWithMac("the-file-password", HashAlgorithmName.SHA256, 2048);
+        File.WriteAllBytes(P("two-passwords.p12"), builder.Encode());
+        File.WriteAllText(P("pass"), "the-file-password\n");
+
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("two-passwords.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
+
+        // Linux's loader drops the key it cannot open (one message); a platform that fails the import throws (the other).
+        Assert.Contains("keytool -keypass", message, StringComparison.Ordinal);
+        Assert.Contains("openssl pkcs12 -export", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("It is a truststore", message, StringComparison.Ordinal);
+        Assert.DoesNotContain("the-file-password", message, StringComparison.Ordinal);
     }
 
     [Fact]
