@@ -12,6 +12,18 @@ namespace Determined.Testing;
 /// </summary>
 public static class Wine
 {
+    /// <summary>Trait <c>Wine</c>: the product itself makes keys in this test.</summary>
+    public const string ProductMakesKeys = "the product makes keys here (e.g. DevelopmentCertificateAuthority): Wine's CNG refuses them; runs on Windows itself";
+
+    /// <summary>Trait <c>Wine</c>: the test drives a Linux program.</summary>
+    public const string RunsLinuxProgram = "starts a Linux program (openssl, python3, mkfifo): Wine has no such Windows program, and gives .NET no handle to a Linux one";
+
+    /// <summary>Trait <c>Windows</c>: what the test checks is Unix's own (FIFOs, devices, /proc).</summary>
+    public const string UnixFileKinds = "FIFOs, devices and /proc are Unix file kinds";
+
+    /// <summary>Trait <c>Windows</c>: the Linux rule for the configuration directory.</summary>
+    public const string XdgRule = "XDG_CONFIG_HOME is the Linux rule; Windows uses %LOCALAPPDATA%, checked by WindowsLegTests";
+
     /// <summary>Gets Wine's version (<c>wine_get_version</c> in its ntdll), or null when this is not Wine.</summary>
     public static string? Version { get; } = ReadVersion();
 
@@ -26,6 +38,11 @@ public static class Wine
         if (s_refused is { } known)
         {
             throw Skip(known);
+        }
+
+        if (Environment.GetEnvironmentVariable("DET_TEST_AS_UNDER_WINE") == "1")
+        {
+            throw Skip("as under Wine (DET_TEST_AS_UNDER_WINE=1): no private key is made in-process");
         }
 
         try

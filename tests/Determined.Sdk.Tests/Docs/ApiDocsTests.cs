@@ -5,6 +5,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Determined.Sdk.Tests.Docs;
 
 /// <summary>docs/API.md shows, verbatim, the examples compiled in <see cref="ApiExamples"/>; the runnable ones run against real TLS servers.</summary>
+[Trait("Wine", Wine.ProductMakesKeys)]
 public sealed class ApiDocsTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-api-docs-").FullName;

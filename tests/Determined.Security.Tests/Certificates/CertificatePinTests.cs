@@ -6,6 +6,7 @@ public sealed class CertificatePinTests
 {
     private static readonly System.Security.Cryptography.X509Certificates.X509Certificate2 s_cert = TestCertificates.CreateLeaf(null);
 
+    [Trait("Wine", Wine.RunsLinuxProgram)]
     [Fact]
     public void Sha256Fingerprint_MatchesOpenSslOutput()
     {
@@ -19,6 +20,7 @@ public sealed class CertificatePinTests
         Assert.Matches("^([0-9a-f]{2}:){31}[0-9a-f]{2}$", CertificatePin.Sha256Fingerprint(s_cert));
     }
 
+    [Trait("Wine", Wine.RunsLinuxProgram)]
     [Fact]
     public void SpkiPin_MatchesOpenSslPipeline()
     {

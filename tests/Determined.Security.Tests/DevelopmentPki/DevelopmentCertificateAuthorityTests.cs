@@ -4,6 +4,7 @@ using Determined.Testing;
 
 namespace Determined.Security.Tests.DevelopmentPki;
 
+[Trait("Wine", Wine.ProductMakesKeys)]
 public sealed class DevelopmentCertificateAuthorityTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-pki-").FullName;

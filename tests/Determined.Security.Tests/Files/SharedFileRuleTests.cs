@@ -1,3 +1,4 @@
+using Determined.Testing;
 namespace Determined.Security.Tests.Files;
 
 /// <summary>
@@ -21,6 +22,7 @@ public sealed class SharedFileRuleTests : IDisposable
         Assert.Equal($"'{path}' holds 2048 bytes, more than the 1024 such a file may hold", ex.Message);
     }
 
+    [Trait("Windows", Wine.UnixFileKinds)]
     [Fact]
     public void BoundedRead_FileThatReportsNoLength_IsNeverOpened()
     {
@@ -30,6 +32,7 @@ public sealed class SharedFileRuleTests : IDisposable
         Assert.StartsWith("'/proc/self/status' is empty, or not a regular file", ex.Message, StringComparison.Ordinal);
     }
 
+    [Trait("Windows", Wine.XdgRule)]
     [Theory]
     [InlineData("/srv/config", "/srv/config/determined")]
     [InlineData("relative/config", null)] // not absolute: ignored, as the XDG specification says

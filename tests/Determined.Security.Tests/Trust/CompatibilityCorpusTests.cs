@@ -12,6 +12,7 @@ namespace Determined.Security.Tests.Trust;
 /// accepted when correctly pinned, for the names they carry, in both pinned trust modes; and every root of this machine's
 /// system store passes the trust-anchor rules. A missing tool fails the test with the tool and the apt package to install.
 /// </summary>
+[Trait("Wine", Wine.ProductMakesKeys)]
 public sealed class CompatibilityCorpusTests : IDisposable
 {
     private static readonly Uri Localhost = new("https://localhost:8443");

@@ -12,6 +12,7 @@ namespace Determined.Security.Tests.TrustOnFirstUse;
 /// refusal suggests, and a key change after trust (refused as a changed certificate showing both fingerprints).
 /// Served by real Kestrel on 127.0.0.1; certificates made by the openssl CLI at test time.
 /// </summary>
+[Trait("Wine", Wine.RunsLinuxProgram)]
 public sealed class OpenSslSelfSignedMasterTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-selfsigned-").FullName;

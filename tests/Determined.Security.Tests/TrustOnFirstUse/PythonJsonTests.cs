@@ -5,6 +5,7 @@ using Determined.Testing;
 namespace Determined.Security.Tests.TrustOnFirstUse;
 
 /// <summary>PythonJson against Python's own json.dump(indent=4, sort_keys=True) on data that stresses escaping and key order.</summary>
+[Trait("Wine", Wine.RunsLinuxProgram)]
 public sealed class PythonJsonTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("det-pyjson-").FullName;
