@@ -23,8 +23,15 @@ if $listing; then
 fi
 
 dotnet tool restore >/dev/null || { echo "error: 'dotnet tool restore' failed (ReportGenerator, Stryker: .config/dotnet-tools.json)" >&2; exit 2; }
-dotnet test Determined.sln -c Release -p:DeterminedReadyToRun=false --settings coverlet.runsettings --collect "XPlat Code Coverage" --results-directory "$results" "$@"
-rc=$?
+dotnet test Determined.sln -c Release -p:DeterminedReadyToRun=false --settings coverlet.runsettings --collect "XPlat Code Coverage" --results-directory "$results" "$@" 2>&1 \
+  | tee "$results/dotnet-test.log"
+rc=${PIPESTATUS[0]}
+# A test process that dies (a stack overflow) can still be summed up as "Passed!" with the tests it had reported:
+# xunit's fatal-error line is the only trace, so it fails the run.
+if grep -qE '\[FATAL ERROR\]|Test Run Aborted|The active test run was aborted' "$results/dotnet-test.log"; then
+  echo "error: a test process died (see '[FATAL ERROR]' above); the counts above are incomplete" >&2
+  rc=1
+fi
 
 # The Windows leg (about a minute): the suites published win-x64 and run under Wine. Not with a filter: a filtered run
 # asks for particular tests.

@@ -89,5 +89,5 @@ public static class TestKeys
 
     public static ECDsa EcP256() => Ec(ECCurve.NamedCurves.nistP256);
 
-    public static RSA Rsa(int bits) => Wine.Keys(() => TestKeys.Rsa(bits));
+    public static RSA Rsa(int bits) => Wine.Keys(() => RSA.Create(bits));
 }
