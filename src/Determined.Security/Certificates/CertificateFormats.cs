@@ -52,10 +52,10 @@ internal static class CertificateFormats
         }
         catch (CryptographicException ex) when (passwordVerified && ex is not Pkcs12LoadLimitExceededException)
         {
-            // The MAC checks out with the password, so the file and the password are right; what failed is a key protected by
-            // another password (keytool -keypass) or the platform's key import (some report it with no reason at all, e.g.
-            // "Success." under Wine), so the code is shown and the password is not blamed.
-            errors.Add($"The PKCS#12 file '{path}' given by {setting} opens with its password (its MAC checks out), but what it holds cannot be loaded ({ex.Message} HRESULT 0x{ex.HResult:X8}). Either its private key is protected by another password than the file (keytool -keypass), or this platform cannot import the key (on Windows: a user whose profile is not loaded). Fix: export it again with one password for the file and the key (openssl pkcs12 -export), or give the certificate and its key as PEM files.");
+            // The MAC checks out with the password, so the password is right; what failed is a key protected by another
+            // password (keytool -keypass), the platform's key import (some report it with no reason at all, e.g. "Success."
+            // under Wine) or damaged contents, so the code is shown and the password is not blamed.
+            errors.Add($"The PKCS#12 file '{path}' given by {setting} opens with its password (its MAC checks out), but what it holds cannot be loaded ({ex.Message} HRESULT 0x{ex.HResult:X8}). Its private key may be protected by another password than the file (keytool -keypass), this platform may not import keys (on Windows: a user whose profile is not loaded), or its contents are damaged. Fix: export it again with one password for the file and the key (openssl pkcs12 -export), or give the certificate and its key as PEM files.");
             return null;
         }
         catch (CryptographicException ex)

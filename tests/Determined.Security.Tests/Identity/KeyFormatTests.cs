@@ -154,7 +154,7 @@ public sealed class KeyFormatTests : IDisposable
         contents.AddCertificate(X509CertificateLoader.LoadCertificate(_pki.Leaf.RawData));
         contents.AddShroudedKey(key, "the-key-password", new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 2048));
         var builder = new System.Security.Cryptography.Pkcs.Pkcs12Builder();
-        builder.AddSafeContentsUnencrypted(contents);
+        builder.AddSafeContentsEncrypted(contents, "the-file-password", new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 2048)); // as keytool writes it
         builder.SealWithMac("the-file-password", HashAlgorithmName.SHA256, 2048);
         File.WriteAllBytes(P("two-passwords.p12"), builder.Encode());
         File.WriteAllText(P("pass"), "the-file-password\n");
@@ -166,6 +166,35 @@ public sealed class KeyFormatTests : IDisposable
         Assert.Contains("openssl pkcs12 -export", message, StringComparison.Ordinal);
         Assert.DoesNotContain("It is a truststore", message, StringComparison.Ordinal);
         Assert.DoesNotContain("the-file-password", message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Pkcs12_PasswordRightButContentsCannotBeLoaded_ShowsThePlatformsCodeNotAWrongPassword()
+    {
+        // The MAC checks out, the certificate bag holds no certificate: the same branch a platform that cannot import keys
+        // takes (Wine: "Success."); the password is not blamed and the platform's code is shown.
+        var contents = new System.Security.Cryptography.Pkcs.Pkcs12SafeContents();
+        contents.AddSafeBag(new System.Security.Cryptography.Pkcs.Pkcs12CertBag(new Oid("1.2.840.113549.1.9.22.1"), new byte[] { 0x04, 0x05, 0x30, 0x03, 0x02, 0x01, 0x00 }));
+        var builder = new System.Security.Cryptography.Pkcs.Pkcs12Builder();
+        builder.AddSafeContentsUnencrypted(contents);
+        builder.SealWithMac("right", HashAlgorithmName.SHA256, 2048);
+        File.WriteAllBytes(P("damaged.p12"), builder.Encode());
+        File.WriteAllText(P("pass"), "right\n");
+
+        var message = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("damaged.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
+
+        Assert.Contains("opens with its password (its MAC checks out), but what it holds cannot be loaded", message, StringComparison.Ordinal);
+        Assert.Matches("HRESULT 0x[0-9A-F]{8}", message);
+        Assert.DoesNotContain("check the file and its password", message, StringComparison.Ordinal);
+
+        // Without a MAC nothing says the password is right: the file and its password are named.
+        var unsealed = new System.Security.Cryptography.Pkcs.Pkcs12Builder();
+        unsealed.AddSafeContentsUnencrypted(contents);
+        unsealed.SealWithoutIntegrity();
+        File.WriteAllBytes(P("damaged-no-mac.p12"), unsealed.Encode());
+        var noMac = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { ClientCertificateFile = P("damaged-no-mac.p12"), ClientCertificatePasswordFile = P("pass") })).Failures);
+        Assert.Contains("cannot be read (", noMac, StringComparison.Ordinal);
+        Assert.Contains("Fix: check the file and its password.", noMac, StringComparison.Ordinal);
     }
 
     [Fact]
