@@ -7,6 +7,7 @@
 #   - Results: artifacts/test-results/windows-<suite>.trx (counted by .ci/run), the console summary below.
 # Needs wine64 (eng/prerequisites.sh installs it). Usage: bash eng/windows-leg.sh [--no-publish] [extra xunit arguments]
 set -uo pipefail
+set -f # the filters are query paths (/*/namespace/class/method), never globs
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -45,6 +46,7 @@ fi
 # (it cannot run on Windows, and its trait says why) and of trait Wine=* (it can on Windows, not under Wine: the trait
 # names what Wine does).
 for suite in "${suites[@]}"; do
+  rm -f "$out/$suite-as-under-wine.xml" "$out/$suite-selection.txt"
   DET_TEST_AS_UNDER_WINE=1 timeout 900 "tests/$suite/bin/Release/net10.0/$suite" -noColor -noLogo -trait- "Leg=Wine" -trait- "Windows=*" -trait- "Wine=*" \
     -xml "$out/$suite-as-under-wine.xml" </dev/null >"$out/$suite-as-under-wine.log" 2>&1
   [ -f "$out/$suite-as-under-wine.xml" ] || { tail -20 "$out/$suite-as-under-wine.log" >&2; echo "error: the selection run of $suite wrote no results" >&2; exit 1; }
@@ -100,7 +102,8 @@ for run in "${runs[@]}"; do
   run_rc=$?
   echo "  $suite ($name): $(grep -E 'Total:' "$log" | tail -1 | sed 's/^ *//')"
   grep -E '\[SKIP\]' -A1 "$log" | sed 's/^/    /'
-  if [ "$run_rc" != 0 ] || ! grep -qE 'Failed: 0,' "$log"; then
+  # A run that matched no test proves nothing: it fails like a failed test.
+  if [ "$run_rc" != 0 ] || ! grep -qE 'Total: [1-9][0-9]*, Errors: 0, Failed: 0,' "$log"; then
     echo "error: $suite ($name) failed under Wine (exit $run_rc${run_rc/124/, hung}); the whole output is in $log" >&2
     grep -E '\[FAIL\]|Long Running' -A12 "$log" | head -80 >&2
     rc=1

@@ -76,28 +76,25 @@ internal static class CertificateFormats
     /// </summary>
     internal static bool HoldsKeyBag(byte[] bytes, string? password)
     {
+        // The loader itself, allowed no key: it stops at the first key bag, before decrypting or importing it, within the
+        // same iteration limits as the load that came before (no second, unbounded decode of the file).
         try
         {
-            var info = Pkcs12Info.Decode(bytes, out _, skipCopy: true);
-            foreach (var safe in info.AuthenticatedSafe)
+            foreach (var certificate in X509CertificateLoader.LoadPkcs12Collection(bytes, password, KeyStorage, new Pkcs12LoaderLimits(Pkcs12LoaderLimits.Defaults) { MaxKeys = 0 }))
             {
-                if (safe.ConfidentialityMode == Pkcs12ConfidentialityMode.Password)
-                {
-                    safe.Decrypt(password);
-                }
-
-                if (safe.ConfidentialityMode == Pkcs12ConfidentialityMode.None
-                    && safe.GetBags().Any(bag => bag is Pkcs12KeyBag or Pkcs12ShroudedKeyBag))
-                {
-                    return true;
-                }
+                certificate.Dispose();
             }
+
+            return false;
+        }
+        catch (Pkcs12LoadLimitExceededException)
+        {
+            return true;
         }
         catch (CryptographicException)
         {
+            return false;
         }
-
-        return false;
     }
 
     /// <summary>
