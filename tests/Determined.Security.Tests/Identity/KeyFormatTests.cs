@@ -198,6 +198,31 @@ public sealed class KeyFormatTests : IDisposable
     }
 
     [Fact]
+    public void Pkcs12_OverTheLoadersIterationLimit_IsNotBlamedOnThePlatform_AndAnEmptyPasswordFileOpensWithNone()
+    {
+        var contents = new System.Security.Cryptography.Pkcs.Pkcs12SafeContents();
+        contents.AddCertificate(X509CertificateLoader.LoadCertificate(_pki.Root.RawData));
+        byte[] Sealed(string password, int iterations)
+        {
+            var builder = new System.Security.Cryptography.Pkcs.Pkcs12Builder();
+            builder.AddSafeContentsUnencrypted(contents);
+            builder.SealWithMac(password, HashAlgorithmName.SHA256, iterations);
+            return builder.Encode();
+        }
+
+        // A MAC the password opens but with more iterations than the loader allows (300 000): the limit is named as it is.
+        File.WriteAllBytes(P("slow.p12"), Sealed("right", 400_000));
+        File.WriteAllText(P("pass"), "right\n");
+        var slow = Assert.Single(Assert.Throws<DeterminedConfigurationException>(() => TlsPolicy.Create(new TlsOptions { MasterCertificateFile = P("slow.p12"), MasterCertificatePasswordFile = P("pass") })).Failures);
+        Assert.Contains("cannot be read (", slow, StringComparison.Ordinal);
+        Assert.DoesNotContain("opens with its password", slow, StringComparison.Ordinal);
+
+        // A truststore sealed with the empty password is read with no password set (the MAC is checked with "" too).
+        File.WriteAllBytes(P("empty.p12"), Sealed(string.Empty, 2048));
+        Assert.NotNull(TlsPolicy.Create(new TlsOptions { MasterCertificateFile = P("empty.p12") }));
+    }
+
+    [Fact]
     public async Task JavaKeytool_Pkcs12KeystoreAndTruststore_Work_JksIsRecognisedWithTheConversionCommand()
     {
         // keytool ships with the JDK (installed here); CI installs it if missing (.ci/run).
